@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Single-node KRaft Apache Kafka for development and tests.
+#   deploy/local/kafka.sh start|stop|status
+# The broker's jars come from Maven Central (pom.xml beside this file) on first use
+# and are cached; Java 17 comes from the machine. `start` returns once the broker
+# answers a metadata request.
+#
+# KAFKA_PORT        client port (default 9092); the controller listens on KAFKA_PORT+1
+# KAFKA_STATE_DIR   jars, config, data and log (default ~/.cache/grantwatch/kafka-$KAFKA_PORT)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+port=${KAFKA_PORT:-9092}
+controller_port=$((port + 1))
+state=${KAFKA_STATE_DIR:-$HOME/.cache/grantwatch/kafka-$port}
+jars=${KAFKA_JARS_DIR:-$HOME/.cache/grantwatch/kafka-jars}
+pidfile=$state/kafka.pid
+
+die() { echo "kafka.sh: $*" >&2; exit 1; }
+
+fetch_jars() {
+  [ -f "$jars/.complete" ] && return
+  command -v mvn >/dev/null || die "mvn not found (install maven)"
+  echo "kafka.sh: fetching Kafka jars from Maven Central into $jars" >&2
+  mkdir -p "$jars"
+  mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$jars" -DincludeScope=runtime >&2
+  touch "$jars/.complete"
+}
+
+answers() {
+  # A metadata round trip proves the broker is serving clients, not just listening.
+  if command -v kcat >/dev/null; then
+    kcat -b "127.0.0.1:$port" -L -m 2 >/dev/null 2>&1
+  else
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+  fi
+}
+
+running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+
+write_config() {
+  mkdir -p "$state/data"
+  cat > "$state/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$controller_port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$state/data
+num.partitions=1
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=24
+PROPS
+  cat > "$state/log4j2.properties" <<PROPS
+rootLogger.level=INFO
+rootLogger.appenderRef.file.ref=file
+appender.file.type=File
+appender.file.name=file
+appender.file.fileName=$state/kafka.log
+appender.file.layout.type=PatternLayout
+appender.file.layout.pattern=[%d] %p %m (%c)%n
+PROPS
+}
+
+java_cmd() {
+  java -Xms256m -Xmx768m -XX:+UseG1GC \
+    -Dlog4j2.configurationFile="$state/log4j2.properties" \
+    -cp "$jars/*" "$@"
+}
+
+start() {
+  if running && answers; then echo "kafka running on 127.0.0.1:$port (pid $(cat "$pidfile"))"; return; fi
+  command -v java >/dev/null || die "java not found (install a JDK 17)"
+  fetch_jars
+  write_config
+  if [ ! -f "$state/data/meta.properties" ]; then
+    java_cmd kafka.tools.StorageTool format --ignore-formatted \
+      -t "$(java_cmd kafka.tools.StorageTool random-uuid)" \
+      -c "$state/server.properties" >"$state/format.log" 2>&1 \
+      || { cat "$state/format.log" >&2; die "storage format failed"; }
+  fi
+  nohup java -Xms256m -Xmx768m -XX:+UseG1GC \
+    -Dlog4j2.configurationFile="$state/log4j2.properties" \
+    -cp "$jars/*" kafka.Kafka "$state/server.properties" \
+    >"$state/stdout.log" 2>&1 &
+  echo $! > "$pidfile"
+  for _ in $(seq 1 120); do
+    if answers; then echo "kafka running on 127.0.0.1:$port (pid $(cat "$pidfile"))"; return; fi
+    running || { tail -20 "$state/stdout.log" "$state/kafka.log" >&2 || true; die "broker exited during start"; }
+    sleep 0.5
+  done
+  die "broker did not answer on 127.0.0.1:$port within 60 s (see $state/kafka.log)"
+}
+
+stop() {
+  if ! running; then echo "kafka not running"; rm -f "$pidfile"; return; fi
+  pid=$(cat "$pidfile")
+  kill "$pid"
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; echo "kafka stopped"; return; }; sleep 0.5; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$pidfile"
+  echo "kafka killed after 30 s"
+}
+
+status() {
+  if running && answers; then echo "kafka running on 127.0.0.1:$port (pid $(cat "$pidfile"))"
+  elif running; then echo "kafka process $(cat "$pidfile") up but not answering"; exit 1
+  else echo "kafka not running"; exit 1; fi
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

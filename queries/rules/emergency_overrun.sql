@@ -1,0 +1,30 @@
+-- rule: emergency_overrun
+-- severity: high
+-- summary: Partner action relied on an emergency widening after it ended
+-- frameworks: OWASP-NHI:NHI1, OWASP-NHI:NHI5, NIST-CSF-2.0:PR.AA-05
+-- group_by: grant_id, action
+-- schedule: per_batch
+-- Only actions that no normal scope of the grant allows: those rest on the
+-- emergency widening alone.
+WITH normal AS (
+    SELECT DISTINCT a.event_id, gc.grant_id
+    FROM actions a
+    JOIN grant_credentials gc ON gc.credential_id = a.credential_id
+    JOIN grant_scopes s ON s.grant_id = gc.grant_id
+    WHERE NOT s.is_emergency AND action_matches(s.action, a.action)
+),
+emergency AS (
+    SELECT DISTINCT gc.grant_id, a.credential_id, a.event_id, a.action, a.ts
+    FROM actions a
+    JOIN grant_credentials gc ON gc.credential_id = a.credential_id
+    JOIN grant_scopes s ON s.grant_id = gc.grant_id
+    WHERE s.is_emergency AND action_matches(s.action, a.action) AND a.ts > s.emergency_until
+)
+SELECT e.grant_id,
+       e.credential_id,
+       e.event_id,
+       e.action || ' at ' || CAST(e.ts AS VARCHAR) || ' relied on the emergency widening of ' || g.grant_id || ', which ended at ' || CAST(g.emergency_until AS VARCHAR) AS reason
+FROM emergency e
+JOIN grants g ON g.grant_id = e.grant_id
+LEFT JOIN normal n ON n.event_id = e.event_id AND n.grant_id = e.grant_id
+WHERE n.event_id IS NULL

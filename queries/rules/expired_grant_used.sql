@@ -1,0 +1,14 @@
+-- rule: expired_grant_used
+-- severity: critical
+-- summary: Partner credential used after its grant expired
+-- frameworks: OWASP-NHI:NHI1, OWASP-NHI:NHI7, NIST-CSF-2.0:PR.AA-05
+-- group_by: grant_id, credential_id
+-- schedule: per_batch
+SELECT g.grant_id,
+       a.credential_id,
+       a.event_id,
+       a.action || ' at ' || CAST(a.ts AS VARCHAR) || ', after grant ' || g.grant_id || ' expired at ' || CAST(g.expires_at AS VARCHAR) AS reason
+FROM actions a
+JOIN grant_credentials gc ON gc.credential_id = a.credential_id
+JOIN grants g ON g.grant_id = gc.grant_id
+WHERE g.expires_at IS NOT NULL AND a.ts >= g.expires_at

@@ -1,0 +1,14 @@
+-- rule: grant_not_yet_valid
+-- severity: high
+-- summary: Partner credential used before its grant became valid
+-- frameworks: OWASP-NHI:NHI5, NIST-CSF-2.0:PR.AA-05
+-- group_by: grant_id, credential_id
+-- schedule: per_batch
+SELECT g.grant_id,
+       a.credential_id,
+       a.event_id,
+       a.action || ' at ' || CAST(a.ts AS VARCHAR) || ', before grant ' || g.grant_id || ' is valid from ' || CAST(g.valid_from AS VARCHAR) AS reason
+FROM actions a
+JOIN grant_credentials gc ON gc.credential_id = a.credential_id
+JOIN grants g ON g.grant_id = gc.grant_id
+WHERE g.valid_from IS NOT NULL AND a.ts < g.valid_from

@@ -1,0 +1,26 @@
+-- rule: out_of_purpose_action
+-- severity: high
+-- summary: Partner credential used for an operation outside its grant's purpose
+-- frameworks: OWASP-NHI:NHI5, NIST-CSF-2.0:DE.CM-06, NIST-CSF-2.0:PR.AA-05
+-- group_by: grant_id, action
+-- schedule: per_batch
+-- An action is covered when any grant binding its credential has a matching scope,
+-- normal or emergency with its window opened by the event's time (once the window
+-- has closed, emergency_overrun reports the action instead).
+WITH covered AS (
+    SELECT DISTINCT a.event_id
+    FROM actions a
+    JOIN grant_credentials gc ON gc.credential_id = a.credential_id
+    JOIN grant_scopes s ON s.grant_id = gc.grant_id
+    WHERE action_matches(s.action, a.action)
+      AND (NOT s.is_emergency OR a.ts >= s.emergency_from)
+)
+SELECT g.grant_id,
+       a.credential_id,
+       a.event_id,
+       a.action || ' is not in purpose ''' || g.purpose || '''' AS reason
+FROM actions a
+JOIN grant_credentials gc ON gc.credential_id = a.credential_id
+JOIN grants g ON g.grant_id = gc.grant_id
+LEFT JOIN covered c ON c.event_id = a.event_id
+WHERE c.event_id IS NULL

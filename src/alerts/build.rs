@@ -1,0 +1,207 @@
+//! Turns rule rows into alerts: one per (rule, group key, dedup window), where the
+//! window is fixed by event time so that live, replay and redelivery agree.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, TimestampMillisecondType};
+use datafusion::arrow::error::ArrowError;
+
+use super::alert::{Alert, alert_id};
+use crate::grants::GrantSet;
+use crate::rules::RuleHits;
+
+fn rfc3339(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn strings(column: &ArrayRef) -> Result<StringArray, ArrowError> {
+    Ok(cast(column, &DataType::Utf8)?.as_string::<i32>().clone())
+}
+
+fn value(column: &StringArray, row: usize) -> Option<&str> {
+    (!column.is_null(row)).then(|| column.value(row))
+}
+
+/// The batch's events by id, with string views of the columns alerts read.
+struct Events {
+    by_id: HashMap<String, usize>,
+    ts: Vec<i64>,
+    columns: HashMap<String, StringArray>,
+    batch: RecordBatch,
+}
+
+impl Events {
+    fn new(batch: &RecordBatch) -> Result<Self, ArrowError> {
+        let ids = strings(
+            batch
+                .column_by_name("event_id")
+                .ok_or_else(|| missing("event_id"))?,
+        )?;
+        let ts = batch.column_by_name("ts").ok_or_else(|| missing("ts"))?;
+        let ts = cast(
+            ts,
+            &DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Millisecond, None),
+        )?;
+        let ts = ts
+            .as_primitive::<TimestampMillisecondType>()
+            .values()
+            .to_vec();
+        let mut by_id = HashMap::with_capacity(ids.len());
+        for (row, id) in ids.iter().enumerate() {
+            by_id
+                .entry(id.unwrap_or_default().to_owned())
+                .or_insert(row);
+        }
+        Ok(Self {
+            by_id,
+            ts,
+            columns: HashMap::new(),
+            batch: batch.clone(),
+        })
+    }
+
+    /// An event column as strings, converted on first use.
+    fn column(&mut self, name: &str) -> Result<Option<&StringArray>, ArrowError> {
+        if !self.columns.contains_key(name) {
+            let Some(column) = self.batch.column_by_name(name) else {
+                return Ok(None);
+            };
+            self.columns.insert(name.to_owned(), strings(column)?);
+        }
+        Ok(self.columns.get(name))
+    }
+}
+
+fn missing(name: &str) -> ArrowError {
+    ArrowError::SchemaError(format!("missing column `{name}`"))
+}
+
+struct Group {
+    alert: Alert,
+    first_ms: i64,
+    last_ms: i64,
+}
+
+/// Builds the alerts for one batch. `window_ms` is `alerts.dedup_window`.
+pub fn build_alerts(
+    hits: &[RuleHits],
+    batch: &RecordBatch,
+    grants: &GrantSet,
+    window_ms: i64,
+    detected_at: DateTime<Utc>,
+) -> Result<Vec<Alert>, ArrowError> {
+    if hits.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut events = Events::new(batch)?;
+    let detected_at = detected_at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let mut groups: Vec<Group> = Vec::new();
+    let mut index: HashMap<(String, Vec<String>, i64), usize> = HashMap::new();
+    for hit in hits {
+        let rule = &hit.rule;
+        for rows in &hit.rows {
+            let column = |name: &str| rows.column_by_name(name).map(strings).transpose();
+            let (grant_ids, credentials, reasons, event_ids) = (
+                column("grant_id")?,
+                column("credential_id")?,
+                column("reason")?,
+                column("event_id")?,
+            );
+            let (Some(credentials), Some(reasons), Some(event_ids)) =
+                (credentials, reasons, event_ids)
+            else {
+                return Err(missing("credential_id, reason or event_id"));
+            };
+            let rule_keys: Vec<Option<StringArray>> = rule
+                .group_by
+                .iter()
+                .map(|name| column(name))
+                .collect::<Result<_, _>>()?;
+            for row in 0..rows.num_rows() {
+                let event_id = value(&event_ids, row).unwrap_or_default();
+                let Some(&event_row) = events.by_id.get(event_id) else {
+                    continue;
+                };
+                let ts = events.ts[event_row];
+                let window = ts - ts.rem_euclid(window_ms.max(1));
+                let mut key = Vec::with_capacity(rule.group_by.len());
+                for (name, own) in rule.group_by.iter().zip(&rule_keys) {
+                    let part = match own {
+                        Some(own) => value(own, row).map(str::to_owned),
+                        None => events
+                            .column(name)?
+                            .and_then(|c| value(c, event_row))
+                            .map(str::to_owned),
+                    };
+                    key.push(part.unwrap_or_default());
+                }
+                let slot = (rule.name.clone(), key, window);
+                let position = match index.get(&slot) {
+                    Some(&i) => i,
+                    None => {
+                        let grant_id = grant_ids
+                            .as_ref()
+                            .and_then(|g| value(g, row))
+                            .map(str::to_owned);
+                        let grant = grant_id.as_deref().and_then(|id| grants.get(id));
+                        let action = events
+                            .column("action")?
+                            .and_then(|c| value(c, event_row))
+                            .map(str::to_owned);
+                        let claimed_partner = events
+                            .column("partner")?
+                            .and_then(|c| value(c, event_row))
+                            .map(str::to_owned);
+                        groups.push(Group {
+                            alert: Alert {
+                                alert_id: alert_id(&rule.name, &slot.1, &rfc3339(window)),
+                                rule: rule.name.clone(),
+                                severity: rule.severity.as_str().to_owned(),
+                                summary: rule.summary.clone(),
+                                reason: value(&reasons, row).unwrap_or_default().to_owned(),
+                                partner: grant.map(|g| g.partner.clone()).or(claimed_partner),
+                                owner: grant.and_then(|g| g.owner.clone()),
+                                purpose: grant.map(|g| g.purpose.clone()),
+                                grant_id,
+                                credential_id: value(&credentials, row)
+                                    .unwrap_or_default()
+                                    .to_owned(),
+                                action,
+                                first_seen: String::new(),
+                                last_seen: String::new(),
+                                count: 0,
+                                event_ids: Vec::new(),
+                                frameworks: rule.frameworks.clone(),
+                                detected_at: detected_at.clone(),
+                            },
+                            first_ms: ts,
+                            last_ms: ts,
+                        });
+                        index.insert(slot, groups.len() - 1);
+                        groups.len() - 1
+                    }
+                };
+                let group = &mut groups[position];
+                if !group.alert.event_ids.iter().any(|id| id == event_id) {
+                    group.alert.event_ids.push(event_id.to_owned());
+                    group.alert.count += 1;
+                }
+                group.first_ms = group.first_ms.min(ts);
+                group.last_ms = group.last_ms.max(ts);
+            }
+        }
+    }
+    Ok(groups
+        .into_iter()
+        .map(|mut g| {
+            g.alert.first_seen = rfc3339(g.first_ms);
+            g.alert.last_seen = rfc3339(g.last_ms);
+            g.alert
+        })
+        .collect())
+}

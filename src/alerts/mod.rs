@@ -1,0 +1,13 @@
+//! Alerts: rule rows → grouped, deterministic [`Alert`]s (DESIGN §7) → sinks.
+//!
+//! Owns the alert shape, its id, grouping by the rule's `group_by` and delivery. It
+//! must not judge actions (rules do) nor commit offsets (the pipeline does, once every
+//! sink has acknowledged).
+
+mod alert;
+mod build;
+mod sink;
+
+pub use alert::Alert;
+pub use build::build_alerts;
+pub use sink::{FileSink, KafkaSink, Sink, SinkError, StdoutSink};

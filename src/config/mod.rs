@@ -1,0 +1,117 @@
+//! Configuration (DESIGN §3): TOML plus `GRANTWATCH__SECTION__KEY` environment
+//! overrides, read in two phases — serde structs that refuse unknown keys
+//! ([`raw`]), then validated types ([`Config`]) that the rest of the code trusts.
+
+mod raw;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use validate::ConfigError;
+
+/// Input formats a topic may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The canonical partner action (DESIGN §4).
+    Native,
+}
+
+/// `[kafka]`.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// Bootstrap servers.
+    pub brokers: String,
+    /// Consumer group.
+    pub group_id: String,
+    /// Topics to consume.
+    pub topics: Vec<String>,
+    /// Message format.
+    pub format: Format,
+    /// Where undecodable messages go.
+    pub dead_letter_topic: String,
+    /// Larger messages are dead-lettered unread.
+    pub max_message_bytes: usize,
+    /// Passed to librdkafka verbatim (security.protocol, sasl.*, ssl.*).
+    pub librdkafka: BTreeMap<String, String>,
+}
+
+/// `[grants]`.
+#[derive(Debug, Clone)]
+pub struct GrantsConfig {
+    /// Files or directories of grants.
+    pub paths: Vec<PathBuf>,
+    /// Lint policy: longest allowed lifetime.
+    pub max_lifetime: Duration,
+    /// `idle_after` for grants that set none.
+    pub default_idle_after: Duration,
+}
+
+/// `[alerts]`.
+#[derive(Debug, Clone)]
+pub struct AlertsConfig {
+    /// Kafka alert topic (none: not sent to Kafka).
+    pub kafka_topic: Option<String>,
+    /// JSON-lines file.
+    pub file: Option<PathBuf>,
+    /// Alertmanager base URL.
+    pub alertmanager_url: Option<String>,
+    /// Alerts with the same rule and group key in one window share an id.
+    pub dedup_window: Duration,
+    /// Also print alerts on standard output.
+    pub stdout: bool,
+}
+
+/// `[batch]`.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchConfig {
+    /// Most events per batch.
+    pub max_events: usize,
+    /// Longest wait for a batch to fill.
+    pub linger: Duration,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `[kafka]`.
+    pub kafka: KafkaConfig,
+    /// `[grants]`.
+    pub grants: GrantsConfig,
+    /// `[rules] dirs`.
+    pub rule_dirs: Vec<PathBuf>,
+    /// `[reports] dirs`.
+    pub report_dirs: Vec<PathBuf>,
+    /// `[alerts]`.
+    pub alerts: AlertsConfig,
+    /// `[archive] url`.
+    pub archive_url: Option<String>,
+    /// `[metrics] listen`.
+    pub metrics_listen: SocketAddr,
+    /// `[batch]`.
+    pub batch: BatchConfig,
+}
+
+impl Config {
+    /// Reads, overrides from `env` and validates the file at `path`.
+    pub fn load(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::single(path, format!("cannot read: {e}")))?;
+        Self::from_toml(&text, path, env)
+    }
+
+    /// Parses TOML text; relative paths resolve against `path`'s directory.
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let raw = raw::parse(text, path, env)?;
+        validate::validate(raw, path)
+    }
+}

@@ -1,0 +1,232 @@
+//! Phase one: the TOML shape with defaults; unknown keys are refused.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::validate::ConfigError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub kafka: RawKafka,
+    #[serde(default)]
+    pub grants: RawGrants,
+    #[serde(default)]
+    pub rules: RawDirs,
+    #[serde(default)]
+    pub reports: RawDirs,
+    #[serde(default)]
+    pub alerts: RawAlerts,
+    #[serde(default)]
+    pub archive: RawArchive,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+    #[serde(default)]
+    pub batch: RawBatch,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawKafka {
+    #[serde(default = "default_brokers")]
+    pub brokers: String,
+    #[serde(default = "default_group")]
+    pub group_id: String,
+    #[serde(default = "default_topics")]
+    pub topics: Vec<String>,
+    #[serde(default = "default_format")]
+    pub format: String,
+    #[serde(default = "default_dlq")]
+    pub dead_letter_topic: String,
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: u64,
+    #[serde(default)]
+    pub librdkafka: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGrants {
+    #[serde(default = "default_grant_paths")]
+    pub paths: Vec<String>,
+    #[serde(default = "default_max_lifetime")]
+    pub max_lifetime: String,
+    #[serde(default = "default_idle_after")]
+    pub default_idle_after: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDirs {
+    #[serde(default)]
+    pub dirs: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAlerts {
+    pub kafka_topic: Option<String>,
+    pub file: Option<String>,
+    pub alertmanager_url: Option<String>,
+    #[serde(default = "default_dedup_window")]
+    pub dedup_window: String,
+    #[serde(default)]
+    pub stdout: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawArchive {
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBatch {
+    #[serde(default = "default_max_events")]
+    pub max_events: u64,
+    #[serde(default = "default_linger")]
+    pub linger: String,
+}
+
+fn default_brokers() -> String {
+    "localhost:9092".into()
+}
+fn default_group() -> String {
+    "grantwatch".into()
+}
+fn default_topics() -> Vec<String> {
+    vec!["partner-actions".into()]
+}
+fn default_format() -> String {
+    "native".into()
+}
+fn default_dlq() -> String {
+    "partner-actions.dlq".into()
+}
+fn default_max_message_bytes() -> u64 {
+    1 << 20
+}
+fn default_grant_paths() -> Vec<String> {
+    vec!["grants/".into()]
+}
+fn default_max_lifetime() -> String {
+    "365d".into()
+}
+fn default_idle_after() -> String {
+    "30d".into()
+}
+fn default_dedup_window() -> String {
+    "1h".into()
+}
+fn default_listen() -> String {
+    "127.0.0.1:9464".into()
+}
+fn default_max_events() -> u64 {
+    8192
+}
+fn default_linger() -> String {
+    "50ms".into()
+}
+
+impl Default for RawGrants {
+    fn default() -> Self {
+        Self {
+            paths: default_grant_paths(),
+            max_lifetime: default_max_lifetime(),
+            default_idle_after: default_idle_after(),
+        }
+    }
+}
+impl Default for RawAlerts {
+    fn default() -> Self {
+        Self {
+            kafka_topic: None,
+            file: None,
+            alertmanager_url: None,
+            dedup_window: default_dedup_window(),
+            stdout: false,
+        }
+    }
+}
+impl Default for RawMetrics {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+        }
+    }
+}
+impl Default for RawBatch {
+    fn default() -> Self {
+        Self {
+            max_events: default_max_events(),
+            linger: default_linger(),
+        }
+    }
+}
+
+/// Parses TOML, applies `GRANTWATCH__SECTION__KEY` overrides, then deserializes.
+pub(super) fn parse(
+    text: &str,
+    path: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<RawConfig, ConfigError> {
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+    for (name, value) in env {
+        apply_override(&mut table, &name, &value);
+    }
+    RawConfig::deserialize(toml::Value::Table(table))
+        .map_err(|e| ConfigError::single(path, e.message().to_owned()))
+}
+
+fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let line = e
+        .span()
+        .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+    let message = e.message().to_owned();
+    match line {
+        Some(line) => ConfigError::single(path, format!("line {line}: {message}")),
+        None => ConfigError::single(path, message),
+    }
+}
+
+/// `GRANTWATCH__BATCH__MAX_EVENTS=100` sets `batch.max_events`. Under
+/// `kafka.librdkafka`, `_` stands for `.` (`GRANTWATCH__KAFKA__LIBRDKAFKA__SASL_PASSWORD`
+/// sets `sasl.password`), since environment names cannot hold dots.
+fn apply_override(table: &mut toml::Table, name: &str, value: &str) {
+    let Some(rest) = name.strip_prefix("GRANTWATCH__") else {
+        return;
+    };
+    let mut parts: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+    if parts.len() == 3 && parts[0] == "kafka" && parts[1] == "librdkafka" {
+        parts[2] = parts[2].replace('_', ".");
+    }
+    let Some((last, sections)) = parts.split_last() else {
+        return;
+    };
+    let mut cursor = table;
+    for section in sections {
+        let entry = cursor
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(next) = entry else {
+            return;
+        };
+        cursor = next;
+    }
+    // A value that parses as TOML (numbers, booleans, arrays) keeps its type.
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()));
+    cursor.insert(last.clone(), parsed);
+}

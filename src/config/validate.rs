@@ -1,0 +1,235 @@
+//! Phase two: raw values → validated [`Config`]; every problem is collected so the
+//! user fixes them in one pass.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::raw::RawConfig;
+use super::{AlertsConfig, BatchConfig, Config, Format, GrantsConfig, KafkaConfig};
+use crate::grants::parse_duration;
+
+/// An invalid configuration file: the operator's fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The config file.
+    pub file: PathBuf,
+    /// Each problem, naming its key.
+    pub errors: Vec<String>,
+}
+
+impl ConfigError {
+    pub(super) fn single(file: &Path, message: String) -> Self {
+        Self {
+            file: file.to_owned(),
+            errors: vec![message],
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid config {}: {}",
+            self.file.display(),
+            self.errors.join("; ")
+        )
+    }
+}
+
+struct Errors(Vec<String>);
+
+impl Errors {
+    fn duration(&mut self, key: &str, text: &str) -> Duration {
+        parse_duration(text).unwrap_or_else(|e| {
+            self.0.push(format!("`{key}`: {e}"));
+            Duration::ZERO
+        })
+    }
+
+    fn require(&mut self, ok: bool, message: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push(message());
+        }
+    }
+}
+
+pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
+    let base = path.parent().unwrap_or(Path::new("."));
+    let resolve = |p: &str| base.join(p);
+    let mut errors = Errors(Vec::new());
+
+    let format = match raw.kafka.format.as_str() {
+        "native" => Format::Native,
+        other @ ("ocsf" | "cloudtrail" | "k8s-audit" | "github-audit") => {
+            errors.0.push(format!(
+                "`kafka.format`: `{other}` is not supported by this version yet; use `native`"
+            ));
+            Format::Native
+        }
+        other => {
+            errors.0.push(format!(
+                "`kafka.format`: `{other}` is not one of native, ocsf, cloudtrail, k8s-audit, github-audit"
+            ));
+            Format::Native
+        }
+    };
+    errors.require(!raw.kafka.brokers.trim().is_empty(), || {
+        "`kafka.brokers` is empty".into()
+    });
+    errors.require(!raw.kafka.group_id.trim().is_empty(), || {
+        "`kafka.group_id` is empty".into()
+    });
+    errors.require(!raw.kafka.topics.is_empty(), || {
+        "`kafka.topics` lists no topic".into()
+    });
+    errors.require(raw.kafka.max_message_bytes > 0, || {
+        "`kafka.max_message_bytes` must be positive".into()
+    });
+    let librdkafka = raw
+        .kafka
+        .librdkafka
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => format!("{other:?}"),
+            };
+            (k, v)
+        })
+        .collect();
+
+    let max_lifetime = errors.duration("grants.max_lifetime", &raw.grants.max_lifetime);
+    let default_idle_after =
+        errors.duration("grants.default_idle_after", &raw.grants.default_idle_after);
+    let dedup_window = errors.duration("alerts.dedup_window", &raw.alerts.dedup_window);
+    errors.require(!dedup_window.is_zero(), || {
+        "`alerts.dedup_window` must be positive".into()
+    });
+    let linger = errors.duration("batch.linger", &raw.batch.linger);
+    errors.require(raw.batch.max_events > 0, || {
+        "`batch.max_events` must be positive".into()
+    });
+    let metrics_listen = raw.metrics.listen.parse().unwrap_or_else(|e| {
+        errors.0.push(format!(
+            "`metrics.listen`: `{}` is not an address like 127.0.0.1:9464: {e}",
+            raw.metrics.listen
+        ));
+        std::net::SocketAddr::from(([127, 0, 0, 1], 9464))
+    });
+    let alertmanager_url = raw.alerts.alertmanager_url.filter(|u| !u.is_empty());
+    if let Some(url) = &alertmanager_url {
+        errors.require(
+            url.starts_with("http://") || url.starts_with("https://"),
+            || format!("`alerts.alertmanager_url`: `{url}` is not an http(s) URL"),
+        );
+    }
+    let kafka_topic = raw.alerts.kafka_topic.filter(|t| !t.is_empty());
+
+    if !errors.0.is_empty() {
+        return Err(ConfigError {
+            file: path.to_owned(),
+            errors: errors.0,
+        });
+    }
+    Ok(Config {
+        kafka: KafkaConfig {
+            brokers: raw.kafka.brokers,
+            group_id: raw.kafka.group_id,
+            topics: raw.kafka.topics,
+            format,
+            dead_letter_topic: raw.kafka.dead_letter_topic,
+            max_message_bytes: usize::try_from(raw.kafka.max_message_bytes).unwrap_or(usize::MAX),
+            librdkafka,
+        },
+        grants: GrantsConfig {
+            paths: raw.grants.paths.iter().map(|p| resolve(p)).collect(),
+            max_lifetime,
+            default_idle_after,
+        },
+        rule_dirs: raw.rules.dirs.iter().map(|p| resolve(p)).collect(),
+        report_dirs: raw.reports.dirs.iter().map(|p| resolve(p)).collect(),
+        alerts: AlertsConfig {
+            kafka_topic,
+            file: raw
+                .alerts
+                .file
+                .filter(|f| !f.is_empty())
+                .map(|f| resolve(&f)),
+            alertmanager_url,
+            dedup_window,
+            stdout: raw.alerts.stdout,
+        },
+        archive_url: raw.archive.url.filter(|u| !u.is_empty()),
+        metrics_listen,
+        batch: BatchConfig {
+            max_events: usize::try_from(raw.batch.max_events).unwrap_or(usize::MAX),
+            linger,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use std::path::Path;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, super::ConfigError> {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::from_toml(text, Path::new("/etc/gw/grantwatch.toml"), env)
+    }
+
+    #[test]
+    fn defaults_and_relative_paths() {
+        let c = load("[kafka]\n", &[]).expect("valid");
+        assert_eq!(c.kafka.topics, ["partner-actions"]);
+        assert_eq!(c.batch.max_events, 8192);
+        assert_eq!(c.grants.paths, [Path::new("/etc/gw/grants/")]);
+        assert_eq!(c.metrics_listen.to_string(), "127.0.0.1:9464");
+    }
+
+    #[test]
+    fn env_overrides_keep_types_and_map_librdkafka_dots() {
+        let c = load(
+            "[kafka]\nbrokers = \"a:1\"\n",
+            &[
+                ("GRANTWATCH__KAFKA__BROKERS", "b:2"),
+                ("GRANTWATCH__BATCH__MAX_EVENTS", "100"),
+                ("GRANTWATCH__KAFKA__LIBRDKAFKA__SASL_PASSWORD", "s3cret"),
+                ("OTHER", "x"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(c.kafka.brokers, "b:2");
+        assert_eq!(c.batch.max_events, 100);
+        assert_eq!(
+            c.kafka.librdkafka.get("sasl.password").map(String::as_str),
+            Some("s3cret")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let e = load("[kafka]\nbrokerz = \"x\"\n", &[]).expect_err("unknown");
+        assert!(e.to_string().contains("unknown field `brokerz`"), "{e}");
+        let e = load("[kafka]\n[kafka.librdkafka]\n[grantz]\n", &[]).expect_err("unknown");
+        assert!(e.to_string().contains("grantz"), "{e}");
+    }
+
+    #[test]
+    fn every_error_at_once() {
+        let e = load("[kafka]\nformat = \"xml\"\n[batch]\nlinger = \"soon\"\nmax_events = 0\n[alerts]\ndedup_window = \"1x\"\n", &[])
+            .expect_err("invalid");
+        assert_eq!(e.errors.len(), 5, "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let e = load("[kafka]\nbrokers = \n", &[]).expect_err("syntax");
+        assert!(e.to_string().contains("line 2"), "{e}");
+    }
+}

@@ -1,0 +1,333 @@
+//! Accumulates decoded actions column by column into one `actions` record batch.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, Float64Builder, Int32Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
+    TimestampMillisecondBuilder,
+};
+use datafusion::arrow::error::ArrowError;
+
+use super::error::{DecodeError, DecodeFault};
+use super::native::{self, NativeAction};
+use super::schema;
+
+/// Where a message came from: the default `event_id` and the `topic`, `partition`,
+/// `offset` columns.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// Kafka topic.
+    pub topic: &'a str,
+    /// Kafka partition.
+    pub partition: i32,
+    /// Offset within the partition.
+    pub offset: i64,
+}
+
+/// Column builders for one batch of canonical actions.
+pub struct ActionsBuilder {
+    max_message_bytes: usize,
+    ingest_ts: i64,
+    event_id: StringBuilder,
+    ts: TimestampMillisecondBuilder,
+    credential_id: StringBuilder,
+    action: StringBuilder,
+    partner: StringBuilder,
+    actor: StringBuilder,
+    key_id: StringBuilder,
+    resource: StringBuilder,
+    environment: StringBuilder,
+    data_classes: ListBuilder<StringBuilder>,
+    amount: Float64Builder,
+    currency: StringBuilder,
+    outcome: StringBuilder,
+    source_ip: StringBuilder,
+    user_agent: StringBuilder,
+    request_id: StringBuilder,
+    attributes: StringBuilder,
+    topic: StringBuilder,
+    partition: Int32Builder,
+    offset: Int64Builder,
+    rows: usize,
+}
+
+impl ActionsBuilder {
+    /// A builder that rejects messages over `max_message_bytes`.
+    pub fn new(max_message_bytes: usize) -> Self {
+        Self {
+            max_message_bytes,
+            ingest_ts: 0,
+            event_id: StringBuilder::new(),
+            ts: TimestampMillisecondBuilder::new(),
+            credential_id: StringBuilder::new(),
+            action: StringBuilder::new(),
+            partner: StringBuilder::new(),
+            actor: StringBuilder::new(),
+            key_id: StringBuilder::new(),
+            resource: StringBuilder::new(),
+            environment: StringBuilder::new(),
+            data_classes: ListBuilder::new(StringBuilder::new()),
+            amount: Float64Builder::new(),
+            currency: StringBuilder::new(),
+            outcome: StringBuilder::new(),
+            source_ip: StringBuilder::new(),
+            user_agent: StringBuilder::new(),
+            request_id: StringBuilder::new(),
+            attributes: StringBuilder::new(),
+            topic: StringBuilder::new(),
+            partition: Int32Builder::new(),
+            offset: Int64Builder::new(),
+            rows: 0,
+        }
+    }
+
+    /// Rows appended since the last [`finish`](Self::finish).
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no row has been appended since the last [`finish`](Self::finish).
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Decodes one native message and appends it; on error nothing is appended.
+    pub fn push_native(&mut self, payload: &[u8], source: Source<'_>) -> Result<(), DecodeError> {
+        if payload.len() > self.max_message_bytes {
+            return Err(DecodeError::new(
+                DecodeFault::TooLarge,
+                format!(
+                    "{} bytes exceeds max_message_bytes {}",
+                    payload.len(),
+                    self.max_message_bytes
+                ),
+            ));
+        }
+        if payload.is_empty() {
+            return Err(DecodeError::new(DecodeFault::Empty, "empty message"));
+        }
+        let text = std::str::from_utf8(payload)
+            .map_err(|e| DecodeError::new(DecodeFault::NotUtf8, e.to_string()))?;
+        let action = native::parse(text)?;
+        self.append(&action, source);
+        Ok(())
+    }
+
+    fn append(&mut self, a: &NativeAction<'_>, source: Source<'_>) {
+        match &a.event_id {
+            Some(id) => self.event_id.append_value(id),
+            None => self.event_id.append_value(format!(
+                "{}/{}/{}",
+                source.topic, source.partition, source.offset
+            )),
+        }
+        // parse() guarantees the required fields; an empty default never reaches a row
+        // that passed validation.
+        self.ts.append_value(a.ts.unwrap_or_default());
+        self.credential_id
+            .append_value(a.credential_id.as_deref().unwrap_or_default());
+        self.action
+            .append_value(a.action.as_deref().unwrap_or_default());
+        self.partner.append_option(a.partner.as_deref());
+        self.actor.append_option(a.actor.as_deref());
+        self.key_id.append_option(a.key_id.as_deref());
+        self.resource.append_option(a.resource.as_deref());
+        self.environment.append_option(a.environment.as_deref());
+        match &a.data_classes {
+            Some(classes) => {
+                for class in classes {
+                    self.data_classes.values().append_value(class);
+                }
+                self.data_classes.append(true);
+            }
+            None => self.data_classes.append(false),
+        }
+        self.amount.append_option(a.amount);
+        self.currency.append_option(a.currency.as_deref());
+        self.outcome.append_value(a.outcome.unwrap_or("success"));
+        self.source_ip.append_option(a.source_ip.as_deref());
+        self.user_agent.append_option(a.user_agent.as_deref());
+        self.request_id.append_option(a.request_id.as_deref());
+        self.attributes.append_option(a.attributes_json());
+        self.topic.append_value(source.topic);
+        self.partition.append_value(source.partition);
+        self.offset.append_value(source.offset);
+        self.rows += 1;
+    }
+
+    /// Sets the `ingest_ts` stamped on the rows of the batch being built.
+    pub fn set_ingest_ts(&mut self, epoch_ms: i64) {
+        self.ingest_ts = epoch_ms;
+    }
+
+    /// Takes the rows appended so far as one `actions` batch and resets the builder.
+    pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        let rows = std::mem::take(&mut self.rows);
+        let utc = |b: &mut TimestampMillisecondBuilder| {
+            Arc::new(b.finish().with_timezone("UTC")) as ArrayRef
+        };
+        let mut ingest = TimestampMillisecondBuilder::with_capacity(rows);
+        ingest.append_value_n(self.ingest_ts, rows);
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.event_id.finish()),
+            utc(&mut self.ts),
+            Arc::new(self.credential_id.finish()),
+            Arc::new(self.action.finish()),
+            Arc::new(self.partner.finish()),
+            Arc::new(self.actor.finish()),
+            Arc::new(self.key_id.finish()),
+            Arc::new(self.resource.finish()),
+            Arc::new(self.environment.finish()),
+            Arc::new(self.data_classes.finish()),
+            Arc::new(self.amount.finish()),
+            Arc::new(self.currency.finish()),
+            Arc::new(self.outcome.finish()),
+            Arc::new(self.source_ip.finish()),
+            Arc::new(self.user_agent.finish()),
+            Arc::new(self.request_id.finish()),
+            Arc::new(self.attributes.finish()),
+            Arc::new(self.topic.finish()),
+            Arc::new(self.partition.finish()),
+            Arc::new(self.offset.finish()),
+            utc(&mut ingest),
+        ];
+        RecordBatch::try_new(schema::actions(), columns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, AsArray};
+
+    const SOURCE: Source<'static> = Source {
+        topic: "t",
+        partition: 0,
+        offset: 7,
+    };
+
+    fn decode(json: &str) -> Result<RecordBatch, DecodeError> {
+        let mut b = ActionsBuilder::new(4096);
+        b.push_native(json.as_bytes(), SOURCE)?;
+        Ok(b.finish().expect("batch"))
+    }
+
+    fn fault(json: &[u8]) -> (DecodeFault, Option<String>) {
+        let mut b = ActionsBuilder::new(4096);
+        let e = b.push_native(json, SOURCE).expect_err("should fail");
+        assert_eq!(b.len(), 0, "a failed message appends nothing");
+        (e.fault, e.field)
+    }
+
+    #[test]
+    fn decodes_every_canonical_field() {
+        let batch = decode(
+            r#"{"ts":"2026-11-29T10:00:00.250Z","credential_id":"c1","action":"POST /v1/payouts",
+            "event_id":"e1","partner":"p","actor":"a","key_id":"k","resource":"r","environment":"prod",
+            "data_classes":["pii.basic","x"],"amount":12.5,"currency":"EUR","outcome":"denied",
+            "source_ip":"1.2.3.4","user_agent":"ua","request_id":"rq","attributes":{"n":1}}"#,
+        )
+        .expect("valid");
+        let s = |c: &str| {
+            batch
+                .column_by_name(c)
+                .expect(c)
+                .as_string::<i32>()
+                .value(0)
+                .to_owned()
+        };
+        assert_eq!(s("event_id"), "e1");
+        assert_eq!(s("action"), "POST /v1/payouts");
+        assert_eq!(s("outcome"), "denied");
+        assert_eq!(s("attributes"), r#"{"n":1}"#);
+        let ts = batch.column_by_name("ts").expect("ts");
+        assert_eq!(
+            ts.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>()
+                .value(0),
+            1_795_946_400_250
+        );
+        let classes = batch
+            .column_by_name("data_classes")
+            .expect("dc")
+            .as_list::<i32>()
+            .value(0);
+        assert_eq!(
+            classes
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+                .collect::<Vec<_>>(),
+            ["pii.basic", "x"]
+        );
+    }
+
+    #[test]
+    fn defaults_event_id_outcome_and_folds_unknown_fields() {
+        let batch = decode(r#"{"ts":1796032800000,"credential_id":"c","action":"s3:GetObject","zz":[1,2],"attributes":{"a":true}}"#)
+            .expect("valid");
+        let s = |c: &str| {
+            batch
+                .column_by_name(c)
+                .expect(c)
+                .as_string::<i32>()
+                .value(0)
+                .to_owned()
+        };
+        assert_eq!(s("event_id"), "t/0/7");
+        assert_eq!(s("outcome"), "success");
+        let attrs: serde_json::Value = serde_json::from_str(&s("attributes")).expect("json");
+        assert_eq!(attrs, serde_json::json!({"a": true, "zz": [1, 2]}));
+        assert!(batch.column_by_name("partner").expect("p").is_null(0));
+    }
+
+    #[test]
+    fn names_the_fault_and_field() {
+        use DecodeFault::*;
+        let ok = r#""ts":1,"credential_id":"c","action":"a""#;
+        assert_eq!(fault(b""), (Empty, None));
+        assert_eq!(fault(b"{\"ts\":1,"), (InvalidJson, None));
+        assert_eq!(
+            fault(format!("{{{ok}}} trailing").as_bytes()).0,
+            InvalidJson
+        );
+        assert_eq!(fault(b"[1,2]"), (NotAnObject, None));
+        assert_eq!(fault(b"\xff\xfe"), (NotUtf8, None));
+        assert_eq!(
+            fault(br#"{"ts":1,"action":"a"}"#),
+            (MissingField, Some("credential_id".into()))
+        );
+        assert_eq!(
+            fault(br#"{"ts":1,"credential_id":null,"action":"a"}"#).0,
+            MissingField
+        );
+        assert_eq!(
+            fault(format!("{{{ok},\"amount\":\"12\"}}").as_bytes()),
+            (WrongType, Some("amount".into()))
+        );
+        assert_eq!(
+            fault(br#"{"ts":"2026-02-30T00:00:00Z","credential_id":"c","action":"a"}"#),
+            (InvalidValue, Some("ts".into()))
+        );
+        assert_eq!(
+            fault(format!("{{{ok},\"outcome\":\"maybe\"}}").as_bytes()),
+            (InvalidValue, Some("outcome".into()))
+        );
+        assert_eq!(
+            fault(format!("{{{ok},\"attributes\":[1]}}").as_bytes()),
+            (WrongType, Some("attributes".into()))
+        );
+        let deep = format!(
+            "{{{ok},\"x\":{}{}}}",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert_eq!(fault(deep.as_bytes()).0, TooLarge);
+        let mut b = ActionsBuilder::new(1 << 20);
+        assert_eq!(
+            b.push_native(deep.as_bytes(), SOURCE)
+                .expect_err("deep")
+                .fault,
+            TooDeep
+        );
+    }
+}

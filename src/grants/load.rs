@@ -1,0 +1,350 @@
+//! Reading grant files: YAML → specs → validated [`Grant`]s, every error located.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::error::{GrantError, GrantErrors};
+use super::model::Grant;
+use super::spec::GrantSpec;
+
+/// A validated set of grants, indexed by id.
+#[derive(Debug, Clone, Default)]
+pub struct GrantSet {
+    grants: Vec<Grant>,
+    by_id: HashMap<String, usize>,
+}
+
+impl GrantSet {
+    /// Builds a set; ids must be unique (checked by the loaders).
+    fn new(grants: Vec<Grant>) -> Self {
+        let by_id = grants
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.id.clone(), i))
+            .collect();
+        Self { grants, by_id }
+    }
+
+    /// All grants, in file order.
+    pub fn grants(&self) -> &[Grant] {
+        &self.grants
+    }
+
+    /// The grant with this id.
+    pub fn get(&self, id: &str) -> Option<&Grant> {
+        self.by_id.get(id).map(|&i| &self.grants[i])
+    }
+
+    /// Number of grants.
+    pub fn len(&self) -> usize {
+        self.grants.len()
+    }
+
+    /// Whether there are no grants.
+    pub fn is_empty(&self) -> bool {
+        self.grants.is_empty()
+    }
+}
+
+/// Loads grants from files and directories (`*.yaml`, `*.yml`, sorted by name).
+pub fn load_paths(
+    paths: &[PathBuf],
+    default_idle_after: Duration,
+) -> Result<GrantSet, GrantErrors> {
+    let mut errors = Vec::new();
+    let mut files = Vec::new();
+    for path in paths {
+        match collect_files(path) {
+            Ok(found) => files.extend(found),
+            Err(message) => errors.push(located(path, None, None, None, message)),
+        }
+    }
+    let mut grants = Vec::new();
+    for file in &files {
+        match std::fs::read_to_string(file) {
+            Ok(text) => match parse_str(&text, file, default_idle_after) {
+                Ok(set) => grants.extend(set.grants),
+                Err(GrantErrors(found)) => errors.extend(found),
+            },
+            Err(e) => errors.push(located(file, None, None, None, format!("cannot read: {e}"))),
+        }
+    }
+    check_unique(&grants, &files, &mut errors);
+    if errors.is_empty() {
+        Ok(GrantSet::new(grants))
+    } else {
+        Err(GrantErrors(errors))
+    }
+}
+
+fn collect_files(path: &Path) -> Result<Vec<PathBuf>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if meta.is_file() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(|e| format!("cannot list directory: {e}"))? {
+        let entry = entry.map_err(|e| format!("cannot list directory: {e}"))?;
+        let p = entry.path();
+        if p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            files.push(p);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Parses one grants document (a YAML list of grants); `file` names it in errors.
+pub fn parse_str(
+    text: &str,
+    file: &Path,
+    default_idle_after: Duration,
+) -> Result<GrantSet, GrantErrors> {
+    // Parse the list shallowly first, so one malformed grant does not hide the others.
+    let docs: Vec<serde_yaml_ng::Value> = match serde_yaml_ng::from_str::<Option<Vec<_>>>(text) {
+        Ok(docs) => docs.unwrap_or_default(),
+        Err(e) => {
+            let line = e.location().map(|l| l.line());
+            return Err(GrantErrors(vec![located(
+                file,
+                line,
+                None,
+                None,
+                strip_location(&e.to_string()),
+            )]));
+        }
+    };
+    let starts = grant_start_lines(text);
+    let mut grants = Vec::new();
+    let mut errors = Vec::new();
+    for (i, doc) in docs.into_iter().enumerate() {
+        let start = starts.get(i).copied();
+        let id = doc.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+        match serde_yaml_ng::from_value::<GrantSpec>(doc) {
+            Ok(spec) => match Grant::from_spec(spec, default_idle_after) {
+                Ok(grant) => grants.push(grant),
+                Err(found) => errors.extend(found.into_iter().map(|fe| {
+                    let line = start.and_then(|s| field_line(text, s, &fe.field));
+                    located(file, line.or(start), id.clone(), Some(fe.field), fe.message)
+                })),
+            },
+            Err(e) => {
+                let message = e.to_string();
+                let field = serde_field(&message);
+                let line =
+                    start.and_then(|s| field.as_deref().and_then(|f| field_line(text, s, f)));
+                errors.push(located(file, line.or(start), id.clone(), field, message));
+            }
+        }
+    }
+    check_unique(&grants, &[file.to_owned()], &mut errors);
+    if errors.is_empty() {
+        Ok(GrantSet::new(grants))
+    } else {
+        Err(GrantErrors(errors))
+    }
+}
+
+fn check_unique(grants: &[Grant], files: &[PathBuf], errors: &mut Vec<GrantError>) {
+    let mut seen = HashMap::new();
+    for grant in grants {
+        if seen.insert(grant.id.as_str(), ()).is_some() {
+            let file = files.first().cloned().unwrap_or_default();
+            let message =
+                "duplicate grant id: ids must be unique across all grant files".to_owned();
+            let error = located(
+                &file,
+                None,
+                Some(grant.id.clone()),
+                Some("id".into()),
+                message,
+            );
+            if !errors.contains(&error) {
+                errors.push(error);
+            }
+        }
+    }
+}
+
+fn located(
+    file: &Path,
+    line: Option<usize>,
+    grant_id: Option<String>,
+    field: Option<String>,
+    message: String,
+) -> GrantError {
+    GrantError {
+        file: file.to_owned(),
+        line,
+        grant_id,
+        field,
+        message,
+    }
+}
+
+/// serde_yaml appends " at line L column C"; the line is reported separately.
+fn strip_location(message: &str) -> String {
+    message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_owned()
+}
+
+/// The field a serde message names: "missing field `owner`", "unknown field `x`, ...",
+/// or a path prefix like "scopes[0].action: invalid type".
+fn serde_field(message: &str) -> Option<String> {
+    if let Some(rest) = message.split_once("field `").map(|(_, r)| r) {
+        return rest.split('`').next().map(str::to_owned);
+    }
+    message
+        .split_once(": ")
+        .map(|(path, _)| path.to_owned())
+        .filter(|p| !p.contains(' '))
+}
+
+/// 1-based lines on which each top-level list item (`- `) starts.
+fn grant_start_lines(text: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| line.starts_with("- ") || *line == "-")
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+/// The line of `field`'s last key (e.g. `until` of `emergency.until`) at or after the
+/// grant's first line and before the next grant.
+fn field_line(text: &str, start: usize, field: &str) -> Option<usize> {
+    let key = field.rsplit('.').next()?.split('[').next()?;
+    text.lines()
+        .enumerate()
+        .skip(start - 1)
+        .take_while(|(i, line)| *i + 1 == start || !line.starts_with("- "))
+        .find(|(_, line)| {
+            let t = line.trim_start().trim_start_matches("- ");
+            t.starts_with(key) && t[key.len()..].trim_start().starts_with(':')
+        })
+        .map(|(i, _)| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn parse(text: &str) -> Result<GrantSet, GrantErrors> {
+        parse_str(text, Path::new("g.yaml"), DAY)
+    }
+
+    const GOOD: &str = "\
+- id: acme-payroll-payouts
+  partner: acme-payroll
+  owner: jane.doe@bank.example
+  approved_by: third-party-risk-board
+  approved_at: 2026-09-01
+  purpose: Initiate payroll payouts for SME customers
+  credentials: [cli_acme_payouts_prod]
+  valid_from: 2026-09-01T00:00:00Z
+  expires_at: 2027-03-01T00:00:00Z
+  idle_after: 14d
+  environments: [prod]
+  delegates: [acme-subproc-ltd]
+  status: active
+  scopes:
+    - action: \"POST /v1/payouts\"
+      data_classes: [pii.basic, financial.account]
+      max_amount: 50000
+      currencies: [EUR, GBP]
+    - action: \"GET /v1/payouts/*\"
+  emergency:
+    from: 2026-11-29T18:00:00Z
+    until: 2026-11-30T18:00:00Z
+    reason: INC-4411 payout backlog
+    approved_by: ciso-oncall
+    scopes:
+      - action: \"POST /v1/payouts/*/retry\"
+";
+
+    #[test]
+    fn parses_the_design_example() {
+        let set = parse(GOOD).expect("valid");
+        let g = set.get("acme-payroll-payouts").expect("grant");
+        assert_eq!(g.idle_after, 14 * DAY);
+        assert_eq!(g.scopes.len(), 2);
+        assert_eq!(g.scopes[0].max_amount, Some(50000.0));
+        assert_eq!(
+            g.emergency.as_ref().expect("em").scopes[0].action.as_str(),
+            "POST /v1/payouts/*/retry"
+        );
+        assert_eq!(
+            g.approved_at.expect("at").to_rfc3339(),
+            "2026-09-01T00:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn bad_date_names_file_line_grant_and_field() {
+        let text = GOOD.replace(
+            "expires_at: 2027-03-01T00:00:00Z",
+            "expires_at: next tuesday",
+        );
+        let errors = parse(&text).expect_err("invalid").0;
+        assert_eq!(errors.len(), 1);
+        let e = &errors[0];
+        assert_eq!(
+            (e.line, e.grant_id.as_deref(), e.field.as_deref()),
+            (Some(9), Some("acme-payroll-payouts"), Some("expires_at"))
+        );
+        assert!(
+            e.to_string()
+                .starts_with("g.yaml:9: grant `acme-payroll-payouts`: field `expires_at`: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_and_missing_field_are_located() {
+        let text = format!(
+            "{GOOD}{}",
+            GOOD.replace("acme-payroll-payouts", "second")
+                .replace("  status: active\n", "  statuss: active\n")
+        );
+        let errors = parse(&text).expect_err("invalid").0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field.as_deref(), Some("statuss"));
+        assert_eq!(errors[0].line, Some(26 + 13));
+        let errors = parse(&GOOD.replace("  partner: acme-payroll\n", ""))
+            .expect_err("missing")
+            .0;
+        assert_eq!(errors[0].field.as_deref(), Some("partner"));
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let text = GOOD
+            .replace("14d", "fortnight")
+            .replace("status: active", "status: paused")
+            .replace("\"GET /v1/payouts/*\"", "\" \"");
+        let errors = parse(&text).expect_err("invalid").0;
+        let fields: Vec<_> = errors.iter().filter_map(|e| e.field.as_deref()).collect();
+        assert_eq!(fields, ["status", "idle_after", "scopes[1].action"]);
+    }
+
+    #[test]
+    fn duplicate_ids_are_refused() {
+        let errors = parse(&format!("{GOOD}{GOOD}")).expect_err("dup").0;
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.message.contains("duplicate grant id"))
+        );
+    }
+
+    #[test]
+    fn malformed_yaml_has_a_line() {
+        let errors = parse("- id: x\n  partner: [unclosed\n").expect_err("bad").0;
+        assert!(errors[0].line.is_some(), "{errors:?}");
+    }
+}

@@ -1,0 +1,17 @@
+//! Grants as code: the YAML contract (DESIGN §5), loaded into validated [`Grant`]s
+//! and exposed to rules as Arrow tables.
+//!
+//! Owns parsing, schema validation and the action-pattern language. It must not
+//! decide whether an action is in purpose: that is the rules' SQL.
+
+mod error;
+mod load;
+mod model;
+pub mod pattern;
+mod spec;
+pub mod tables;
+
+pub use error::{GrantError, GrantErrors};
+pub use load::{GrantSet, load_paths, parse_str};
+pub use model::{Emergency, Grant, Scope, Status, parse_duration, parse_time};
+pub use tables::GrantTables;

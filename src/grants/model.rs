@@ -1,0 +1,235 @@
+//! Phase two: validated grants. Past this point dates, durations, patterns and
+//! statuses are typed and never re-checked.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::pattern::ActionPattern;
+use super::spec::{EmergencySpec, GrantSpec, ScopeSpec};
+
+/// A grant's lifecycle state as its owner declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// In force.
+    Active,
+    /// Temporarily withdrawn.
+    Suspended,
+    /// Withdrawn for good.
+    Revoked,
+}
+
+impl Status {
+    /// The YAML spelling, also the `grants.status` column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Revoked => "revoked",
+        }
+    }
+}
+
+/// One allowed action with its constraints (`None` = unconstrained).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scope {
+    /// Which actions.
+    pub action: ActionPattern,
+    /// Data classes the action may touch.
+    pub data_classes: Option<Vec<String>>,
+    /// Largest amount per action, inclusive.
+    pub max_amount: Option<f64>,
+    /// Currencies the action may move.
+    pub currencies: Option<Vec<String>>,
+}
+
+/// Time-boxed break-glass widening.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Emergency {
+    /// Start of the window.
+    pub from: Option<DateTime<Utc>>,
+    /// End of the window.
+    pub until: Option<DateTime<Utc>>,
+    /// Why (an incident reference).
+    pub reason: Option<String>,
+    /// Who approved it.
+    pub approved_by: Option<String>,
+    /// The extra scopes.
+    pub scopes: Vec<Scope>,
+}
+
+/// A validated grant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grant {
+    /// Unique, stable id.
+    pub id: String,
+    /// The partner it was granted to.
+    pub partner: String,
+    /// The named internal owner.
+    pub owner: Option<String>,
+    /// Who approved it.
+    pub approved_by: Option<String>,
+    /// When it was approved.
+    pub approved_at: Option<DateTime<Utc>>,
+    /// The declared business purpose.
+    pub purpose: String,
+    /// Exact `credential_id` values it covers.
+    pub credentials: Vec<String>,
+    /// Start of validity.
+    pub valid_from: Option<DateTime<Utc>>,
+    /// End of validity.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// How long without use before it is idle.
+    pub idle_after: Duration,
+    /// Allowed environments (empty: any).
+    pub environments: Vec<String>,
+    /// Approved subprocessors.
+    pub delegates: Vec<String>,
+    /// Declared state.
+    pub status: Status,
+    /// Allowed actions.
+    pub scopes: Vec<Scope>,
+    /// Break-glass widening.
+    pub emergency: Option<Emergency>,
+}
+
+/// A field-level problem found while validating one grant.
+pub(super) struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Parses `2026-09-01T00:00:00Z` or a bare date `2026-09-01` (midnight UTC).
+pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("`{text}` is not an RFC 3339 time or a YYYY-MM-DD date"))
+}
+
+/// Parses `14d`, `72h`, `90m`, `1h 30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration like 14d or 72h: {e}"))
+}
+
+struct Check {
+    errors: Vec<FieldError>,
+}
+
+impl Check {
+    fn time(&mut self, field: &str, text: Option<&str>) -> Option<DateTime<Utc>> {
+        let text = text?;
+        parse_time(text)
+            .map_err(|message| {
+                self.errors.push(FieldError {
+                    field: field.to_owned(),
+                    message,
+                })
+            })
+            .ok()
+    }
+
+    fn scopes(&mut self, prefix: &str, specs: Vec<ScopeSpec>) -> Vec<Scope> {
+        let mut scopes = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.into_iter().enumerate() {
+            let field = format!("{prefix}[{i}].action");
+            match ActionPattern::parse(&spec.action) {
+                Ok(action) => {
+                    if spec.max_amount.is_some_and(|a| !a.is_finite() || a < 0.0) {
+                        self.errors.push(FieldError {
+                            field: format!("{prefix}[{i}].max_amount"),
+                            message: "must be a non-negative number".into(),
+                        });
+                    }
+                    scopes.push(Scope {
+                        action,
+                        data_classes: spec.data_classes,
+                        max_amount: spec.max_amount,
+                        currencies: spec.currencies,
+                    })
+                }
+                Err(e) => self.errors.push(FieldError {
+                    field,
+                    message: e.to_string(),
+                }),
+            }
+        }
+        scopes
+    }
+
+    fn emergency(&mut self, spec: EmergencySpec) -> Emergency {
+        Emergency {
+            from: self.time("emergency.from", spec.from.as_deref()),
+            until: self.time("emergency.until", spec.until.as_deref()),
+            reason: spec.reason,
+            approved_by: spec.approved_by,
+            scopes: self.scopes("emergency.scopes", spec.scopes),
+        }
+    }
+}
+
+impl Grant {
+    /// Validates a parsed grant; `default_idle_after` applies when it sets none.
+    pub(super) fn from_spec(
+        spec: GrantSpec,
+        default_idle_after: Duration,
+    ) -> Result<Self, Vec<FieldError>> {
+        let mut check = Check { errors: Vec::new() };
+        let status = match spec.status.as_deref() {
+            None | Some("active") => Status::Active,
+            Some("suspended") => Status::Suspended,
+            Some("revoked") => Status::Revoked,
+            Some(other) => {
+                check.errors.push(FieldError {
+                    field: "status".into(),
+                    message: format!("`{other}` is not one of active, suspended, revoked"),
+                });
+                Status::Active
+            }
+        };
+        if spec.credentials.is_empty() {
+            check.errors.push(FieldError {
+                field: "credentials".into(),
+                message: "must list at least one credential".into(),
+            });
+        }
+        let idle_after = match spec.idle_after.as_deref().map(parse_duration) {
+            None => default_idle_after,
+            Some(Ok(d)) => d,
+            Some(Err(message)) => {
+                check.errors.push(FieldError {
+                    field: "idle_after".into(),
+                    message,
+                });
+                default_idle_after
+            }
+        };
+        let grant = Grant {
+            approved_at: check.time("approved_at", spec.approved_at.as_deref()),
+            valid_from: check.time("valid_from", spec.valid_from.as_deref()),
+            expires_at: check.time("expires_at", spec.expires_at.as_deref()),
+            scopes: check.scopes("scopes", spec.scopes),
+            emergency: spec.emergency.map(|e| check.emergency(e)),
+            id: spec.id,
+            partner: spec.partner,
+            owner: spec.owner.filter(|o| !o.trim().is_empty()),
+            approved_by: spec.approved_by,
+            purpose: spec.purpose,
+            credentials: spec.credentials,
+            idle_after,
+            environments: spec.environments,
+            delegates: spec.delegates,
+            status,
+        };
+        if check.errors.is_empty() {
+            Ok(grant)
+        } else {
+            Err(check.errors)
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! Action patterns (DESIGN §5): an optional method, then a path or an operation.
+//!
+//! Paths: `*` is one segment, `**` any number of segments, and a `*` inside a segment
+//! matches a run within that segment. Operations: `*` matches any run of characters
+//! (`ec2:Describe*`). Methods compare case-insensitively, paths case-sensitively.
+
+use std::fmt;
+
+/// A compiled action pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionPattern {
+    text: String,
+    method: Option<String>,
+    body: Body,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Body {
+    Path(Vec<Segment>),
+    Operation(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    One,
+    Many,
+    Glob(String),
+}
+
+/// Splits `METHOD /path` into its method and path; anything else is an operation.
+fn split(text: &str) -> (Option<&str>, &str) {
+    match text.split_once(' ') {
+        Some((method, rest))
+            if rest.starts_with('/')
+                && !method.is_empty()
+                && (method == "*" || method.bytes().all(|b| b.is_ascii_alphabetic())) =>
+        {
+            (Some(method), rest)
+        }
+        _ => (None, text),
+    }
+}
+
+/// Why a pattern text is not a pattern.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid action pattern `{text}`: {reason}")]
+pub struct PatternError {
+    text: String,
+    reason: &'static str,
+}
+
+impl ActionPattern {
+    /// Compiles a pattern.
+    pub fn parse(text: &str) -> Result<Self, PatternError> {
+        let error = |reason| PatternError {
+            text: text.to_owned(),
+            reason,
+        };
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(error("empty"));
+        }
+        let (method, rest) = split(trimmed);
+        let body = if rest.starts_with('/') {
+            let segments = path_of(rest)
+                .split('/')
+                .map(|seg| match seg {
+                    "*" => Segment::One,
+                    "**" => Segment::Many,
+                    other => Segment::Glob(other.to_owned()),
+                })
+                .collect();
+            Body::Path(segments)
+        } else if method.is_some() {
+            return Err(error("a method must be followed by a path"));
+        } else {
+            Body::Operation(rest.to_owned())
+        };
+        Ok(Self {
+            text: trimmed.to_owned(),
+            method: method.map(str::to_owned),
+            body,
+        })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether the pattern allows everything (`*` or `**` alone).
+    pub fn is_wildcard_everything(&self) -> bool {
+        matches!(&self.body, Body::Operation(op) if op.chars().all(|c| c == '*'))
+            || matches!(&self.body, Body::Path(segs) if segs.len() == 2 && segs[1] == Segment::Many && self.method.as_deref().is_none_or(|m| m == "*"))
+    }
+
+    /// Whether `action` falls under this pattern.
+    pub fn matches(&self, action: &str) -> bool {
+        match &self.body {
+            // An operation pattern reads the whole action text, so `*` is everything.
+            Body::Operation(glob) if self.method.is_none() => {
+                glob_match(glob.as_bytes(), action.as_bytes())
+            }
+            Body::Operation(_) => false,
+            Body::Path(segments) => {
+                let (method, rest) = split(action);
+                if !rest.starts_with('/') {
+                    return false;
+                }
+                if let Some(want) = &self.method
+                    && want != "*"
+                    && !method.is_some_and(|m| m.eq_ignore_ascii_case(want))
+                {
+                    return false;
+                }
+                let actual: Vec<&str> = path_of(rest).split('/').collect();
+                segments_match(segments, &actual)
+            }
+        }
+    }
+}
+
+impl fmt::Display for ActionPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// The path without its query string or fragment.
+fn path_of(path: &str) -> &str {
+    path.split(['?', '#']).next().unwrap_or(path)
+}
+
+fn segments_match(pattern: &[Segment], actual: &[&str]) -> bool {
+    match (pattern.split_first(), actual.split_first()) {
+        (None, _) => actual.is_empty(),
+        (Some((Segment::Many, rest)), _) => {
+            (0..=actual.len()).any(|skip| segments_match(rest, &actual[skip..]))
+        }
+        (Some(_), None) => false,
+        (Some((Segment::One, rest)), Some((head, tail))) => {
+            !head.is_empty() && segments_match(rest, tail)
+        }
+        (Some((Segment::Glob(glob), rest)), Some((head, tail))) => {
+            glob_match(glob.as_bytes(), head.as_bytes()) && segments_match(rest, tail)
+        }
+    }
+}
+
+/// `*` matches any run (possibly empty); everything else matches itself. Linear time
+/// with the classic single-backtrack-point algorithm.
+fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&b| b == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn m(pattern: &str, action: &str) -> bool {
+        ActionPattern::parse(pattern)
+            .expect("pattern")
+            .matches(action)
+    }
+
+    #[test]
+    fn design_examples() {
+        assert!(m("POST /v1/payouts", "POST /v1/payouts"));
+        assert!(m("post /v1/payouts", "POST /v1/payouts"));
+        assert!(!m("POST /v1/payouts", "POST /v1/Payouts"));
+        assert!(!m("POST /v1/payouts", "GET /v1/payouts"));
+        assert!(m("GET /v1/payouts/*", "GET /v1/payouts/p_123"));
+        assert!(!m("GET /v1/payouts/*", "GET /v1/payouts/p_123/items"));
+        assert!(!m("GET /v1/payouts/*", "GET /v1/payouts"));
+        assert!(m("GET /v1/**", "GET /v1/payouts/p_123/items"));
+        assert!(m("GET /v1/**", "GET /v1"));
+        assert!(m("POST /v1/payouts/*/retry", "POST /v1/payouts/p1/retry"));
+        assert!(m("GET /v1/payouts/*", "GET /v1/payouts/p1?expand=items"));
+        assert!(m("ec2:Describe*", "ec2:DescribeInstances"));
+        assert!(!m("ec2:Describe*", "ec2:RunInstances"));
+        assert!(!m("ec2:Describe*", "EC2:DescribeInstances"));
+        assert!(m("get pods/*", "get pods/log"));
+        assert!(m("/v1/payouts", "DELETE /v1/payouts"));
+        assert!(m("*", "POST /anything"));
+        assert!(!m("s3:GetObject", "GET /s3:GetObject"));
+    }
+
+    #[test]
+    fn wildcard_everything() {
+        for p in ["*", "**", "/**", "* /**"] {
+            assert!(
+                ActionPattern::parse(p).expect("p").is_wildcard_everything(),
+                "{p}"
+            );
+        }
+        for p in ["GET /**", "/v1/**", "s3:*"] {
+            assert!(
+                !ActionPattern::parse(p).expect("p").is_wildcard_everything(),
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_nonsense() {
+        assert!(ActionPattern::parse("  ").is_err());
+    }
+
+    fn segment() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9_.-]{1,8}"
+    }
+    fn path() -> impl Strategy<Value = Vec<String>> {
+        prop::collection::vec(segment(), 1..6)
+    }
+    fn method() -> impl Strategy<Value = String> {
+        prop::sample::select(vec!["GET", "POST", "PUT", "DELETE", "PATCH"]).prop_map(str::to_owned)
+    }
+
+    proptest! {
+        #[test]
+        fn literal_action_matches_itself(method in method(), path in path()) {
+            let action = format!("{method} /{}", path.join("/"));
+            let lower_method = format!("{} /{}", method.to_lowercase(), path.join("/"));
+            prop_assert!(m(&action, &action));
+            prop_assert!(m(&lower_method, &action));
+        }
+
+        #[test]
+        fn star_is_exactly_one_segment(method in method(), path in path(), extra in segment()) {
+            let prefix = path.join("/");
+            let pattern = format!("{method} /{prefix}/*");
+            let one = format!("{method} /{prefix}/{extra}");
+            let none = format!("{method} /{prefix}");
+            let two = format!("{method} /{prefix}/{extra}/{extra}");
+            prop_assert!(m(&pattern, &one));
+            prop_assert!(!m(&pattern, &none));
+            prop_assert!(!m(&pattern, &two));
+        }
+
+        #[test]
+        fn double_star_is_any_depth(method in method(), path in path(), tail in prop::collection::vec(segment(), 0..5)) {
+            let prefix = path.join("/");
+            let mut action = format!("{method} /{prefix}");
+            for seg in &tail {
+                action.push('/');
+                action.push_str(seg);
+            }
+            let pattern = format!("{method} /{prefix}/**");
+            prop_assert!(m(&pattern, &action));
+        }
+
+        #[test]
+        fn paths_are_case_sensitive(method in method(), path in path()) {
+            let action = format!("{method} /{}", path.join("/"));
+            let flipped: String = action
+                .chars()
+                .map(|c| if c.is_ascii_lowercase() { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+                .collect();
+            let path_changed = path.iter().any(|s| s.chars().any(|c| c.is_ascii_alphabetic()));
+            prop_assert_eq!(m(&action, &flipped), !path_changed);
+        }
+
+        #[test]
+        fn operation_star_is_any_run(prefix in "[a-z0-9]{1,6}:[A-Za-z]{0,6}", rest in "[A-Za-z0-9/ ]{0,12}") {
+            let pattern = format!("{prefix}*");
+            let action = format!("{prefix}{rest}");
+            prop_assert!(m(&pattern, &action));
+        }
+
+        #[test]
+        fn glob_agrees_with_reference(pattern in "[ab*]{0,8}", text in "[ab]{0,10}") {
+            prop_assert_eq!(glob_match(pattern.as_bytes(), text.as_bytes()), reference_glob(pattern.as_bytes(), text.as_bytes()));
+        }
+    }
+
+    /// Exponential but obviously correct.
+    fn reference_glob(p: &[u8], t: &[u8]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some((b'*', rest)) => (0..=t.len()).any(|i| reference_glob(rest, &t[i..])),
+            Some((c, rest)) => t.first() == Some(c) && reference_glob(rest, &t[1..]),
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Kafka: the one place librdkafka clients are configured, and the source that turns
+//! the partner-action topics into batches while dead-lettering what cannot decode.
+//!
+//! Owns offsets: they are stored only when the pipeline says a batch is done.
+
+mod client;
+mod source;
+
+pub use client::{KafkaError, consumer, producer, wait_for_brokers};
+pub use source::{Collected, Source};

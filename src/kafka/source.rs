@@ -1,0 +1,198 @@
+//! Collects batches from the consumer: decodes each message as it arrives, sends
+//! undecodable ones to the dead-letter topic unchanged, and remembers the highest
+//! offset per partition so the pipeline can store them once the batch is done.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rdkafka::Message;
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::decode::{ActionsBuilder, DecodeError, Source as MessageSource};
+use crate::telemetry::Metrics;
+use crate::telemetry::events::EventDeadLettered;
+
+/// What one collection round gathered.
+pub struct Collected {
+    /// Next offset to consume, per (topic, partition).
+    pub offsets: HashMap<(String, i32), i64>,
+    /// Dead-letter deliveries still in flight; must succeed before offsets are stored.
+    pub dead_letters: Vec<JoinHandle<Result<(), rdkafka::error::KafkaError>>>,
+    /// Messages seen (decoded or not).
+    pub messages: usize,
+}
+
+/// The partner-action source.
+pub struct Source {
+    consumer: StreamConsumer,
+    producer: FutureProducer,
+    dead_letter_topic: String,
+    max_events: usize,
+    linger: Duration,
+    metrics: Metrics,
+}
+
+impl Source {
+    /// A source over an already subscribed consumer.
+    pub fn new(
+        consumer: StreamConsumer,
+        producer: FutureProducer,
+        dead_letter_topic: String,
+        max_events: usize,
+        linger: Duration,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            consumer,
+            producer,
+            dead_letter_topic,
+            max_events,
+            linger,
+            metrics,
+        }
+    }
+
+    /// Fills `builder` until `max_events`, `linger` after the first message, or
+    /// `stop` turns true. Consumer errors are logged and retried: the broker being
+    /// away is not the end of the service.
+    pub async fn collect(
+        &self,
+        builder: &mut ActionsBuilder,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Collected {
+        let mut collected = Collected {
+            offsets: HashMap::new(),
+            dead_letters: Vec::new(),
+            messages: 0,
+        };
+        let mut deadline = None;
+        while collected.messages < self.max_events && !*stop.borrow() {
+            let linger = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = stop.changed() => break,
+                () = linger => break,
+                received = self.consumer.recv() => match received {
+                    Ok(message) => {
+                        deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.linger);
+                        self.accept(&message, builder, &mut collected);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "Kafka consumer error.");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                },
+            }
+        }
+        collected
+    }
+
+    fn accept<M: Message>(
+        &self,
+        message: &M,
+        builder: &mut ActionsBuilder,
+        collected: &mut Collected,
+    ) {
+        let source = MessageSource {
+            topic: message.topic(),
+            partition: message.partition(),
+            offset: message.offset(),
+        };
+        collected.messages += 1;
+        let next = collected
+            .offsets
+            .entry((source.topic.to_owned(), source.partition))
+            .or_insert(0);
+        *next = (*next).max(source.offset + 1);
+        if let Err(error) = builder.push_native(message.payload().unwrap_or_default(), source) {
+            EventDeadLettered {
+                error: &error,
+                topic: source.topic,
+                partition: source.partition,
+                offset: source.offset,
+            }
+            .emit(&self.metrics);
+            collected
+                .dead_letters
+                .push(self.dead_letter(message, &error, source));
+        }
+    }
+
+    fn dead_letter<M: Message>(
+        &self,
+        message: &M,
+        error: &DecodeError,
+        source: MessageSource<'_>,
+    ) -> JoinHandle<Result<(), rdkafka::error::KafkaError>> {
+        let producer = self.producer.clone();
+        let topic = self.dead_letter_topic.clone();
+        let payload = message.payload().map(<[u8]>::to_vec);
+        let key = message.key().map(<[u8]>::to_vec);
+        let reason = error.to_string();
+        let origin = format!("{}/{}/{}", source.topic, source.partition, source.offset);
+        tokio::spawn(async move {
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: "grantwatch.error",
+                    value: Some(&reason),
+                })
+                .insert(Header {
+                    key: "grantwatch.source",
+                    value: Some(&origin),
+                });
+            let mut record: FutureRecord<'_, [u8], [u8]> =
+                FutureRecord::to(&topic).headers(headers);
+            if let Some(payload) = payload.as_deref() {
+                record = record.payload(payload);
+            }
+            if let Some(key) = key.as_deref() {
+                record = record.key(key);
+            }
+            producer
+                .send(record, Duration::from_secs(30))
+                .await
+                .map(|_| ())
+                .map_err(|(e, _)| e)
+        })
+    }
+
+    /// Stores offsets for the next auto-commit. Partitions revoked meanwhile are
+    /// skipped: their new owner re-reads from the last commit (at-least-once).
+    pub fn store(&self, offsets: &HashMap<(String, i32), i64>) {
+        let mut list = TopicPartitionList::with_capacity(offsets.len());
+        for ((topic, partition), next) in offsets {
+            if let Err(error) =
+                list.add_partition_offset(topic, *partition, rdkafka::Offset::Offset(*next))
+            {
+                tracing::warn!(%error, topic, partition, "Cannot record offset.");
+            }
+        }
+        if let Err(error) = self.consumer.store_offsets(&list) {
+            tracing::warn!(%error, "Could not store offsets (partitions revoked?); they will be re-read.");
+        }
+    }
+
+    /// Commits stored offsets synchronously (on shutdown).
+    pub fn commit(&self) {
+        match self.consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => tracing::info!("Committed offsets."),
+            // Nothing stored since the last commit is not a failure.
+            Err(rdkafka::error::KafkaError::ConsumerCommit(
+                rdkafka::types::RDKafkaErrorCode::NoOffset,
+            )) => {}
+            Err(error) => {
+                tracing::warn!(%error, "Final offset commit failed; the last auto-commit stands.")
+            }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! grantwatch watches what partner integrations do with the access they were granted.
+//!
+//! The pipeline, in five lines:
+//! 1. [`kafka`] consumes partner actions and [`decode`]s them into canonical Arrow batches
+//!    (undecodable messages go to the dead-letter topic);
+//! 2. [`rules`] runs DataFusion SQL over each batch joined with the [`grants`] tables;
+//! 3. [`alerts`] groups rule rows into deterministic alerts and delivers them to sinks;
+//! 4. [`pipeline`] stores offsets only after every sink and the dead-letter topic acknowledged;
+//! 5. [`telemetry`] counts all of it, served by [`http`] on `/metrics`.
+//!
+//! [`config`] validates the TOML once; [`demo`] runs the same pipeline on an embedded
+//! mock Kafka with generated traffic.
+
+pub mod alerts;
+pub mod config;
+pub mod decode;
+pub mod demo;
+pub mod grants;
+pub mod http;
+pub mod kafka;
+pub mod pipeline;
+pub mod rules;
+pub mod telemetry;

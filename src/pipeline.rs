@@ -1,0 +1,227 @@
+//! The service loop: collect a batch → run the rules → deliver alerts to every sink →
+//! wait for dead letters → store offsets. Offsets move only after all of it
+//! succeeded, so a crash at any point re-reads the batch and yields the same alert ids.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use rdkafka::consumer::Consumer;
+use tokio::sync::watch;
+
+use crate::alerts::{Alert, FileSink, KafkaSink, Sink, StdoutSink, build_alerts};
+use crate::config::Config;
+use crate::decode::ActionsBuilder;
+use crate::grants::{GrantSet, GrantTables};
+use crate::kafka::{self, Collected, KafkaError, Source};
+use crate::rules::{EngineError, Rule, RuleEngine, RuleError};
+use crate::telemetry::events::{BatchProcessed, GrantsLoaded, SinkFailed};
+use crate::telemetry::{Health, Metrics};
+
+/// Why the service stopped or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Kafka could not be reached or configured.
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    /// A rule does not plan.
+    #[error("invalid rules:\n  {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Rules(Vec<RuleError>),
+    /// Evaluation failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// Building a batch failed (a bug).
+    #[error("cannot build batch: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+}
+
+/// Everything the loop needs, built by [`run`].
+struct Pipeline {
+    source: Source,
+    engine: RuleEngine,
+    grants: GrantSet,
+    sinks: Vec<Sink>,
+    builder: ActionsBuilder,
+    dedup_window_ms: i64,
+    metrics: Metrics,
+}
+
+/// Runs the service until `shutdown` resolves, then drains the in-flight batch and
+/// commits. Returns an error only for failures at start or in the engine.
+pub async fn run(
+    config: Config,
+    grants: GrantSet,
+    rules: Vec<Rule>,
+    metrics: Metrics,
+    health: Health,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), PipelineError> {
+    let engine = RuleEngine::new(&rules, GrantTables::build(&grants)?)
+        .await
+        .map_err(PipelineError::Rules)?;
+    GrantsLoaded {
+        count: grants.len(),
+    }
+    .emit(&metrics);
+    health.set_grants_loaded(true);
+
+    let consumer = kafka::consumer(&config.kafka)?;
+    kafka::wait_for_brokers(&consumer, &config.kafka.brokers, 5).await?;
+    let topics: Vec<&str> = config.kafka.topics.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&topics)
+        .map_err(|source| KafkaError::Subscribe {
+            topics: config.kafka.topics.clone(),
+            source,
+        })?;
+    let producer = kafka::producer(&config.kafka)?;
+
+    let mut sinks = Vec::new();
+    if let Some(topic) = &config.alerts.kafka_topic {
+        sinks.push(Sink::Kafka(KafkaSink::new(producer.clone(), topic.clone())));
+    }
+    if let Some(path) = &config.alerts.file {
+        sinks.push(Sink::File(FileSink::new(path.clone())));
+    }
+    if config.alerts.stdout {
+        sinks.push(Sink::Stdout(StdoutSink));
+    }
+    let source = Source::new(
+        consumer,
+        producer,
+        config.kafka.dead_letter_topic.clone(),
+        config.batch.max_events,
+        config.batch.linger,
+        metrics.clone(),
+    );
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("Shutting down: draining the in-flight batch.");
+        let _ = stop_tx.send(true);
+    });
+    health.set_consuming(true);
+    tracing::info!(topics = ?config.kafka.topics, rules = engine.event_rules().count(), "Consuming.");
+    let mut pipeline = Pipeline {
+        source,
+        engine,
+        grants,
+        sinks,
+        builder: ActionsBuilder::new(config.kafka.max_message_bytes),
+        dedup_window_ms: i64::try_from(config.alerts.dedup_window.as_millis()).unwrap_or(i64::MAX),
+        metrics,
+    };
+    let result = pipeline.run(stop).await;
+    health.set_consuming(false);
+    result
+}
+
+impl Pipeline {
+    async fn run(&mut self, mut stop: watch::Receiver<bool>) -> Result<(), PipelineError> {
+        loop {
+            let collected = self.source.collect(&mut self.builder, &mut stop).await;
+            if collected.messages > 0 && !self.process(collected, &stop).await? {
+                tracing::warn!("Stopped with a batch undelivered; it will be re-read on restart.");
+                return Ok(());
+            }
+            if *stop.borrow() {
+                self.source.commit();
+                return Ok(());
+            }
+        }
+    }
+
+    /// Returns `false` when stopped before the batch could be delivered.
+    async fn process(
+        &mut self,
+        collected: Collected,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<bool, PipelineError> {
+        let started = Instant::now();
+        self.builder.set_ingest_ts(Utc::now().timestamp_millis());
+        let batch = self.builder.finish()?;
+        let alerts = if batch.num_rows() > 0 {
+            let hits = self.engine.evaluate(batch.clone()).await?;
+            build_alerts(
+                &hits,
+                &batch,
+                &self.grants,
+                self.dedup_window_ms,
+                Utc::now(),
+            )?
+        } else {
+            Vec::new()
+        };
+        if !self.deliver(&alerts, stop).await || !await_dead_letters(collected.dead_letters).await {
+            return Ok(false);
+        }
+        let acknowledged_ms = Utc::now().timestamp_millis();
+        self.source.store(&collected.offsets);
+        let alert_event_ms: Vec<i64> = alerts.iter().filter_map(|a| last_seen_ms(a)).collect();
+        BatchProcessed {
+            events: batch.num_rows(),
+            alerts: &alerts,
+            duration: started.elapsed(),
+            acknowledged_ms,
+            alert_event_ms: &alert_event_ms,
+        }
+        .emit(&self.metrics);
+        Ok(true)
+    }
+
+    /// Delivers to every sink, retrying each failed one with backoff until it
+    /// succeeds (backpressure: nothing new is consumed meanwhile) or `stop`.
+    async fn deliver(&mut self, alerts: &[Alert], stop: &watch::Receiver<bool>) -> bool {
+        let mut pending: Vec<usize> = (0..self.sinks.len()).collect();
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let mut failed = Vec::new();
+            for &i in &pending {
+                let sink = &mut self.sinks[i];
+                if let Err(error) = sink.send(alerts).await {
+                    SinkFailed {
+                        sink: sink.name(),
+                        error: &error,
+                        retry_in: backoff,
+                    }
+                    .emit(&self.metrics);
+                    failed.push(i);
+                }
+            }
+            if failed.is_empty() {
+                return true;
+            }
+            if *stop.borrow() {
+                return false;
+            }
+            pending = failed;
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+    }
+}
+
+async fn await_dead_letters(
+    deliveries: Vec<tokio::task::JoinHandle<Result<(), rdkafka::error::KafkaError>>>,
+) -> bool {
+    let mut all = true;
+    for delivery in deliveries {
+        match delivery.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::error!(%error, "Dead-letter delivery failed; the batch will be re-read.");
+                all = false;
+            }
+            Err(error) => {
+                tracing::error!(%error, "Dead-letter task failed; the batch will be re-read.");
+                all = false;
+            }
+        }
+    }
+    all
+}
+
+fn last_seen_ms(alert: &Alert) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(&alert.last_seen)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}

@@ -1,0 +1,16 @@
+//! Rules: DataFusion SQL files with a metadata header (DESIGN §6), and the engine
+//! that runs them over each batch joined with the grant tables.
+//!
+//! Owns rule loading, the SQL session (tables and UDFs) and evaluation. It must not
+//! build alerts or talk to sinks: it answers rows that `alerts` turns into alerts.
+
+mod builtin;
+mod engine;
+mod error;
+mod rule;
+mod swap;
+mod udf;
+
+pub use engine::{RuleEngine, RuleHits};
+pub use error::{EngineError, RuleError};
+pub use rule::{Rule, Schedule, Severity, load_rules};

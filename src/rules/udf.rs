@@ -1,0 +1,147 @@
+//! SQL functions rules use: `action_matches(pattern, action)` and
+//! `array_subset(a, b)`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, StringArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::exec_err;
+use datafusion::error::Result;
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+
+use crate::decode::schema::string_list_type;
+use crate::grants::pattern::ActionPattern;
+
+/// `action_matches(pattern, action) -> boolean`: DESIGN §5 pattern semantics; an
+/// invalid pattern matches nothing.
+pub(super) fn action_matches() -> ScalarUDF {
+    create_udf(
+        "action_matches",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Boolean,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let (Some(patterns), Some(actions)) = (
+                arrays[0].as_string_opt::<i32>(),
+                arrays[1].as_string_opt::<i32>(),
+            ) else {
+                return exec_err!("action_matches expects two strings");
+            };
+            Ok(ColumnarValue::Array(Arc::new(match_all(patterns, actions))))
+        }),
+    )
+}
+
+fn match_all(patterns: &StringArray, actions: &StringArray) -> BooleanArray {
+    // Patterns repeat across rows (one per scope), so compile each once per call.
+    let mut compiled: HashMap<&str, Option<ActionPattern>> = HashMap::new();
+    patterns
+        .iter()
+        .zip(actions.iter())
+        .map(|(pattern, action)| {
+            let (pattern, action) = (pattern?, action?);
+            let compiled = compiled
+                .entry(pattern)
+                .or_insert_with(|| ActionPattern::parse(pattern).ok());
+            Some(compiled.as_ref().is_some_and(|p| p.matches(action)))
+        })
+        .collect()
+}
+
+/// `array_subset(a, b) -> boolean`: every element of `a` is in `b`. A null `a` (no
+/// elements) is a subset of anything; a null `b` gives null (no constraint stated).
+pub(super) fn array_subset() -> ScalarUDF {
+    create_udf(
+        "array_subset",
+        vec![string_list_type(), string_list_type()],
+        DataType::Boolean,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let (Some(a), Some(b)) = (
+                arrays[0].as_list_opt::<i32>(),
+                arrays[1].as_list_opt::<i32>(),
+            ) else {
+                return exec_err!("array_subset expects two lists of strings");
+            };
+            Ok(ColumnarValue::Array(subset_all(a, b)?))
+        }),
+    )
+}
+
+fn subset_all(a: &ListArray, b: &ListArray) -> Result<ArrayRef> {
+    let strings = |list: ArrayRef| -> Result<Vec<Option<String>>> {
+        match list.as_string_opt::<i32>() {
+            Some(s) => Ok(s.iter().map(|v| v.map(str::to_owned)).collect()),
+            None => exec_err!("array_subset expects lists of strings"),
+        }
+    };
+    let mut out = Vec::with_capacity(a.len());
+    for i in 0..a.len() {
+        if a.is_null(i) {
+            out.push(Some(true));
+        } else if b.is_null(i) {
+            out.push(None);
+        } else {
+            let (have, allowed) = (strings(a.value(i))?, strings(b.value(i))?);
+            out.push(Some(have.iter().all(|v| allowed.contains(v))));
+        }
+    }
+    Ok(Arc::new(BooleanArray::from(out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{ListBuilder, StringBuilder};
+
+    fn list(rows: &[Option<&[&str]>]) -> ListArray {
+        let mut b = ListBuilder::new(StringBuilder::new());
+        for row in rows {
+            match row {
+                Some(values) => {
+                    values.iter().for_each(|v| b.values().append_value(v));
+                    b.append(true)
+                }
+                None => b.append(false),
+            }
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn subset_semantics() {
+        let a = list(&[
+            Some(&["x"]),
+            Some(&["x", "y"]),
+            None,
+            Some(&[]),
+            Some(&["x"]),
+        ]);
+        let b = list(&[
+            Some(&["x", "z"]),
+            Some(&["x"]),
+            Some(&["x"]),
+            Some(&[]),
+            None,
+        ]);
+        let got = subset_all(&a, &b).expect("ok");
+        let got: Vec<Option<bool>> = got.as_boolean().iter().collect();
+        assert_eq!(got, [Some(true), Some(false), Some(true), Some(true), None]);
+    }
+
+    #[test]
+    fn matches_column_wise() {
+        let p = StringArray::from(vec![Some("GET /a/*"), Some("GET /a/*"), None, Some("s3:*")]);
+        let a = StringArray::from(vec![
+            Some("GET /a/1"),
+            Some("GET /b/1"),
+            Some("x"),
+            Some("s3:GetObject"),
+        ]);
+        let got: Vec<Option<bool>> = match_all(&p, &a).iter().collect();
+        assert_eq!(got, [Some(true), Some(false), None, Some(true)]);
+    }
+}

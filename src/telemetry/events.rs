@@ -1,0 +1,119 @@
+//! Internal events: each logs and counts in one `emit()`.
+
+use std::time::Duration;
+
+use tracing::{error, info, warn};
+
+use super::Metrics;
+use super::metrics::{ReasonLabel, ResultLabel, RuleLabels, SinkLabel};
+use crate::alerts::Alert;
+use crate::decode::DecodeError;
+
+/// A message could not be decoded and went to the dead-letter topic.
+pub struct EventDeadLettered<'a> {
+    /// Why.
+    pub error: &'a DecodeError,
+    /// Source topic.
+    pub topic: &'a str,
+    /// Source partition.
+    pub partition: i32,
+    /// Source offset.
+    pub offset: i64,
+}
+
+impl EventDeadLettered<'_> {
+    /// Logs and counts.
+    pub fn emit(&self, metrics: &Metrics) {
+        warn!(error = %self.error, topic = self.topic, partition = self.partition, offset = self.offset, "Dead-lettered an undecodable message.");
+        metrics
+            .dead_letters
+            .get_or_create(&ReasonLabel {
+                reason: self.error.fault.label(),
+            })
+            .inc();
+        metrics
+            .events
+            .get_or_create(&ResultLabel {
+                result: "dead_letter",
+            })
+            .inc();
+    }
+}
+
+/// A batch went through rules and sinks and its offsets were stored.
+pub struct BatchProcessed<'a> {
+    /// Decoded events.
+    pub events: usize,
+    /// Alerts raised.
+    pub alerts: &'a [Alert],
+    /// Wall time.
+    pub duration: Duration,
+    /// When every sink had acknowledged (epoch ms).
+    pub acknowledged_ms: i64,
+    /// Event time of each alert's latest event (epoch ms).
+    pub alert_event_ms: &'a [i64],
+}
+
+impl BatchProcessed<'_> {
+    /// Logs at debug and counts.
+    pub fn emit(&self, metrics: &Metrics) {
+        tracing::debug!(
+            events = self.events,
+            alerts = self.alerts.len(),
+            duration_ms = self.duration.as_millis() as u64,
+            "Processed batch."
+        );
+        metrics
+            .events
+            .get_or_create(&ResultLabel { result: "decoded" })
+            .inc_by(self.events as u64);
+        metrics.batch_duration.observe(self.duration.as_secs_f64());
+        for alert in self.alerts {
+            let labels = RuleLabels {
+                rule: alert.rule.clone(),
+                severity: alert.severity.clone(),
+            };
+            metrics.alerts.get_or_create(&labels).inc();
+        }
+        for &ms in self.alert_event_ms {
+            metrics
+                .detection_latency
+                .observe(((self.acknowledged_ms - ms).max(0) as f64) / 1000.0);
+        }
+    }
+}
+
+/// An alert sink failed; the batch is retried.
+pub struct SinkFailed<'a> {
+    /// Sink name.
+    pub sink: &'static str,
+    /// The error.
+    pub error: &'a dyn std::error::Error,
+    /// Delay before the retry.
+    pub retry_in: Duration,
+}
+
+impl SinkFailed<'_> {
+    /// Logs and counts.
+    pub fn emit(&self, metrics: &Metrics) {
+        error!(sink = self.sink, error = %self.error, retry_in_ms = self.retry_in.as_millis() as u64, "Alert sink failed; offsets held until it recovers.");
+        metrics
+            .sink_errors
+            .get_or_create(&SinkLabel { sink: self.sink })
+            .inc();
+    }
+}
+
+/// A grant set came into force.
+pub struct GrantsLoaded {
+    /// Number of grants.
+    pub count: usize,
+}
+
+impl GrantsLoaded {
+    /// Logs and sets the gauge.
+    pub fn emit(&self, metrics: &Metrics) {
+        info!(grants = self.count, "Grants loaded.");
+        metrics.grants_loaded.set(self.count as i64);
+    }
+}
