@@ -156,7 +156,7 @@ impl Pipeline {
         }
         let acknowledged_ms = Utc::now().timestamp_millis();
         self.source.store(&collected.offsets);
-        let alert_event_ms: Vec<i64> = alerts.iter().filter_map(|a| last_seen_ms(a)).collect();
+        let alert_event_ms: Vec<i64> = alerts.iter().filter_map(last_seen_ms).collect();
         BatchProcessed {
             events: batch.num_rows(),
             alerts: &alerts,

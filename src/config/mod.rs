@@ -1,6 +1,6 @@
 //! Configuration (DESIGN §3): TOML plus `GRANTWATCH__SECTION__KEY` environment
 //! overrides, read in two phases — serde structs that refuse unknown keys
-//! ([`raw`]), then validated types ([`Config`]) that the rest of the code trusts.
+//! (`raw`), then validated types ([`Config`]) that the rest of the code trusts.
 
 mod raw;
 mod validate;

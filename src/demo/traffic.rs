@@ -261,7 +261,7 @@ pub(super) async fn produce(producer: FutureProducer, topic: &'static str) {
         tick.tick().await;
         for _ in 0..10 {
             i += 1;
-            let kind = if i % 40 == 0 {
+            let kind = if i.is_multiple_of(40) {
                 &VIOLATIONS[(i / 40) as usize % VIOLATIONS.len()]
             } else {
                 &COMPLIANT[i as usize % COMPLIANT.len()]

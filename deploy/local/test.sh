@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests need, starts a
+# real single-node Kafka broker (deploy/local/kafka.sh), then runs formatting, lints,
+# docs, unit and integration tests against it. `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+install_system_packages() {
+  # kcat is the tests' independent producer; libssl/libsasl2 are linked by librdkafka
+  # (built from source by rdkafka-sys); Java 17 and Maven run the broker.
+  local need=()
+  command -v kcat >/dev/null || need+=(kcat)
+  command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+  command -v mvn >/dev/null || need+=(maven)
+  command -v cmake >/dev/null || need+=(cmake)
+  dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
+  dpkg -s libsasl2-dev >/dev/null 2>&1 || need+=(libsasl2-dev)
+  dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
+  dpkg -s pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+  if [ ${#need[@]} -gt 0 ]; then
+    log "installing ${need[*]}"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+  command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup" >&2; exit 2; }
+  rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt >/dev/null 2>&1 || true
+}
+
+install_system_packages
+
+export KAFKA_PORT=${KAFKA_PORT:-9092}
+export GRANTWATCH_TEST_BROKERS=127.0.0.1:$KAFKA_PORT
+started_kafka=0
+if ! deploy/local/kafka.sh status >/dev/null 2>&1; then
+  log "starting Kafka on 127.0.0.1:$KAFKA_PORT"
+  deploy/local/kafka.sh start
+  started_kafka=1
+fi
+cleanup() { [ "$started_kafka" -eq 0 ] || deploy/local/kafka.sh stop >/dev/null || true; }
+trap cleanup EXIT
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+
+log "cargo test (unit and integration, against the real broker)"
+cargo test --locked -- --test-threads 2
+
+log "cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
+
+log "all checks passed"

@@ -1,0 +1,352 @@
+//! The pipeline end to end: exact alerts for a scenario covering every rule,
+//! dead-lettering, stop/restart without loss, and inputs refused at start.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// (rule, grant_id or "", credential_id, event_ids joined by ",").
+type AlertKey = (String, String, String, String);
+
+fn key(alert: &Value) -> AlertKey {
+    let ids: Vec<&str> = alert["event_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    (
+        alert["rule"].as_str().unwrap().to_owned(),
+        alert["grant_id"].as_str().unwrap_or("").to_owned(),
+        alert["credential_id"].as_str().unwrap().to_owned(),
+        ids.join(","),
+    )
+}
+
+fn expected() -> BTreeSet<AlertKey> {
+    let text = std::fs::read_to_string(fixture("scenario/expected_alerts.tsv")).unwrap();
+    let mut set: BTreeSet<AlertKey> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].into(), f[1].into(), f[2].into(), f[3].into())
+        })
+        .collect();
+    set.insert((
+        "unknown_credential".into(),
+        String::new(),
+        "cli_sentinel".into(),
+        "sentinel".into(),
+    ));
+    set
+}
+
+fn scenario_events() -> Vec<Value> {
+    read_jsonl(&fixture("scenario/events.jsonl"))
+}
+
+/// The last event: its alert proves every earlier event of the partition was judged.
+fn sentinel() -> Value {
+    json!({"ts": "2026-11-30T10:00:00Z", "event_id": "sentinel", "credential_id": "cli_sentinel", "action": "GET /ping"})
+}
+
+const WAIT: Duration = Duration::from_secs(90);
+
+#[test]
+fn scenario_raises_exactly_the_expected_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = Names::new("scenario");
+    let config = write_config(dir.path(), &names, &fixture("scenario/grants.yaml"), "");
+    let mut events = scenario_events();
+    events.push(sentinel());
+    produce_lines(&names.actions, &keyed(&events));
+
+    let mut gw = Grantwatch::start(&config);
+    wait_for_event_alert(&names.alerts, "sentinel", WAIT, &mut gw);
+    gw.stop();
+
+    let records = read_all(&names.alerts);
+    let alerts: Vec<Value> = records.iter().map(Record::json).collect();
+    let got: BTreeSet<AlertKey> = alerts.iter().map(key).collect();
+    assert_eq!(got, expected(), "alert set differs");
+    assert_eq!(alerts.len(), got.len(), "no alert is raised twice");
+
+    for (record, alert) in records.iter().zip(&alerts) {
+        let id = alert["alert_id"].as_str().unwrap();
+        assert!(
+            id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "alert_id is sha256 hex: {id}"
+        );
+        let owner = alert["owner"].as_str().unwrap_or("unowned");
+        assert_eq!(
+            record.key.as_deref(),
+            Some(owner.as_bytes()),
+            "alert topic is keyed by owner"
+        );
+        if let Some(grant) = alert["grant_id"].as_str() {
+            assert!(
+                alert["purpose"].is_string() && alert["partner"].is_string(),
+                "{grant} alert names purpose and partner"
+            );
+        }
+        assert!(!alert["frameworks"].as_array().unwrap().is_empty());
+    }
+    let oop = alerts
+        .iter()
+        .find(|a| a["rule"] == "out_of_purpose_action")
+        .unwrap();
+    assert_eq!(
+        oop["reason"],
+        "POST /v1/refunds is not in purpose 'Initiate payroll payouts for SME customers'"
+    );
+    assert_eq!(oop["owner"], "jane.doe@bank.example");
+    assert_eq!(oop["severity"], "high");
+    assert_eq!(oop["first_seen"], oop["last_seen"]);
+
+    // Compliant events raise nothing of medium severity or above.
+    let serious: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["severity"] != "info" && a["severity"] != "low")
+        .filter(|a| {
+            a["event_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e.as_str().unwrap().starts_with("ok-"))
+        })
+        .collect();
+    assert!(serious.is_empty(), "compliant events raised {serious:?}");
+
+    // The file sink holds the same alerts.
+    let from_file: BTreeSet<AlertKey> = read_jsonl(&dir.path().join("alerts.jsonl"))
+        .iter()
+        .map(key)
+        .collect();
+    assert_eq!(from_file, got);
+}
+
+/// Good events with malformed ones mixed in.
+fn poison() -> Vec<(Vec<u8>, &'static str)> {
+    let big = format!(
+        r#"{{"ts":1,"credential_id":"c","action":"a","pad":"{}"}}"#,
+        "x".repeat(5000)
+    );
+    let deep = format!(
+        r#"{{"ts":1,"credential_id":"c","action":"a","x":{}{}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    vec![
+        (b"{not json".to_vec(), "invalid_json"),
+        (
+            br#"{"ts":1,"credential_id":"c","action":"a"} trailing"#.to_vec(),
+            "invalid_json",
+        ),
+        (b"[1,2,3]".to_vec(), "not_an_object"),
+        (b"\"a string\"".to_vec(), "not_an_object"),
+        (br#"{"ts":1,"action":"GET /x"}"#.to_vec(), "missing_field"),
+        (
+            br#"{"ts":1,"credential_id":"c","action":"a","amount":"12"}"#.to_vec(),
+            "wrong_type",
+        ),
+        (
+            br#"{"ts":"2026-02-30T00:00:00Z","credential_id":"c","action":"a"}"#.to_vec(),
+            "invalid_value",
+        ),
+        (
+            b"{\"ts\":1,\"credential_id\":\"\xff\",\"action\":\"a\"}".to_vec(),
+            "not_utf8",
+        ),
+        (big.into_bytes(), "too_large"),
+        (deep.into_bytes(), "too_large"),
+    ]
+}
+
+#[test]
+fn bad_messages_are_dead_lettered_unchanged_and_good_ones_processed() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = Names::new("dlq");
+    // A small message limit makes the oversized poison reachable without megabytes.
+    let config = write_config(
+        dir.path(),
+        &names,
+        &fixture("scenario/grants.yaml"),
+        "max_message_bytes = 4096\n",
+    );
+    let good = scenario_events();
+    let poison = poison();
+    let mut payloads = Vec::new();
+    for (i, event) in good.iter().enumerate() {
+        payloads.push(event.to_string().into_bytes());
+        if let Some((bad, _)) = poison.get(i) {
+            payloads.push(bad.clone());
+        }
+    }
+    payloads.push(sentinel().to_string().into_bytes());
+    produce_raw(&names.actions, dir.path(), &payloads);
+
+    let mut gw = Grantwatch::start(&config);
+    wait_for_event_alert(&names.alerts, "sentinel", WAIT, &mut gw);
+    gw.stop();
+
+    let got: BTreeSet<AlertKey> = alerts(&names.alerts).iter().map(key).collect();
+    assert_eq!(got, expected(), "every good event was still judged");
+    let dead = read_all(&names.dlq);
+    assert_eq!(
+        dead.len(),
+        poison.len(),
+        "each bad message dead-lettered once"
+    );
+    for (i, (payload, reason)) in poison.iter().enumerate() {
+        // Dead letters are sent concurrently, so their order on the topic is not fixed.
+        let record = dead.iter().find(|r| &r.payload == payload);
+        let record = record
+            .unwrap_or_else(|| panic!("poison message {i} ({reason}) not dead-lettered unchanged"));
+        let error = record.header("grantwatch.error").expect("reason header");
+        assert!(
+            error.starts_with(reason),
+            "{error} should start with {reason}"
+        );
+        let source = record.header("grantwatch.source").expect("source header");
+        assert!(
+            source.starts_with(&format!("{}/0/", names.actions)),
+            "{source}"
+        );
+    }
+    let missing = dead
+        .iter()
+        .find(|r| {
+            r.header("grantwatch.error")
+                .unwrap()
+                .starts_with("missing_field")
+        })
+        .unwrap();
+    assert!(
+        missing
+            .header("grantwatch.error")
+            .unwrap()
+            .contains("credential_id"),
+        "reason names the field"
+    );
+}
+
+#[test]
+fn a_restart_mid_stream_resumes_without_losing_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = Names::new("restart");
+    let config = write_config(dir.path(), &names, &fixture("scenario/grants.yaml"), "");
+    // A backlog of compliant traffic with the scenario's violations spread through it,
+    // so the stop lands while batches are in flight.
+    let scenario = scenario_events();
+    let filler = &scenario[0];
+    let mut events = Vec::new();
+    for i in 0..6000 {
+        if let Some(e) = scenario.get(i / 250).filter(|_| i % 250 == 0) {
+            events.push(e.clone());
+        }
+        let mut e = filler.clone();
+        e["event_id"] = json!(format!("ok-filler-{i}"));
+        events.push(e);
+    }
+    events.push(sentinel());
+    produce_lines(&names.actions, &keyed(&events));
+
+    let mut first = Grantwatch::start(&config);
+    let deadline = std::time::Instant::now() + WAIT;
+    while alerts(&names.alerts).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no progress:\n{}",
+            first.log()
+        );
+        assert!(
+            first.child.try_wait().unwrap().is_none(),
+            "exited:\n{}",
+            first.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = first.stop();
+    assert!(
+        log.contains("Committed offsets"),
+        "graceful stop commits:\n{log}"
+    );
+    let before = alerts(&names.alerts).len();
+
+    let mut second = Grantwatch::start(&config);
+    wait_for_event_alert(&names.alerts, "sentinel", WAIT, &mut second);
+    second.stop();
+
+    let all = alerts(&names.alerts);
+    let got: BTreeSet<AlertKey> = all.iter().map(key).collect();
+    assert_eq!(got, expected(), "nothing lost across the restart");
+    // Redelivery may repeat an alert, but only as the same alert_id with the same content.
+    let mut by_id: BTreeMap<&str, &Value> = BTreeMap::new();
+    for alert in &all {
+        let id = alert["alert_id"].as_str().unwrap();
+        if let Some(previous) = by_id.insert(id, alert) {
+            assert_eq!(key(previous), key(alert), "same id, same alert");
+        }
+    }
+    assert_eq!(
+        by_id.len(),
+        expected().len(),
+        "one alert id per expected alert"
+    );
+    assert!(
+        before < all.len(),
+        "the first run stopped before the end of the stream"
+    );
+}
+
+#[test]
+fn an_invalid_grants_file_is_refused_at_start_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = Names::new("badgrants");
+    let grants = dir.path().join("grants.yaml");
+    let text = std::fs::read_to_string(fixture("scenario/grants.yaml")).unwrap();
+    std::fs::write(
+        &grants,
+        text.replace(
+            "expires_at: 2027-06-01T00:00:00Z\n  environments: [prod]",
+            "expires_at: soon\n  environments: [prod]",
+        ),
+    )
+    .unwrap();
+    let config = write_config(dir.path(), &names, &grants, "");
+    let (code, stderr) = run_to_exit(&["run", "--config", config.to_str().unwrap()], dir.path());
+    assert_eq!(code, 2, "{stderr}");
+    let expected = format!(
+        "{}:35: grant `ledgerly-reconciliation`: field `expires_at`: `soon` is not",
+        grants.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+}
+
+#[test]
+fn an_invalid_config_is_refused_with_every_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        "[kafka]\nformat = \"xml\"\n[batch]\nlinger = \"soon\"\n",
+    )
+    .unwrap();
+    let (code, stderr) = run_to_exit(&["run", "--config", config.to_str().unwrap()], dir.path());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("kafka.format") && stderr.contains("batch.linger"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    std::fs::write(&config, "[kafka]\nbrokerz = \"x\"\n").unwrap();
+    let (code, stderr) = run_to_exit(&["run", "--config", config.to_str().unwrap()], dir.path());
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unknown field `brokerz`"), "{stderr}");
+}

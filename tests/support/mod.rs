@@ -1,0 +1,316 @@
+//! Test harness: unique topics, kcat producing, byte-exact topic reads, and the
+//! `grantwatch` binary as a child process.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::Value;
+
+pub fn brokers() -> String {
+    std::env::var("GRANTWATCH_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+pub fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
+}
+
+/// A name no other test run uses.
+pub fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("gw-{name}-{}-{nanos}", std::process::id())
+}
+
+/// Topics and group for one test.
+pub struct Names {
+    pub actions: String,
+    pub alerts: String,
+    pub dlq: String,
+    pub group: String,
+}
+
+impl Names {
+    pub fn new(test: &str) -> Self {
+        let base = unique(test);
+        Self {
+            actions: format!("{base}.actions"),
+            alerts: format!("{base}.alerts"),
+            dlq: format!("{base}.dlq"),
+            group: format!("{base}.group"),
+        }
+    }
+}
+
+/// Writes a config for `names` into `dir`; `extra` is appended verbatim.
+pub fn write_config(dir: &Path, names: &Names, grants: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("grantwatch.toml");
+    let text = format!(
+        "[kafka]\nbrokers = \"{}\"\ngroup_id = \"{}\"\ntopics = [\"{}\"]\ndead_letter_topic = \"{}\"\n{extra_kafka}\
+         [grants]\npaths = [\"{}\"]\n[alerts]\nkafka_topic = \"{}\"\nfile = \"alerts.jsonl\"\n\
+         [metrics]\nlisten = \"127.0.0.1:0\"\n[batch]\nmax_events = 500\nlinger = \"20ms\"\n",
+        brokers(),
+        names.group,
+        names.actions,
+        names.dlq,
+        grants.display(),
+        names.alerts,
+        extra_kafka = extra,
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Produces `key<TAB>payload` lines with kcat; the broker auto-creates the topic with
+/// one partition, which is what these tests use.
+pub fn produce_lines(topic: &str, lines: &[String]) {
+    let mut kcat = Command::new("kcat")
+        .args([
+            "-P",
+            "-b",
+            &brokers(),
+            "-t",
+            topic,
+            "-K",
+            "\t",
+            "-z",
+            "none",
+        ])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("kcat (apt-get install kcat)");
+    let mut stdin = kcat.stdin.take().unwrap();
+    for line in lines {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    drop(stdin);
+    assert!(kcat.wait().unwrap().success(), "kcat produce failed");
+}
+
+/// Produces each payload as one message, byte for byte (kcat sends each file whole).
+pub fn produce_raw(topic: &str, dir: &Path, payloads: &[Vec<u8>]) {
+    let mut files = Vec::new();
+    for (i, payload) in payloads.iter().enumerate() {
+        let file = dir.join(format!("raw-{i:03}.msg"));
+        std::fs::write(&file, payload).unwrap();
+        files.push(file);
+    }
+    let status = Command::new("kcat")
+        .args(["-P", "-b", &brokers(), "-t", topic, "-z", "none"])
+        .args(&files)
+        .status()
+        .expect("kcat");
+    assert!(status.success(), "kcat produce failed");
+}
+
+/// Event lines keyed by credential_id, as partner gateways produce them.
+pub fn keyed(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| format!("{}\t{}", e["credential_id"].as_str().unwrap(), e))
+        .collect()
+}
+
+pub fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// One message read back.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Record {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.payload).unwrap()
+    }
+    pub fn header(&self, key: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every message currently in partition 0 of `topic` (empty if it does not exist yet).
+pub fn read_all(topic: &str) -> Vec<Record> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .set("allow.auto.create.topics", "false")
+        .create()
+        .unwrap();
+    let (low, high) = match consumer.fetch_watermarks(topic, 0, Duration::from_secs(5)) {
+        Ok(w) => w,
+        Err(_) => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    if high <= low {
+        return out;
+    }
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Offset(low))
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let message = message.unwrap();
+        let headers = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| {
+                        (
+                            h.key.to_owned(),
+                            String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(Record {
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().unwrap_or_default().to_vec(),
+            headers,
+        });
+        if message.offset() + 1 >= high {
+            break;
+        }
+    }
+    out
+}
+
+/// The alerts on the alert topic, parsed.
+pub fn alerts(topic: &str) -> Vec<Value> {
+    read_all(topic).iter().map(Record::json).collect()
+}
+
+/// Polls `topic` until an alert names `event_id`, or panics after `timeout`.
+pub fn wait_for_event_alert(
+    topic: &str,
+    event_id: &str,
+    timeout: Duration,
+    gw: &mut Grantwatch,
+) -> Vec<Value> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let alerts = alerts(topic);
+        if alerts.iter().any(|a| {
+            a["event_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e == event_id)
+        }) {
+            return alerts;
+        }
+        if let Some(status) = gw.child.try_wait().unwrap() {
+            panic!("grantwatch exited early with {status}:\n{}", gw.log());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no alert for {event_id} within {timeout:?}:\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// A running `grantwatch run`.
+pub struct Grantwatch {
+    pub child: Child,
+    log: PathBuf,
+}
+
+impl Grantwatch {
+    pub fn start(config: &Path) -> Self {
+        let dir = config.parent().unwrap();
+        let log = dir.join(format!("grantwatch-{}.log", unique("log")));
+        let child = Command::new(env!("CARGO_BIN_EXE_grantwatch"))
+            .args(["run", "--config"])
+            .arg(config)
+            .current_dir(dir)
+            .env("GRANTWATCH_LOG", "info,librdkafka=warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Self { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) -> String {
+        self.signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "grantwatch exited with {status}:\n{}",
+                    self.log()
+                );
+                return self.log();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "grantwatch did not stop within 30 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Grantwatch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary to completion with `args`; returns (exit code, stderr).
+pub fn run_to_exit(args: &[&str], dir: &Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_grantwatch"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
