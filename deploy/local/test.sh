@@ -8,17 +8,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 log() { printf '\n==> %s\n' "$*"; }
 
 install_system_packages() {
-  # kcat is the tests' independent producer; libssl/libsasl2 are linked by librdkafka
-  # (built from source by rdkafka-sys); Java 17 and Maven run the broker.
+  # kcat is the tests' independent producer; Java 17 and Maven run the broker.
+  # librdkafka and OpenSSL are built from source by cargo (needs gcc, make, perl).
   local need=()
   command -v kcat >/dev/null || need+=(kcat)
   command -v java >/dev/null || need+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null || need+=(maven)
-  command -v cmake >/dev/null || need+=(cmake)
-  dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
-  dpkg -s libsasl2-dev >/dev/null 2>&1 || need+=(libsasl2-dev)
-  dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
-  dpkg -s pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+  command -v make >/dev/null || need+=(make)
+  command -v perl >/dev/null || need+=(perl)
   if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]}"
     local sudo=""

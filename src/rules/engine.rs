@@ -167,3 +167,91 @@ async fn execute(state: &SessionState, planned: &Planned) -> Result<Option<RuleH
         rows,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::alerts::build_alerts;
+    use crate::decode::{ActionsBuilder, Source};
+    use crate::grants;
+    use crate::rules::load_rules;
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/scenario")
+            .join(name)
+    }
+
+    /// The built-in pack over the scenario, in process: the same expected alerts the
+    /// Kafka integration test checks, without a broker.
+    #[tokio::test]
+    async fn builtin_rules_raise_exactly_the_scenario_alerts() {
+        let grants = grants::load_paths(&[fixture("grants.yaml")], Duration::from_secs(86_400))
+            .expect("grants");
+        let rules = load_rules(&[]).expect("rules");
+        let engine = RuleEngine::new(&rules, GrantTables::build(&grants).expect("tables"))
+            .await
+            .expect("plan");
+        let mut builder = ActionsBuilder::new(1 << 20);
+        let events = std::fs::read_to_string(fixture("events.jsonl")).expect("events");
+        for (offset, line) in events.lines().enumerate() {
+            let source = Source {
+                topic: "t",
+                partition: 0,
+                offset: offset as i64,
+            };
+            builder
+                .push_native(line.as_bytes(), source)
+                .expect("valid event");
+        }
+        let batch = builder.finish().expect("batch");
+        let hits = engine.evaluate(batch.clone()).await.expect("evaluate");
+        let alerts =
+            build_alerts(&hits, &batch, &grants, 3_600_000, chrono::Utc::now()).expect("alerts");
+        let got: BTreeSet<String> = alerts
+            .iter()
+            .map(|a| {
+                let grant = a.grant_id.as_deref().unwrap_or("");
+                format!(
+                    "{}\t{grant}\t{}\t{}",
+                    a.rule,
+                    a.credential_id,
+                    a.event_ids.join(",")
+                )
+            })
+            .collect();
+        let expected: BTreeSet<String> = std::fs::read_to_string(fixture("expected_alerts.tsv"))
+            .expect("expected")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(got, expected);
+        assert_eq!(alerts.len(), expected.len());
+    }
+
+    #[tokio::test]
+    async fn a_rule_without_required_columns_is_refused_at_start() {
+        let rule = crate::rules::Rule::parse(
+            "-- rule: broken\n-- severity: low\n-- summary: s\nSELECT event_id FROM actions",
+            Path::new("x/broken.sql"),
+        )
+        .expect("header");
+        let errors = RuleEngine::new(
+            &[rule],
+            GrantTables::build(&grants::GrantSet::default()).expect("tables"),
+        )
+        .await
+        .err()
+        .expect("refused");
+        let message = errors[0].to_string();
+        assert!(
+            message.contains("x/broken.sql") && message.contains("grant_id, credential_id, reason"),
+            "{message}"
+        );
+    }
+}
