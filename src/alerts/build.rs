@@ -205,3 +205,133 @@ pub fn build_alerts(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::StringArray;
+    use datafusion::arrow::datatypes::{Field, Schema};
+
+    use super::*;
+    use crate::decode::{ActionsBuilder, Source};
+    use crate::rules::Rule;
+
+    fn events(lines: &[&str]) -> RecordBatch {
+        let mut b = ActionsBuilder::new(4096);
+        for (i, line) in lines.iter().enumerate() {
+            b.push_native(
+                line.as_bytes(),
+                Source {
+                    topic: "t",
+                    partition: 0,
+                    offset: i as i64,
+                },
+            )
+            .expect("valid");
+        }
+        b.finish().expect("batch")
+    }
+
+    fn hits(event_ids: &[&str]) -> Vec<RuleHits> {
+        let rule = Rule::parse(
+            "-- rule: r\n-- severity: high\n-- summary: s\n-- group_by: grant_id, action\nSELECT 1",
+            Path::new("r.sql"),
+        )
+        .expect("rule");
+        let n = event_ids.len();
+        let utf8 = |name| Field::new(name, DataType::Utf8, true);
+        let schema = Schema::new(vec![
+            utf8("grant_id"),
+            utf8("credential_id"),
+            utf8("reason"),
+            utf8("event_id"),
+        ]);
+        let rows = RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(StringArray::from(vec![None::<&str>; n])),
+                Arc::new(StringArray::from(vec!["c"; n])),
+                Arc::new(StringArray::from(vec!["why"; n])),
+                Arc::new(StringArray::from(event_ids.to_vec())),
+            ],
+        )
+        .expect("rows");
+        vec![RuleHits {
+            rule: Arc::new(rule),
+            rows: vec![rows],
+        }]
+    }
+
+    #[test]
+    fn groups_by_key_within_the_event_time_window() {
+        let batch = events(&[
+            r#"{"event_id":"a","ts":"2026-11-30T09:05:00Z","credential_id":"c","action":"GET /x"}"#,
+            r#"{"event_id":"b","ts":"2026-11-30T09:55:00Z","credential_id":"c","action":"GET /x"}"#,
+            r#"{"event_id":"c","ts":"2026-11-30T10:01:00Z","credential_id":"c","action":"GET /x"}"#,
+            r#"{"event_id":"d","ts":"2026-11-30T09:30:00Z","credential_id":"c","action":"GET /y"}"#,
+        ]);
+        let hour = 3_600_000;
+        let alerts = build_alerts(
+            &hits(&["a", "b", "c", "d"]),
+            &batch,
+            &GrantSet::default(),
+            hour,
+            Utc::now(),
+        )
+        .expect("alerts");
+        let summary: Vec<(u64, Vec<String>, String, String)> = alerts
+            .iter()
+            .map(|a| {
+                (
+                    a.count,
+                    a.event_ids.clone(),
+                    a.first_seen.clone(),
+                    a.last_seen.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    2,
+                    vec!["a".into(), "b".into()],
+                    "2026-11-30T09:05:00.000Z".into(),
+                    "2026-11-30T09:55:00.000Z".into()
+                ),
+                (
+                    1,
+                    vec!["c".into()],
+                    "2026-11-30T10:01:00.000Z".into(),
+                    "2026-11-30T10:01:00.000Z".into()
+                ),
+                (
+                    1,
+                    vec!["d".into()],
+                    "2026-11-30T09:30:00.000Z".into(),
+                    "2026-11-30T09:30:00.000Z".into()
+                ),
+            ]
+        );
+        // The same events split across two batches give the same ids: redelivery-safe.
+        let first = build_alerts(
+            &hits(&["a"]),
+            &batch,
+            &GrantSet::default(),
+            hour,
+            Utc::now(),
+        )
+        .expect("alerts");
+        assert_eq!(first[0].alert_id, alerts[0].alert_id);
+        assert_ne!(
+            alerts[0].alert_id, alerts[1].alert_id,
+            "a new window is a new alert"
+        );
+        assert_ne!(
+            alerts[0].alert_id, alerts[2].alert_id,
+            "a new key is a new alert"
+        );
+    }
+}
