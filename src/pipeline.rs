@@ -15,7 +15,10 @@ use crate::grants::{GrantSet, GrantTables};
 use crate::kafka::{self, Collected, KafkaError, Source};
 use crate::rules::{EngineError, Rule, RuleEngine, RuleError};
 use crate::telemetry::events::{BatchProcessed, GrantsLoaded, SinkFailed};
-use crate::telemetry::{Health, Metrics};
+use crate::telemetry::{GrantMetrics, Health, Metrics};
+
+/// Drift is the out-of-purpose share over the last hour of processing.
+const DRIFT_WINDOW_MS: i64 = 3_600_000;
 
 /// Why the service stopped or could not start.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +46,7 @@ struct Pipeline {
     builder: ActionsBuilder,
     dedup_window_ms: i64,
     metrics: Metrics,
+    grant_metrics: GrantMetrics,
 }
 
 /// Runs the service until `shutdown` resolves, then drains the in-flight batch and
@@ -62,9 +66,11 @@ pub async fn run(
         count: grants.len(),
     }
     .emit(&metrics);
+    let mut grant_metrics = GrantMetrics::new(metrics.clone(), DRIFT_WINDOW_MS);
+    grant_metrics.loaded(&grants);
     health.set_grants_loaded(true);
 
-    let consumer = kafka::consumer(&config.kafka)?;
+    let consumer = kafka::consumer(&config.kafka, metrics.clone())?;
     kafka::wait_for_brokers(&consumer, &config.kafka.brokers, 5).await?;
     let topics: Vec<&str> = config.kafka.topics.iter().map(String::as_str).collect();
     consumer
@@ -109,6 +115,7 @@ pub async fn run(
         builder: ActionsBuilder::new(config.kafka.max_message_bytes),
         dedup_window_ms: i64::try_from(config.alerts.dedup_window.as_millis()).unwrap_or(i64::MAX),
         metrics,
+        grant_metrics,
     };
     let result = pipeline.run(stop).await;
     health.set_consuming(false);
@@ -139,17 +146,18 @@ impl Pipeline {
         let started = Instant::now();
         self.builder.set_ingest_ts(Utc::now().timestamp_millis());
         let batch = self.builder.finish()?;
-        let alerts = if batch.num_rows() > 0 {
-            let hits = self.engine.evaluate(batch.clone()).await?;
-            build_alerts(
-                &hits,
+        let (alerts, activity) = if batch.num_rows() > 0 {
+            let evaluation = self.engine.evaluate(batch.clone()).await?;
+            let alerts = build_alerts(
+                &evaluation.hits,
                 &batch,
                 &self.grants,
                 self.dedup_window_ms,
                 Utc::now(),
-            )?
+            )?;
+            (alerts, evaluation.activity)
         } else {
-            Vec::new()
+            (Vec::new(), Default::default())
         };
         if !self.deliver(&alerts, stop).await || !await_dead_letters(collected.dead_letters).await {
             return Ok(false);
@@ -165,6 +173,8 @@ impl Pipeline {
             alert_event_ms: &alert_event_ms,
         }
         .emit(&self.metrics);
+        self.grant_metrics
+            .observe(&activity, &self.grants, acknowledged_ms);
         Ok(true)
     }
 

@@ -3,11 +3,44 @@
 
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::producer::FutureProducer;
+use rdkafka::{ClientConfig, ClientContext, Statistics};
 
 use crate::config::KafkaConfig;
+use crate::telemetry::Metrics;
+use crate::telemetry::metrics::PartitionLabels;
+
+/// The consumer's context: turns librdkafka's periodic statistics into the
+/// `grantwatch_consumer_lag` gauges.
+pub struct LagContext {
+    metrics: Metrics,
+}
+
+impl ClientContext for LagContext {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, stats) in statistics.topics {
+            for (partition, p) in stats.partitions {
+                // -1 is librdkafka's internal unassigned partition; lag -1 is unknown.
+                if partition >= 0 && p.consumer_lag >= 0 {
+                    let labels = PartitionLabels {
+                        topic: topic.clone(),
+                        partition,
+                    };
+                    self.metrics
+                        .consumer_lag
+                        .get_or_create(&labels)
+                        .set(p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for LagContext {}
+
+/// The partner-action consumer.
+pub type ActionConsumer = StreamConsumer<LagContext>;
 
 /// A Kafka problem: the external system's fault (or a config librdkafka refused).
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +89,7 @@ fn passthrough(client: &mut ClientConfig, config: &KafkaConfig) {
 }
 
 /// A consumer in `group_id`, auto-committing only offsets the pipeline stored.
-pub fn consumer(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> {
+pub fn consumer(config: &KafkaConfig, metrics: Metrics) -> Result<ActionConsumer, KafkaError> {
     let mut client = base(config);
     client
         .set("group.id", &config.group_id)
@@ -66,15 +99,18 @@ pub fn consumer(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
+        .set("statistics.interval.ms", "5000")
         .set(
             "fetch.message.max.bytes",
             (config.max_message_bytes + 1).max(1 << 20).to_string(),
         );
     passthrough(&mut client, config);
-    client.create().map_err(|source| KafkaError::Client {
-        role: "consumer",
-        source,
-    })
+    client
+        .create_with_context(LagContext { metrics })
+        .map_err(|source| KafkaError::Client {
+            role: "consumer",
+            source,
+        })
 }
 
 /// An idempotent producer for alerts and dead letters.
@@ -94,7 +130,7 @@ pub fn producer(config: &KafkaConfig) -> Result<FutureProducer, KafkaError> {
 
 /// Waits until the brokers answer a metadata request, retrying with backoff.
 pub async fn wait_for_brokers(
-    consumer: &StreamConsumer,
+    consumer: &ActionConsumer,
     brokers: &str,
     attempts: u32,
 ) -> Result<(), KafkaError> {

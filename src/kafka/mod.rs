@@ -6,5 +6,5 @@
 mod client;
 mod source;
 
-pub use client::{KafkaError, consumer, producer, wait_for_brokers};
+pub use client::{ActionConsumer, KafkaError, LagContext, consumer, producer, wait_for_brokers};
 pub use source::{Collected, Source};

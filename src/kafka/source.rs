@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use rdkafka::Message;
 use rdkafka::TopicPartitionList;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::client::ActionConsumer;
 use crate::decode::{ActionsBuilder, DecodeError, Source as MessageSource};
 use crate::telemetry::Metrics;
 use crate::telemetry::events::EventDeadLettered;
@@ -29,7 +30,7 @@ pub struct Collected {
 
 /// The partner-action source.
 pub struct Source {
-    consumer: StreamConsumer,
+    consumer: ActionConsumer,
     producer: FutureProducer,
     dead_letter_topic: String,
     max_events: usize,
@@ -40,7 +41,7 @@ pub struct Source {
 impl Source {
     /// A source over an already subscribed consumer.
     pub fn new(
-        consumer: StreamConsumer,
+        consumer: ActionConsumer,
         producer: FutureProducer,
         dead_letter_topic: String,
         max_events: usize,

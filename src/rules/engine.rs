@@ -8,6 +8,7 @@ use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use super::activity::{ACTIONS_SQL, BatchActivity, SCOPES_SQL};
 use super::error::{EngineError, RuleError};
 use super::rule::{Rule, Schedule};
 use super::swap::SwapTable;
@@ -33,6 +34,15 @@ pub struct RuleHits {
     pub rows: Vec<RecordBatch>,
 }
 
+/// What one batch yielded: rule rows and grant activity.
+#[derive(Debug)]
+pub struct Evaluation {
+    /// The rules that matched, with their rows.
+    pub hits: Vec<RuleHits>,
+    /// Per-grant activity, for the drift metrics.
+    pub activity: BatchActivity,
+}
+
 /// Runs the per-batch rules over batches of actions and the current grants.
 pub struct RuleEngine {
     ctx: SessionContext,
@@ -41,6 +51,8 @@ pub struct RuleEngine {
     credentials: Arc<SwapTable>,
     scopes: Arc<SwapTable>,
     event_rules: Vec<Planned>,
+    activity_actions: LogicalPlan,
+    activity_scopes: LogicalPlan,
 }
 
 impl RuleEngine {
@@ -55,7 +67,9 @@ impl RuleEngine {
         let ctx = SessionContext::new_with_config(config);
         ctx.register_udf(udf::action_matches());
         ctx.register_udf(udf::array_subset());
-        let engine = Self {
+        let mut engine = Self {
+            activity_actions: LogicalPlan::default(),
+            activity_scopes: LogicalPlan::default(),
             actions: SwapTable::new(schema::actions()),
             grants: SwapTable::new(grants_schema()),
             credentials: SwapTable::new(credentials_schema()),
@@ -77,6 +91,22 @@ impl RuleEngine {
                     rule: name.into(),
                     message: e.to_string(),
                 });
+            }
+        }
+        for (sql, slot) in [(ACTIONS_SQL, 0), (SCOPES_SQL, 1)] {
+            match engine
+                .ctx
+                .sql(sql)
+                .await
+                .and_then(|df| df.into_optimized_plan())
+            {
+                Ok(plan) if slot == 0 => engine.activity_actions = plan,
+                Ok(plan) => engine.activity_scopes = plan,
+                Err(e) => errors.push(RuleError::Sql {
+                    file: "builtin/activity".into(),
+                    rule: "activity".into(),
+                    message: e.to_string(),
+                }),
             }
         }
         let mut event_rules = Vec::new();
@@ -132,40 +162,56 @@ impl RuleEngine {
         self.event_rules.iter().map(|p| p.rule.as_ref())
     }
 
-    /// Runs every per-batch rule over `batch`; returns the rules that matched rows.
+    /// Runs every per-batch rule and the activity queries over `batch`.
     /// Not re-entrant: callers evaluate one batch at a time.
-    pub async fn evaluate(&self, batch: RecordBatch) -> Result<Vec<RuleHits>, EngineError> {
+    pub async fn evaluate(&self, batch: RecordBatch) -> Result<Evaluation, EngineError> {
         self.actions.replace(vec![batch]);
-        let state = self.ctx.state();
-        let runs = self
-            .event_rules
-            .iter()
-            .map(|planned| execute(&state, planned));
-        let results = futures::future::try_join_all(runs).await;
+        let result = self.run_all().await;
         self.actions.replace(Vec::new());
-        Ok(results?.into_iter().flatten().collect())
+        result
+    }
+
+    async fn run_all(&self) -> Result<Evaluation, EngineError> {
+        let state = self.ctx.state();
+        let rules = self.event_rules.iter().map(|planned| async {
+            let rows = execute(&state, &planned.plan, &planned.rule.name).await?;
+            Ok::<_, EngineError>((!rows.is_empty()).then(|| RuleHits {
+                rule: Arc::clone(&planned.rule),
+                rows,
+            }))
+        });
+        let (hits, actions, scopes) = futures::future::try_join3(
+            futures::future::try_join_all(rules),
+            execute(&state, &self.activity_actions, "activity"),
+            execute(&state, &self.activity_scopes, "activity"),
+        )
+        .await?;
+        let hits: Vec<RuleHits> = hits.into_iter().flatten().collect();
+        let activity = BatchActivity::build(&actions, &scopes, &hits)?;
+        Ok(Evaluation { hits, activity })
     }
 }
 
-async fn execute(state: &SessionState, planned: &Planned) -> Result<Option<RuleHits>, EngineError> {
+/// Executes an optimized plan over the current tables; empty batches are dropped.
+async fn execute(
+    state: &SessionState,
+    plan: &LogicalPlan,
+    name: &str,
+) -> Result<Vec<RecordBatch>, EngineError> {
     let fail = |source| EngineError::Execute {
-        rule: planned.rule.name.clone(),
+        rule: name.to_owned(),
         source,
     };
     // The plan is already optimized: go straight to physical planning.
     let physical = state
         .query_planner()
-        .create_physical_plan(&planned.plan, state)
+        .create_physical_plan(plan, state)
         .await
         .map_err(fail)?;
     let rows = datafusion::physical_plan::collect(physical, state.task_ctx())
         .await
         .map_err(fail)?;
-    let rows: Vec<RecordBatch> = rows.into_iter().filter(|b| b.num_rows() > 0).collect();
-    Ok((!rows.is_empty()).then(|| RuleHits {
-        rule: Arc::clone(&planned.rule),
-        rows,
-    }))
+    Ok(rows.into_iter().filter(|b| b.num_rows() > 0).collect())
 }
 
 #[cfg(test)]
@@ -209,9 +255,15 @@ mod tests {
                 .expect("valid event");
         }
         let batch = builder.finish().expect("batch");
-        let hits = engine.evaluate(batch.clone()).await.expect("evaluate");
-        let alerts =
-            build_alerts(&hits, &batch, &grants, 3_600_000, chrono::Utc::now()).expect("alerts");
+        let evaluation = engine.evaluate(batch.clone()).await.expect("evaluate");
+        let alerts = build_alerts(
+            &evaluation.hits,
+            &batch,
+            &grants,
+            3_600_000,
+            chrono::Utc::now(),
+        )
+        .expect("alerts");
         let got: BTreeSet<String> = alerts
             .iter()
             .map(|a| {
@@ -232,6 +284,21 @@ mod tests {
             .collect();
         assert_eq!(got, expected);
         assert_eq!(alerts.len(), expected.len());
+
+        // Activity: 12 acme actions, 5 flagged above info (the emergency one is info),
+        // all three scopes used; one action by an unbound credential.
+        let activity = &evaluation.activity;
+        let acme = activity
+            .grants
+            .iter()
+            .find(|g| g.grant_id == "acme-payroll-payouts")
+            .expect("acme");
+        assert_eq!((acme.actions, acme.flagged), (12, 5));
+        assert_eq!(
+            acme.scopes_used.iter().copied().collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        assert_eq!(activity.unbound, 1);
     }
 
     #[tokio::test]

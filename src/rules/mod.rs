@@ -4,6 +4,7 @@
 //! Owns rule loading, the SQL session (tables and UDFs) and evaluation. It must not
 //! build alerts or talk to sinks: it answers rows that `alerts` turns into alerts.
 
+mod activity;
 mod builtin;
 mod engine;
 mod error;
@@ -11,6 +12,7 @@ mod rule;
 mod swap;
 mod udf;
 
-pub use engine::{RuleEngine, RuleHits};
+pub use activity::{BatchActivity, GrantActivity};
+pub use engine::{Evaluation, RuleEngine, RuleHits};
 pub use error::{EngineError, RuleError};
 pub use rule::{Rule, Schedule, Severity, load_rules};

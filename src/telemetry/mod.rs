@@ -3,9 +3,12 @@
 //!
 //! Owns nothing global: the [`Metrics`] handle is built once and passed in.
 
+mod drift;
 pub mod events;
+mod grant_metrics;
 mod health;
-mod metrics;
+pub mod metrics;
 
+pub use grant_metrics::GrantMetrics;
 pub use health::Health;
 pub use metrics::Metrics;

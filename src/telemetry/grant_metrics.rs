@@ -1,0 +1,116 @@
+//! The per-grant drift metrics (DESIGN §8): label values come only from the grant
+//! set, so series are bounded by the number of grants, never by event values.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::drift::DriftWindow;
+use super::metrics::{GrantLabel, GrantPartnerLabels, Metrics, ScopeStateLabels, VerdictLabels};
+use crate::grants::GrantSet;
+use crate::rules::BatchActivity;
+
+/// Keeps the state behind the grant gauges: the drift window and scopes used.
+pub struct GrantMetrics {
+    metrics: Metrics,
+    drift: DriftWindow,
+    scopes_used: HashMap<String, BTreeSet<i32>>,
+}
+
+impl GrantMetrics {
+    /// Drift is measured over `drift_window_ms` of processing time.
+    pub fn new(metrics: Metrics, drift_window_ms: i64) -> Self {
+        Self {
+            metrics,
+            drift: DriftWindow::new(drift_window_ms),
+            scopes_used: HashMap::new(),
+        }
+    }
+
+    /// Sets the gauges that come from the grants themselves.
+    pub fn loaded(&mut self, grants: &GrantSet) {
+        for grant in grants.grants() {
+            let label = GrantLabel {
+                grant: grant.id.clone(),
+            };
+            if let Some(expires_at) = grant.expires_at {
+                self.metrics
+                    .expiry
+                    .get_or_create(&label)
+                    .set(expires_at.timestamp_millis() as f64 / 1000.0);
+            }
+            self.metrics
+                .idle_after
+                .get_or_create(&label)
+                .set(grant.idle_after.as_secs_f64());
+            let granted =
+                grant.scopes.len() + grant.emergency.as_ref().map_or(0, |e| e.scopes.len());
+            let state = |state| ScopeStateLabels {
+                grant: grant.id.clone(),
+                state,
+            };
+            self.metrics
+                .scopes
+                .get_or_create(&state("granted"))
+                .set(granted as i64);
+            let used = self.scopes_used.get(&grant.id).map_or(0, BTreeSet::len);
+            self.metrics
+                .scopes
+                .get_or_create(&state("used"))
+                .set(used as i64);
+        }
+    }
+
+    /// Counts a batch's actions per grant and verdict and refreshes every grant's
+    /// drift ratio (so that a grant gone quiet drifts back to 0).
+    pub fn observe(&mut self, activity: &BatchActivity, grants: &GrantSet, now_ms: i64) {
+        let m = &self.metrics;
+        for a in &activity.grants {
+            let partner = grants
+                .get(&a.grant_id)
+                .map(|g| g.partner.clone())
+                .unwrap_or_default();
+            let verdict = |verdict| VerdictLabels {
+                grant: a.grant_id.clone(),
+                partner: partner.clone(),
+                verdict,
+            };
+            m.actions
+                .get_or_create(&verdict("in_purpose"))
+                .inc_by(a.actions.saturating_sub(a.flagged));
+            if a.flagged > 0 {
+                m.actions
+                    .get_or_create(&verdict("out_of_purpose"))
+                    .inc_by(a.flagged);
+            }
+            let label = GrantLabel {
+                grant: a.grant_id.clone(),
+            };
+            let last_seen = m.last_seen.get_or_create(&label);
+            last_seen.set(last_seen.get().max(a.last_seen_ms as f64 / 1000.0));
+            self.drift.record(&a.grant_id, a.actions, a.flagged, now_ms);
+            let used = self.scopes_used.entry(a.grant_id.clone()).or_default();
+            used.extend(&a.scopes_used);
+            let state = ScopeStateLabels {
+                grant: a.grant_id.clone(),
+                state: "used",
+            };
+            m.scopes.get_or_create(&state).set(used.len() as i64);
+        }
+        if activity.unbound > 0 {
+            let labels = VerdictLabels {
+                grant: String::new(),
+                partner: String::new(),
+                verdict: "unbound",
+            };
+            m.actions.get_or_create(&labels).inc_by(activity.unbound);
+        }
+        for grant in grants.grants() {
+            let labels = GrantPartnerLabels {
+                grant: grant.id.clone(),
+                partner: grant.partner.clone(),
+            };
+            m.drift_ratio
+                .get_or_create(&labels)
+                .set(self.drift.ratio(&grant.id, now_ms));
+        }
+    }
+}
