@@ -1,10 +1,14 @@
-//! The one integration-test binary. Every test here talks to a real Kafka broker
-//! (started by `deploy/local/test.sh`, address in `GRANTWATCH_TEST_BROKERS`, default
-//! 127.0.0.1:9092) and runs the real `grantwatch` binary. Events are produced with
-//! kcat, independently of grantwatch's own code.
+//! The one integration-test binary. The pipeline and metrics tests talk to a real
+//! Kafka broker (started by `deploy/local/test.sh`, address in
+//! `GRANTWATCH_TEST_BROKERS`, default 127.0.0.1:9092) and run the real `grantwatch`
+//! binary; events are produced with kcat, independently of grantwatch's own code.
+//! The deploy tests check deploy/ with promtool and parsers.
 
 // These tests are synchronous processes-and-sockets tests; no async runtime to block.
-#![allow(clippy::disallowed_methods)]
+// Panicking on a broken fixture or harness step is how a test fails.
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
+mod deploy;
+mod metrics;
 mod pipeline;
 mod support;

@@ -8,10 +8,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 log() { printf '\n==> %s\n' "$*"; }
 
 install_system_packages() {
-  # kcat is the tests' independent producer; Java 17 and Maven run the broker.
+  # kcat is the tests' independent producer; Java 17 and Maven run the broker;
+  # prometheus brings promtool and the server the metrics tests scrape with.
   # librdkafka and OpenSSL are built from source by cargo (needs gcc, make, perl).
   local need=()
   command -v kcat >/dev/null || need+=(kcat)
+  command -v promtool >/dev/null && command -v prometheus >/dev/null || need+=(prometheus)
   command -v java >/dev/null || need+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null || need+=(maven)
   command -v make >/dev/null || need+=(make)

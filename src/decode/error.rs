@@ -28,6 +28,19 @@ pub enum DecodeFault {
 }
 
 impl DecodeFault {
+    /// Every fault, so metrics can start each series at zero.
+    pub const ALL: [DecodeFault; 9] = [
+        Self::TooLarge,
+        Self::Empty,
+        Self::NotUtf8,
+        Self::InvalidJson,
+        Self::TooDeep,
+        Self::NotAnObject,
+        Self::MissingField,
+        Self::WrongType,
+        Self::InvalidValue,
+    ];
+
     /// Stable label for metrics and logs.
     pub fn label(self) -> &'static str {
         match self {

@@ -115,5 +115,9 @@ impl GrantsLoaded {
     pub fn emit(&self, metrics: &Metrics) {
         info!(grants = self.count, "Grants loaded.");
         metrics.grants_loaded.set(self.count as i64);
+        metrics
+            .grants_reload
+            .get_or_create(&ResultLabel { result: "ok" })
+            .inc();
     }
 }

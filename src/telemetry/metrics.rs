@@ -17,6 +17,7 @@ const BATCH_DURATION: &str = "grantwatch_batch_duration_seconds";
 const DETECTION_LATENCY: &str = "grantwatch_detection_latency_seconds";
 const ALERTS: &str = "grantwatch_alerts";
 const GRANTS_LOADED: &str = "grantwatch_grants_loaded";
+const GRANTS_RELOAD: &str = "grantwatch_grants_reload";
 const SINK_ERRORS: &str = "grantwatch_sink_errors";
 const ACTIONS: &str = "grantwatch_actions";
 const DRIFT_RATIO: &str = "grantwatch_grant_drift_ratio";
@@ -26,10 +27,10 @@ const IDLE_AFTER: &str = "grantwatch_grant_idle_after_seconds";
 const SCOPES: &str = "grantwatch_grant_scopes";
 const CONSUMER_LAG: &str = "grantwatch_consumer_lag";
 
-/// `result` label of events.
+/// `result` label of events and grant loads.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
-    /// `decoded` or `dead_letter`.
+    /// `decoded` or `dead_letter` for events; `ok` or `error` for grant loads.
     pub result: &'static str,
 }
 
@@ -121,6 +122,8 @@ pub struct Metrics {
     pub alerts: Family<RuleLabels, Counter>,
     /// Grants in force.
     pub grants_loaded: Gauge,
+    /// Grant set loads (the first at start included), by result.
+    pub grants_reload: Family<ResultLabel, Counter>,
     /// Failed sink deliveries (each is retried).
     pub sink_errors: Family<SinkLabel, Counter>,
     /// Actions by grant and verdict.
@@ -149,6 +152,7 @@ impl Metrics {
             detection_latency: Histogram::new(exponential_buckets(0.005, 2.0, 16)),
             alerts: Family::default(),
             grants_loaded: Gauge::default(),
+            grants_reload: Family::default(),
             sink_errors: Family::default(),
             actions: Family::default(),
             drift_ratio: Family::default(),
@@ -158,6 +162,20 @@ impl Metrics {
             scopes: Family::default(),
             consumer_lag: Family::default(),
         };
+        // Bounded label sets start at zero, so rate() and alerts see the first increase.
+        for fault in crate::decode::DecodeFault::ALL {
+            let reason = fault.label();
+            metrics
+                .dead_letters
+                .get_or_create(&ReasonLabel { reason })
+                .inc_by(0);
+        }
+        for result in ["decoded", "dead_letter"] {
+            metrics
+                .events
+                .get_or_create(&ResultLabel { result })
+                .inc_by(0);
+        }
         let mut registry = Registry::default();
         registry.register(
             EVENTS,
@@ -188,6 +206,11 @@ impl Metrics {
             GRANTS_LOADED,
             "Grants currently in force",
             metrics.grants_loaded.clone(),
+        );
+        registry.register(
+            GRANTS_RELOAD,
+            "Grant set loads, the first at start included, by result",
+            metrics.grants_reload.clone(),
         );
         registry.register(
             SINK_ERRORS,

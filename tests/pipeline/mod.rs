@@ -1,8 +1,6 @@
 //! The pipeline end to end: exact alerts for a scenario covering every rule,
 //! dead-lettering, stop/restart without loss, and inputs refused at start.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 

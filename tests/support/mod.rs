@@ -1,7 +1,7 @@
 //! Test harness: unique topics, kcat producing, byte-exact topic reads, and the
 //! `grantwatch` binary as a child process.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -260,6 +260,25 @@ impl Grantwatch {
         Self { child, log }
     }
 
+    /// The address `/metrics` is served on, from the startup log (port 0 in configs).
+    pub fn metrics_addr(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(addr) = self.log().lines().find_map(|l| {
+                let rest = l.split("listen=").nth(1)?;
+                Some(rest.split_whitespace().next()?.to_owned())
+            }) {
+                return addr;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no metrics address in log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -313,4 +332,39 @@ pub fn run_to_exit(args: &[&str], dir: &Path) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A plain HTTP/1.0 GET: (status, body).
+pub fn http_get(addr: &str, path: &str, accept: Option<&str>) -> (u16, String) {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let accept = accept
+        .map(|a| format!("Accept: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{accept}\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_owned())
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
