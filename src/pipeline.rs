@@ -12,7 +12,7 @@ use crate::alerts::{Alert, FileSink, KafkaSink, Sink, StdoutSink, build_alerts};
 use crate::config::Config;
 use crate::decode::ActionsBuilder;
 use crate::grants::{GrantSet, GrantTables};
-use crate::kafka::{self, Collected, KafkaError, Source};
+use crate::kafka::{self, Collected, KafkaError, Source, SourceSettings};
 use crate::rules::{EngineError, Rule, RuleEngine, RuleError};
 use crate::telemetry::events::{BatchProcessed, GrantsLoaded, SinkFailed};
 use crate::telemetry::{GrantMetrics, Health, Metrics};
@@ -91,14 +91,13 @@ pub async fn run(
     if config.alerts.stdout {
         sinks.push(Sink::Stdout(StdoutSink));
     }
-    let source = Source::new(
-        consumer,
-        producer,
-        config.kafka.dead_letter_topic.clone(),
-        config.batch.max_events,
-        config.batch.linger,
-        metrics.clone(),
-    );
+    let settings = SourceSettings {
+        dead_letter_topic: config.kafka.dead_letter_topic.clone(),
+        max_events: config.batch.max_events,
+        linger: config.batch.linger,
+        formats: config.kafka.formats.clone(),
+    };
+    let source = Source::new(consumer, producer, settings, metrics.clone());
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;

@@ -6,18 +6,13 @@ mod raw;
 mod validate;
 
 use std::collections::BTreeMap;
+
+use crate::decode::TopicFormat;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use validate::ConfigError;
-
-/// Input formats a topic may carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// The canonical partner action (DESIGN §4).
-    Native,
-}
 
 /// `[kafka]`.
 #[derive(Debug, Clone)]
@@ -28,14 +23,25 @@ pub struct KafkaConfig {
     pub group_id: String,
     /// Topics to consume.
     pub topics: Vec<String>,
-    /// Message format.
-    pub format: Format,
+    /// How each topic is read: `format` for all, overridden per topic by
+    /// `[kafka.topic."NAME"]`.
+    pub formats: BTreeMap<String, TopicFormat>,
     /// Where undecodable messages go.
     pub dead_letter_topic: String,
     /// Larger messages are dead-lettered unread.
     pub max_message_bytes: usize,
     /// Passed to librdkafka verbatim (security.protocol, sasl.*, ssl.*).
     pub librdkafka: BTreeMap<String, String>,
+}
+
+impl KafkaConfig {
+    /// How `topic`'s messages are read.
+    pub fn format_of(&self, topic: &str) -> TopicFormat {
+        self.formats
+            .get(topic)
+            .cloned()
+            .unwrap_or_else(TopicFormat::native)
+    }
 }
 
 /// `[grants]`.

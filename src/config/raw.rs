@@ -44,6 +44,16 @@ pub(super) struct RawKafka {
     pub max_message_bytes: u64,
     #[serde(default)]
     pub librdkafka: BTreeMap<String, toml::Value>,
+    /// Per-topic overrides.
+    #[serde(default)]
+    pub topic: BTreeMap<String, RawTopic>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTopic {
+    pub format: Option<String>,
+    pub environment: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::raw::RawConfig;
-use super::{AlertsConfig, BatchConfig, Config, Format, GrantsConfig, KafkaConfig};
+use std::collections::BTreeMap;
+
+use super::{AlertsConfig, BatchConfig, Config, GrantsConfig, KafkaConfig};
+use crate::decode::{Format, TopicFormat};
 use crate::grants::parse_duration;
 
 /// An invalid configuration file: the operator's fault.
@@ -60,21 +63,42 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
     let resolve = |p: &str| base.join(p);
     let mut errors = Errors(Vec::new());
 
-    let format = match raw.kafka.format.as_str() {
-        "native" => Format::Native,
-        other @ ("ocsf" | "cloudtrail" | "k8s-audit" | "github-audit") => {
-            errors.0.push(format!(
-                "`kafka.format`: `{other}` is not supported by this version yet; use `native`"
-            ));
+    const FORMATS: &str = "native, ocsf, cloudtrail, k8s-audit, github-audit";
+    let mut parse_format = |key: &str, name: &str| {
+        Format::parse(name).unwrap_or_else(|| {
+            errors
+                .0
+                .push(format!("`{key}`: `{name}` is not one of {FORMATS}"));
             Format::Native
-        }
-        other => {
-            errors.0.push(format!(
-                "`kafka.format`: `{other}` is not one of native, ocsf, cloudtrail, k8s-audit, github-audit"
-            ));
-            Format::Native
-        }
+        })
     };
+    let default_format = parse_format("kafka.format", &raw.kafka.format);
+    let mut formats = BTreeMap::new();
+    for topic in &raw.kafka.topics {
+        let own = raw.kafka.topic.get(topic);
+        let format = match own.and_then(|t| t.format.as_deref()) {
+            Some(name) => parse_format(&format!("kafka.topic.\"{topic}\".format"), name),
+            None => default_format,
+        };
+        let environment = own.and_then(|t| t.environment.clone());
+        formats.insert(
+            topic.clone(),
+            TopicFormat {
+                format,
+                environment,
+            },
+        );
+    }
+    for name in raw
+        .kafka
+        .topic
+        .keys()
+        .filter(|name| !raw.kafka.topics.contains(name))
+    {
+        errors.0.push(format!(
+            "`kafka.topic.\"{name}\"`: `{name}` is not in kafka.topics"
+        ));
+    }
     errors.require(!raw.kafka.brokers.trim().is_empty(), || {
         "`kafka.brokers` is empty".into()
     });
@@ -141,7 +165,7 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
             brokers: raw.kafka.brokers,
             group_id: raw.kafka.group_id,
             topics: raw.kafka.topics,
-            format,
+            formats,
             dead_letter_topic: raw.kafka.dead_letter_topic,
             max_message_bytes: usize::try_from(raw.kafka.max_message_bytes).unwrap_or(usize::MAX),
             librdkafka,
@@ -225,6 +249,27 @@ mod tests {
         let e = load("[kafka]\nformat = \"xml\"\n[batch]\nlinger = \"soon\"\nmax_events = 0\n[alerts]\ndedup_window = \"1x\"\n", &[])
             .expect_err("invalid");
         assert_eq!(e.errors.len(), 5, "{e}");
+    }
+
+    #[test]
+    fn per_topic_formats_override_the_default() {
+        let c = load(
+            "[kafka]\ntopics = [\"a\", \"b\"]\nformat = \"cloudtrail\"\n[kafka.topic.b]\nformat = \"k8s-audit\"\nenvironment = \"prod-eu-1\"\n",
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(
+            c.kafka.format_of("a").format,
+            crate::decode::Format::CloudTrail
+        );
+        let b = c.kafka.format_of("b");
+        assert_eq!(
+            (b.format, b.environment.as_deref()),
+            (crate::decode::Format::K8sAudit, Some("prod-eu-1"))
+        );
+        let e = load("[kafka]\n[kafka.topic.zz]\nformat = \"xml\"\n", &[]).expect_err("invalid");
+        assert_eq!(e.errors.len(), 1, "{e}");
+        assert!(e.errors[0].contains("not in kafka.topics"), "{e}");
     }
 
     #[test]

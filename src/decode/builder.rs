@@ -1,5 +1,6 @@
 //! Accumulates decoded actions column by column into one `actions` record batch.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -8,8 +9,10 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::error::ArrowError;
 
+use super::action::Action;
 use super::error::{DecodeError, DecodeFault};
-use super::native::{self, NativeAction};
+use super::formats::{self, Format};
+use super::native;
 use super::schema;
 
 /// Where a message came from: the default `event_id` and the `topic`, `partition`,
@@ -22,6 +25,36 @@ pub struct Source<'a> {
     pub partition: i32,
     /// Offset within the partition.
     pub offset: i64,
+}
+
+/// How a topic's messages are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicFormat {
+    /// The wire format.
+    pub format: Format,
+    /// Environment for actions that carry none (a k8s topic's cluster name).
+    pub environment: Option<String>,
+}
+
+impl TopicFormat {
+    /// Native events, no default environment.
+    pub fn native() -> Self {
+        Self {
+            format: Format::Native,
+            environment: None,
+        }
+    }
+}
+
+/// A record that could not be decoded. `record` holds the record's own JSON when the
+/// message held several (a CloudTrail delivery file); otherwise the whole message is
+/// the one to dead-letter.
+#[derive(Debug)]
+pub struct Rejected {
+    /// Why.
+    pub error: DecodeError,
+    /// The record's text, for multi-record messages.
+    pub record: Option<Vec<u8>>,
 }
 
 /// Column builders for one batch of canonical actions.
@@ -93,6 +126,94 @@ impl ActionsBuilder {
 
     /// Decodes one native message and appends it; on error nothing is appended.
     pub fn push_native(&mut self, payload: &[u8], source: Source<'_>) -> Result<(), DecodeError> {
+        let text = self.check(payload)?;
+        let action = native::parse(text)?;
+        self.append(&action, source);
+        Ok(())
+    }
+
+    /// Decodes one message of `topic`'s format, appending every record that decodes
+    /// and answering the ones that do not.
+    pub fn push(
+        &mut self,
+        topic: &TopicFormat,
+        payload: &[u8],
+        source: Source<'_>,
+    ) -> Vec<Rejected> {
+        let whole = |error| {
+            vec![Rejected {
+                error,
+                record: None,
+            }]
+        };
+        if topic.format == Format::Native && topic.environment.is_none() {
+            return self
+                .push_native(payload, source)
+                .err()
+                .map(whole)
+                .unwrap_or_default();
+        }
+        let text = match self.check(payload) {
+            Ok(text) => text,
+            Err(error) => return whole(error),
+        };
+        let message: serde_json::Value = match serde_json::from_str(text) {
+            Ok(value) => value,
+            Err(error) => return whole(native::classify(&error)),
+        };
+        if topic.format == Format::Native {
+            return match native::parse(text) {
+                Ok(mut action) => {
+                    self.append_with_default(&mut action, topic, source, None);
+                    Vec::new()
+                }
+                Err(error) => whole(error),
+            };
+        }
+        if !message.is_object() {
+            return whole(DecodeError::new(
+                DecodeFault::NotAnObject,
+                "expected a JSON object",
+            ));
+        }
+        let records = formats::records(topic.format, &message);
+        let several = records.len() > 1 || message.get("Records").is_some();
+        let mut rejected = Vec::new();
+        for (i, record) in records.into_iter().enumerate() {
+            match formats::decode(topic.format, record) {
+                Ok(mut action) => {
+                    self.append_with_default(&mut action, topic, source, several.then_some(i))
+                }
+                Err(error) => rejected.push(Rejected {
+                    error,
+                    record: several.then(|| record.to_string().into_bytes()),
+                }),
+            }
+        }
+        rejected
+    }
+
+    fn append_with_default(
+        &mut self,
+        action: &mut Action<'_>,
+        topic: &TopicFormat,
+        source: Source<'_>,
+        record: Option<usize>,
+    ) {
+        if action.environment.is_none() {
+            action.environment = topic.environment.clone().map(Cow::Owned);
+        }
+        if let (None, Some(i)) = (&action.event_id, record) {
+            action.event_id = Some(Cow::Owned(format!(
+                "{}/{}/{}/{i}",
+                source.topic, source.partition, source.offset
+            )));
+        }
+        self.append(action, source);
+    }
+
+    /// The checks every format shares: size, emptiness, UTF-8.
+    fn check<'p>(&self, payload: &'p [u8]) -> Result<&'p str, DecodeError> {
         if payload.len() > self.max_message_bytes {
             return Err(DecodeError::new(
                 DecodeFault::TooLarge,
@@ -106,14 +227,11 @@ impl ActionsBuilder {
         if payload.is_empty() {
             return Err(DecodeError::new(DecodeFault::Empty, "empty message"));
         }
-        let text = std::str::from_utf8(payload)
-            .map_err(|e| DecodeError::new(DecodeFault::NotUtf8, e.to_string()))?;
-        let action = native::parse(text)?;
-        self.append(&action, source);
-        Ok(())
+        std::str::from_utf8(payload)
+            .map_err(|e| DecodeError::new(DecodeFault::NotUtf8, e.to_string()))
     }
 
-    fn append(&mut self, a: &NativeAction<'_>, source: Source<'_>) {
+    fn append(&mut self, a: &Action<'_>, source: Source<'_>) {
         match &a.event_id {
             Some(id) => self.event_id.append_value(id),
             None => self.event_id.append_value(format!(

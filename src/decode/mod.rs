@@ -4,10 +4,14 @@
 //! not judge actions (that is `rules`) nor talk to Kafka (that is `kafka`): a decoder
 //! sees bytes plus where they came from, and answers a row or a [`DecodeError`].
 
+mod action;
 mod builder;
 mod error;
+mod formats;
 mod native;
 pub mod schema;
 
-pub use builder::{ActionsBuilder, Source};
+pub use action::Action;
+pub use builder::{ActionsBuilder, Rejected, Source, TopicFormat};
 pub use error::{DecodeError, DecodeFault};
+pub use formats::Format;

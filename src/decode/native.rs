@@ -7,6 +7,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use super::action::Action;
 use super::error::{DecodeError, DecodeFault};
 
 /// A string that borrows from the message when it holds no escapes.
@@ -93,64 +94,8 @@ fn depth(json: &str) -> usize {
     deepest
 }
 
-/// One decoded native event, still borrowing from the message.
-#[derive(Default)]
-pub(super) struct NativeAction<'a> {
-    pub ts: Option<i64>,
-    pub credential_id: Option<Cow<'a, str>>,
-    pub action: Option<Cow<'a, str>>,
-    pub event_id: Option<Cow<'a, str>>,
-    pub partner: Option<Cow<'a, str>>,
-    pub actor: Option<Cow<'a, str>>,
-    pub key_id: Option<Cow<'a, str>>,
-    pub resource: Option<Cow<'a, str>>,
-    pub environment: Option<Cow<'a, str>>,
-    pub data_classes: Option<Vec<Cow<'a, str>>>,
-    pub amount: Option<f64>,
-    pub currency: Option<Cow<'a, str>>,
-    pub outcome: Option<&'static str>,
-    pub source_ip: Option<Cow<'a, str>>,
-    pub user_agent: Option<Cow<'a, str>>,
-    pub request_id: Option<Cow<'a, str>>,
-    pub attributes: Option<&'a RawValue>,
-    /// Unknown top-level fields, folded into `attributes`.
-    pub extra: Vec<(Cow<'a, str>, &'a RawValue)>,
-}
-
-impl NativeAction<'_> {
-    /// `attributes` as JSON object text, with unknown top-level fields folded in.
-    pub fn attributes_json(&self) -> Option<Cow<'_, str>> {
-        if self.extra.is_empty() {
-            return self.attributes.map(|raw| Cow::Borrowed(raw.get()));
-        }
-        let mut out = String::with_capacity(64);
-        out.push('{');
-        if let Some(inner) = self
-            .attributes
-            .map(|raw| raw.get().trim())
-            .and_then(|text| text.strip_prefix('{')?.strip_suffix('}'))
-            .map(str::trim)
-            .filter(|inner| !inner.is_empty())
-        {
-            out.push_str(inner);
-            out.push(',');
-        }
-        for (i, (key, value)) in self.extra.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            // A key re-serialized from a parsed string is always valid JSON.
-            out.push_str(&serde_json::Value::from(key.as_ref()).to_string());
-            out.push(':');
-            out.push_str(value.get());
-        }
-        out.push('}');
-        Some(Cow::Owned(out))
-    }
-}
-
 /// Parses one native message. `text` is already known to be UTF-8.
-pub(super) fn parse(text: &str) -> Result<NativeAction<'_>, DecodeError> {
+pub(super) fn parse(text: &str) -> Result<Action<'_>, DecodeError> {
     let mut fault = None;
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed = ActionSeed { fault: &mut fault }
@@ -170,7 +115,7 @@ fn too_deep(field: &str) -> DecodeError {
     )
 }
 
-fn classify(error: &serde_json::Error) -> DecodeError {
+pub(super) fn classify(error: &serde_json::Error) -> DecodeError {
     let detail = error.to_string();
     let fault = if detail.starts_with("recursion limit exceeded") {
         DecodeFault::TooDeep
@@ -189,21 +134,21 @@ struct ActionSeed<'f> {
 }
 
 impl<'de> DeserializeSeed<'de> for ActionSeed<'_> {
-    type Value = NativeAction<'de>;
+    type Value = Action<'de>;
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
 impl<'de> Visitor<'de> for ActionSeed<'_> {
-    type Value = NativeAction<'de>;
+    type Value = Action<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut action = NativeAction::default();
+        let mut action = Action::default();
         let fault = self.fault;
         // Each arm reads the value as its contract type; a mismatch becomes a
         // `WrongType` fault naming the field. Duplicate keys: the last one wins.
@@ -289,7 +234,7 @@ impl<'de> Visitor<'de> for ActionSeed<'_> {
                             ));
                             return Err(de::Error::custom("attributes is not an object"));
                         }
-                        action.attributes = Some(raw);
+                        action.attributes = Some(Cow::Borrowed(raw.get()));
                     }
                 }
                 // Unknown fields are kept, never a reason to reject (DESIGN §4).
@@ -299,7 +244,7 @@ impl<'de> Visitor<'de> for ActionSeed<'_> {
                             *fault = Some(too_deep(&key.0));
                             return Err(de::Error::custom("too deep"));
                         }
-                        action.extra.push((key.0, value));
+                        action.extra.push((key.0, Cow::Borrowed(value.get())));
                     }
                 }
             }

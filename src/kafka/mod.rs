@@ -7,4 +7,4 @@ mod client;
 mod source;
 
 pub use client::{ActionConsumer, KafkaError, LagContext, consumer, producer, wait_for_brokers};
-pub use source::{Collected, Source};
+pub use source::{Collected, Source, SourceSettings};

@@ -2,7 +2,7 @@
 //! undecodable ones to the dead-letter topic unchanged, and remembers the highest
 //! offset per partition so the pipeline can store them once the batch is done.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use rdkafka::Message;
@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::client::ActionConsumer;
-use crate::decode::{ActionsBuilder, DecodeError, Source as MessageSource};
+use crate::decode::{ActionsBuilder, Rejected, Source as MessageSource, TopicFormat};
 use crate::telemetry::Metrics;
 use crate::telemetry::events::EventDeadLettered;
 
@@ -32,10 +32,20 @@ pub struct Collected {
 pub struct Source {
     consumer: ActionConsumer,
     producer: FutureProducer,
-    dead_letter_topic: String,
-    max_events: usize,
-    linger: Duration,
+    settings: SourceSettings,
     metrics: Metrics,
+}
+
+/// How the source batches and reads its topics.
+pub struct SourceSettings {
+    /// Where undecodable records go.
+    pub dead_letter_topic: String,
+    /// Most messages per batch.
+    pub max_events: usize,
+    /// Longest wait after a batch's first message.
+    pub linger: Duration,
+    /// Each topic's format.
+    pub formats: BTreeMap<String, TopicFormat>,
 }
 
 impl Source {
@@ -43,17 +53,13 @@ impl Source {
     pub fn new(
         consumer: ActionConsumer,
         producer: FutureProducer,
-        dead_letter_topic: String,
-        max_events: usize,
-        linger: Duration,
+        settings: SourceSettings,
         metrics: Metrics,
     ) -> Self {
         Self {
             consumer,
             producer,
-            dead_letter_topic,
-            max_events,
-            linger,
+            settings,
             metrics,
         }
     }
@@ -72,7 +78,7 @@ impl Source {
             messages: 0,
         };
         let mut deadline = None;
-        while collected.messages < self.max_events && !*stop.borrow() {
+        while collected.messages < self.settings.max_events && !*stop.borrow() {
             let linger = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -85,7 +91,7 @@ impl Source {
                 () = linger => break,
                 received = self.consumer.recv() => match received {
                     Ok(message) => {
-                        deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.linger);
+                        deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.settings.linger);
                         self.accept(&message, builder, &mut collected);
                     }
                     Err(error) => {
@@ -115,9 +121,15 @@ impl Source {
             .entry((source.topic.to_owned(), source.partition))
             .or_insert(0);
         *next = (*next).max(source.offset + 1);
-        if let Err(error) = builder.push_native(message.payload().unwrap_or_default(), source) {
+        let format = self
+            .settings
+            .formats
+            .get(source.topic)
+            .cloned()
+            .unwrap_or_else(TopicFormat::native);
+        for rejected in builder.push(&format, message.payload().unwrap_or_default(), source) {
             EventDeadLettered {
-                error: &error,
+                error: &rejected.error,
                 topic: source.topic,
                 partition: source.partition,
                 offset: source.offset,
@@ -125,21 +137,24 @@ impl Source {
             .emit(&self.metrics);
             collected
                 .dead_letters
-                .push(self.dead_letter(message, &error, source));
+                .push(self.dead_letter(message, rejected, source));
         }
     }
 
     fn dead_letter<M: Message>(
         &self,
         message: &M,
-        error: &DecodeError,
+        rejected: Rejected,
         source: MessageSource<'_>,
     ) -> JoinHandle<Result<(), rdkafka::error::KafkaError>> {
         let producer = self.producer.clone();
-        let topic = self.dead_letter_topic.clone();
-        let payload = message.payload().map(<[u8]>::to_vec);
+        let topic = self.settings.dead_letter_topic.clone();
+        // A bad record of a multi-record message goes alone; otherwise the message as is.
+        let payload = rejected
+            .record
+            .or_else(|| message.payload().map(<[u8]>::to_vec));
         let key = message.key().map(<[u8]>::to_vec);
-        let reason = error.to_string();
+        let reason = rejected.error.to_string();
         let origin = format!("{}/{}/{}", source.topic, source.partition, source.offset);
         tokio::spawn(async move {
             let headers = OwnedHeaders::new()

@@ -1,0 +1,69 @@
+//! Source formats other than native, each mapped to the canonical [`Action`]
+//! (field map: shared/data/FIELD_MAPPING.md). They read a parsed `serde_json::Value`:
+//! these sources are rarer and richer than native events, and clarity wins here.
+
+mod cloudtrail;
+mod github;
+mod k8s;
+mod ocsf;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+use serde_json::Value;
+
+use super::action::Action;
+use super::error::DecodeError;
+
+/// Wire formats a topic may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The canonical partner action (DESIGN §4).
+    Native,
+    /// AWS CloudTrail: single records or delivery files (`{"Records": [...]}`).
+    CloudTrail,
+    /// OCSF API Activity (class 6003), schema 1.x.
+    Ocsf,
+    /// Kubernetes `audit.k8s.io/v1` Events.
+    K8sAudit,
+    /// GitHub audit log entries.
+    GithubAudit,
+}
+
+impl Format {
+    /// Parses the config spelling.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "native" => Self::Native,
+            "cloudtrail" => Self::CloudTrail,
+            "ocsf" => Self::Ocsf,
+            "k8s-audit" => Self::K8sAudit,
+            "github-audit" => Self::GithubAudit,
+            _ => return None,
+        })
+    }
+}
+
+/// The records one message holds: a CloudTrail delivery file holds many.
+pub(super) fn records(format: Format, message: &Value) -> Vec<&Value> {
+    match (format, message.get("Records").and_then(Value::as_array)) {
+        (Format::CloudTrail, Some(records)) => records.iter().collect(),
+        _ => vec![message],
+    }
+}
+
+/// Maps one record to a canonical action.
+pub(super) fn decode(format: Format, record: &Value) -> Result<Action<'_>, DecodeError> {
+    match format {
+        Format::CloudTrail => cloudtrail::decode(record),
+        Format::Ocsf => ocsf::decode(record),
+        Format::K8sAudit => k8s::decode(record),
+        Format::GithubAudit => github::decode(record),
+        // Native messages never reach here: the builder parses them directly.
+        Format::Native => Err(DecodeError::new(
+            super::DecodeFault::InvalidValue,
+            "native is not a mapped format",
+        )),
+    }
+}
