@@ -19,5 +19,6 @@ pub mod grants;
 pub mod http;
 pub mod kafka;
 pub mod pipeline;
+pub mod replay;
 pub mod rules;
 pub mod telemetry;

@@ -2,12 +2,14 @@
 //! maps errors to exit codes (0 ok, 1 findings, 2 bad usage, bad input or failed start).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use grantwatch::config::Config;
+use grantwatch::decode::Format;
+use grantwatch::replay::ReplayOptions;
 use grantwatch::telemetry::{Health, Metrics};
 use grantwatch::{demo, grants, http, pipeline, rules};
 
@@ -37,6 +39,33 @@ enum Command {
         /// The configuration file.
         #[arg(long, short)]
         config: PathBuf,
+    },
+    /// Run the rules over files of past events and write the alerts they raise.
+    Replay {
+        /// Files or directories of events (JSON lines, or CloudTrail delivery files).
+        #[arg(long, required = true)]
+        input: Vec<PathBuf>,
+        /// Where to write the alerts, as JSON lines.
+        #[arg(long)]
+        alerts_out: PathBuf,
+        /// Only events at or after this time (RFC 3339, a date, or an age like 90d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events before this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// The configuration file (grants, rules, format); defaults apply without one.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Grant files or directories, instead of the config's `grants.paths`.
+        #[arg(long)]
+        grants: Vec<PathBuf>,
+        /// Input format, instead of the config's `kafka.format`.
+        #[arg(long, value_parser = ["native", "cloudtrail", "ocsf", "k8s-audit", "github-audit"])]
+        format: Option<String>,
+        /// Environment for events that carry none (a k8s cluster name).
+        #[arg(long)]
+        environment: Option<String>,
     },
 }
 
@@ -71,6 +100,28 @@ fn main() -> ExitCode {
                 metrics_listen,
             } => demo::run(seconds, metrics_listen).await,
             Command::Run { config } => run(config).await,
+            Command::Replay {
+                input,
+                alerts_out,
+                since,
+                until,
+                config,
+                grants,
+                format,
+                environment,
+            } => {
+                replay(ReplayArgs {
+                    input,
+                    alerts_out,
+                    since,
+                    until,
+                    config,
+                    grants,
+                    format,
+                    environment,
+                })
+                .await
+            }
         }
     });
     match result {
@@ -82,15 +133,7 @@ fn main() -> ExitCode {
 async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&config_path, std::env::vars())?;
     let grants = grants::load_paths(&config.grants.paths, config.grants.default_idle_after)?;
-    let rules = rules::load_rules(&config.rule_dirs).map_err(|errors| {
-        anyhow::anyhow!(
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    })?;
+    let rules = load_rules(&config.rule_dirs)?;
     let (metrics, registry) = Metrics::new();
     let health = Health::default();
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -108,6 +151,97 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     let _ = http_stop.send(());
     let _ = server.await;
     Ok(())
+}
+
+struct ReplayArgs {
+    input: Vec<PathBuf>,
+    alerts_out: PathBuf,
+    since: Option<String>,
+    until: Option<String>,
+    config: Option<PathBuf>,
+    grants: Vec<PathBuf>,
+    format: Option<String>,
+    environment: Option<String>,
+}
+
+async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    let config = match &args.config {
+        Some(path) => Config::load(path, std::env::vars())?,
+        None => Config::from_toml("", Path::new("grantwatch.toml"), std::env::vars())?,
+    };
+    let grant_paths = if args.grants.is_empty() {
+        config.grants.paths.clone()
+    } else {
+        args.grants.clone()
+    };
+    let grants = grants::load_paths(&grant_paths, config.grants.default_idle_after)?;
+    let rules = load_rules(&config.rule_dirs)?;
+    let first_topic = config.kafka.topics.first().cloned().unwrap_or_default();
+    let mut format = config.kafka.format_of(&first_topic);
+    if let Some(name) = &args.format {
+        format.format = Format::parse(name).context("unknown --format")?;
+    }
+    format.environment = args.environment.clone().or(format.environment);
+    let options = ReplayOptions {
+        inputs: args.input.clone(),
+        format,
+        since: args
+            .since
+            .as_deref()
+            .map(|t| parse_when(t, "--since"))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|t| parse_when(t, "--until"))
+            .transpose()?,
+        batch: config.batch.max_events,
+        max_message_bytes: config.kafka.max_message_bytes.max(64 << 20),
+        dedup_window_ms: i64::try_from(config.alerts.dedup_window.as_millis()).unwrap_or(i64::MAX),
+    };
+    let file = std::fs::File::create(&args.alerts_out)
+        .with_context(|| format!("cannot write {}", args.alerts_out.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let summary = grantwatch::replay::replay(&options, &grants, &rules, &mut out).await?;
+    std::io::Write::flush(&mut out)
+        .with_context(|| format!("cannot write {}", args.alerts_out.display()))?;
+    let rejected: usize = summary.rejected.values().sum();
+    eprintln!(
+        "replayed {} events from {} files ({rejected} records rejected{}): {} alerts written to {}",
+        summary.events,
+        summary.files,
+        if rejected > 0 {
+            format!(": {:?}", summary.rejected)
+        } else {
+            String::new()
+        },
+        summary.alerts,
+        args.alerts_out.display()
+    );
+    Ok(())
+}
+
+/// RFC 3339, a date, or an age (`90d`) before now.
+fn parse_when(text: &str, flag: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = grants::parse_time(text) {
+        return Ok(t);
+    }
+    let age = grants::parse_duration(text).map_err(|_| {
+        anyhow::anyhow!("{flag}: `{text}` is not a time, a date or an age like 90d")
+    })?;
+    Ok(chrono::Utc::now() - chrono::Duration::from_std(age).context(flag.to_owned())?)
+}
+
+fn load_rules(dirs: &[PathBuf]) -> anyhow::Result<Vec<rules::Rule>> {
+    rules::load_rules(dirs).map_err(|errors| {
+        anyhow::anyhow!(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })
 }
 
 /// SIGINT or SIGTERM.

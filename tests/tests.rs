@@ -2,7 +2,8 @@
 //! Kafka broker (started by `deploy/local/test.sh`, address in
 //! `GRANTWATCH_TEST_BROKERS`, default 127.0.0.1:9092) and run the real `grantwatch`
 //! binary; events are produced with kcat, independently of grantwatch's own code.
-//! The deploy tests check deploy/ with promtool and parsers.
+//! The deploy tests check deploy/ with promtool and parsers; the replay tests run the
+//! binary over files, among them the real CloudTrail data in shared/data.
 
 // These tests are synchronous processes-and-sockets tests; no async runtime to block.
 // Panicking on a broken fixture or harness step is how a test fails.
@@ -11,4 +12,5 @@
 mod deploy;
 mod metrics;
 mod pipeline;
+mod replay;
 mod support;

@@ -10,6 +10,7 @@ use super::validate::ConfigError;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
+    #[serde(default)]
     pub kafka: RawKafka,
     #[serde(default)]
     pub grants: RawGrants,
@@ -146,6 +147,21 @@ fn default_max_events() -> u64 {
 }
 fn default_linger() -> String {
     "50ms".into()
+}
+
+impl Default for RawKafka {
+    fn default() -> Self {
+        Self {
+            brokers: default_brokers(),
+            group_id: default_group(),
+            topics: default_topics(),
+            format: default_format(),
+            dead_letter_topic: default_dlq(),
+            max_message_bytes: default_max_message_bytes(),
+            librdkafka: BTreeMap::new(),
+            topic: BTreeMap::new(),
+        }
+    }
 }
 
 impl Default for RawGrants {

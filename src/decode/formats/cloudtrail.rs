@@ -14,6 +14,11 @@ fn is_denial(code: &str) -> bool {
     lower.contains("accessdenied") || lower.contains("unauthorized") || lower.contains("forbidden")
 }
 
+/// `invokedBy` naming AWS itself (a service acting for the caller) is not a delegate.
+fn is_aws_service(invoked_by: &str) -> bool {
+    invoked_by == "AWS Internal" || invoked_by.ends_with(".amazonaws.com")
+}
+
 pub(super) fn decode(r: &Value) -> Result<Action<'_>, DecodeError> {
     let ts = time(r, &["eventTime"])?;
     let source = required(r, "eventSource")?;
@@ -65,7 +70,7 @@ pub(super) fn decode(r: &Value) -> Result<Action<'_>, DecodeError> {
         partner,
         actor: text(r, "userIdentity.sessionContext.sourceIdentity")
             .or(session)
-            .or_else(|| text(r, "userIdentity.invokedBy")),
+            .or_else(|| text(r, "userIdentity.invokedBy").filter(|by| !is_aws_service(by))),
         key_id: text(r, "userIdentity.accessKeyId"),
         resource: at(r, "resources")
             .and_then(Value::as_array)
@@ -86,6 +91,7 @@ pub(super) fn decode(r: &Value) -> Result<Action<'_>, DecodeError> {
                 ("event_type", "eventType"),
                 ("read_only", "readOnly"),
                 ("identity_type", "userIdentity.type"),
+                ("invoked_by", "userIdentity.invokedBy"),
                 ("error_code", "errorCode"),
                 ("error_message", "errorMessage"),
             ],

@@ -1,0 +1,15 @@
+//! Any bytes as a `github_audit` message: decoding must answer rows or rejections, never panic,
+//! and account for the message (at least one row or one rejection).
+#![no_main]
+
+use grantwatch::decode::{ActionsBuilder, Format, Source, TopicFormat};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let mut builder = ActionsBuilder::new(1 << 20);
+    let format = TopicFormat { format: Format::GithubAudit, environment: Some("fuzz".into()) };
+    let rejected = builder.push(&format, data, Source { topic: "fuzz", partition: 0, offset: 0 });
+    assert!(builder.len() + rejected.len() >= 1, "a message vanished");
+    let batch = builder.finish().expect("a batch of decoded rows always builds");
+    assert_eq!(batch.num_rows() + rejected.len() >= 1, true);
+});
