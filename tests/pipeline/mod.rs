@@ -348,3 +348,70 @@ fn an_invalid_config_is_refused_with_every_error() {
     assert_eq!(code, 2);
     assert!(stderr.contains("unknown field `brokerz`"), "{stderr}");
 }
+
+#[test]
+fn a_cloudtrail_delivery_file_is_judged_record_by_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = Names::new("cloudtrail");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = write_config(
+        dir.path(),
+        &names,
+        &root.join("examples/invictus/grants.yaml"),
+        "format = \"cloudtrail\"\n",
+    );
+    let raw = root.join("../shared/data/cloudtrail-invictus/raw");
+    let mut files: Vec<_> = std::fs::read_dir(&raw)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut file: Value = serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+    let records = file["Records"].as_array_mut().unwrap();
+    let good = records.len();
+    let mut bad = records[0].clone();
+    bad["eventTime"] = json!("redacted");
+    bad["eventID"] = json!("bad-record");
+    records.insert(1, bad.clone());
+    let sentinel = json!({"Records": [{"eventID": "sentinel", "eventTime": "2023-07-10T13:00:00Z",
+        "eventSource": "sts.amazonaws.com", "eventName": "GetCallerIdentity",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123837392027:user/sentinel"}}]});
+    produce_raw(
+        &names.actions,
+        dir.path(),
+        &[
+            file.to_string().into_bytes(),
+            sentinel.to_string().into_bytes(),
+        ],
+    );
+
+    let mut gw = Grantwatch::start(&config);
+    wait_for_event_alert(&names.alerts, "sentinel", WAIT, &mut gw);
+    gw.stop();
+
+    let dead = read_all(&names.dlq);
+    assert_eq!(dead.len(), 1, "only the bad record");
+    assert_eq!(dead[0].json(), bad, "dead-lettered alone, as it was");
+    let error = dead[0].header("grantwatch.error").unwrap();
+    assert!(
+        error.starts_with("invalid_value: field `eventTime`"),
+        "{error}"
+    );
+    // The other records of the file were judged: alerts name their event ids.
+    let judged: BTreeSet<String> = alerts(&names.alerts)
+        .iter()
+        .flat_map(|a| {
+            a["event_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e.as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        judged.len() > 1 && judged.contains("sentinel"),
+        "{judged:?}"
+    );
+    assert!(good > 1);
+}
