@@ -157,10 +157,6 @@ impl ActionsBuilder {
             Ok(text) => text,
             Err(error) => return whole(error),
         };
-        let message: serde_json::Value = match serde_json::from_str(text) {
-            Ok(value) => value,
-            Err(error) => return whole(native::classify(&error)),
-        };
         if topic.format == Format::Native {
             return match native::parse(text) {
                 Ok(mut action) => {
@@ -170,6 +166,10 @@ impl ActionsBuilder {
                 Err(error) => whole(error),
             };
         }
+        let message: serde_json::Value = match serde_json::from_str(text) {
+            Ok(value) => value,
+            Err(error) => return whole(native::classify(&error)),
+        };
         if !message.is_object() {
             return whole(DecodeError::new(
                 DecodeFault::NotAnObject,

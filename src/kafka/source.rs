@@ -33,6 +33,8 @@ pub struct Source {
     consumer: ActionConsumer,
     producer: FutureProducer,
     settings: SourceSettings,
+    /// For topics the settings do not name (none, once subscribed as configured).
+    native: TopicFormat,
     metrics: Metrics,
 }
 
@@ -60,6 +62,7 @@ impl Source {
             consumer,
             producer,
             settings,
+            native: TopicFormat::native(),
             metrics,
         }
     }
@@ -125,9 +128,8 @@ impl Source {
             .settings
             .formats
             .get(source.topic)
-            .cloned()
-            .unwrap_or_else(TopicFormat::native);
-        for rejected in builder.push(&format, message.payload().unwrap_or_default(), source) {
+            .unwrap_or(&self.native);
+        for rejected in builder.push(format, message.payload().unwrap_or_default(), source) {
             EventDeadLettered {
                 error: &rejected.error,
                 topic: source.topic,
