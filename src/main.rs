@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use grantwatch::config::Config;
 use grantwatch::decode::Format;
 use grantwatch::replay::ReplayOptions;
@@ -41,32 +41,7 @@ enum Command {
         config: PathBuf,
     },
     /// Run the rules over files of past events and write the alerts they raise.
-    Replay {
-        /// Files or directories of events (JSON lines, or CloudTrail delivery files).
-        #[arg(long, required = true)]
-        input: Vec<PathBuf>,
-        /// Where to write the alerts, as JSON lines.
-        #[arg(long)]
-        alerts_out: PathBuf,
-        /// Only events at or after this time (RFC 3339, a date, or an age like 90d).
-        #[arg(long)]
-        since: Option<String>,
-        /// Only events before this time.
-        #[arg(long)]
-        until: Option<String>,
-        /// The configuration file (grants, rules, format); defaults apply without one.
-        #[arg(long, short)]
-        config: Option<PathBuf>,
-        /// Grant files or directories, instead of the config's `grants.paths`.
-        #[arg(long)]
-        grants: Vec<PathBuf>,
-        /// Input format, instead of the config's `kafka.format`.
-        #[arg(long, value_parser = ["native", "cloudtrail", "ocsf", "k8s-audit", "github-audit"])]
-        format: Option<String>,
-        /// Environment for events that carry none (a k8s cluster name).
-        #[arg(long)]
-        environment: Option<String>,
-    },
+    Replay(ReplayArgs),
 }
 
 /// A failure the user can fix: exit 2 with the cause chain on one line.
@@ -100,28 +75,7 @@ fn main() -> ExitCode {
                 metrics_listen,
             } => demo::run(seconds, metrics_listen).await,
             Command::Run { config } => run(config).await,
-            Command::Replay {
-                input,
-                alerts_out,
-                since,
-                until,
-                config,
-                grants,
-                format,
-                environment,
-            } => {
-                replay(ReplayArgs {
-                    input,
-                    alerts_out,
-                    since,
-                    until,
-                    config,
-                    grants,
-                    format,
-                    environment,
-                })
-                .await
-            }
+            Command::Replay(args) => replay(args).await,
         }
     });
     match result {
@@ -153,14 +107,32 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `grantwatch replay` options.
+#[derive(Args)]
 struct ReplayArgs {
+    /// Files or directories of events (JSON lines, or CloudTrail delivery files).
+    #[arg(long, required = true)]
     input: Vec<PathBuf>,
+    /// Where to write the alerts, as JSON lines.
+    #[arg(long)]
     alerts_out: PathBuf,
+    /// Only events at or after this time (RFC 3339, a date, or an age like 90d).
+    #[arg(long)]
     since: Option<String>,
+    /// Only events before this time.
+    #[arg(long)]
     until: Option<String>,
+    /// The configuration file (grants, rules, format); defaults apply without one.
+    #[arg(long, short)]
     config: Option<PathBuf>,
+    /// Grant files or directories, instead of the config's `grants.paths`.
+    #[arg(long)]
     grants: Vec<PathBuf>,
+    /// Input format, instead of the config's `kafka.format`.
+    #[arg(long, value_parser = ["native", "cloudtrail", "ocsf", "k8s-audit", "github-audit"])]
     format: Option<String>,
+    /// Environment for events that carry none (a k8s cluster name).
+    #[arg(long)]
     environment: Option<String>,
 }
 
