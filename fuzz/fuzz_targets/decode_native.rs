@@ -10,6 +10,5 @@ fuzz_target!(|data: &[u8]| {
     let format = TopicFormat { format: Format::Native, environment: Some("fuzz".into()) };
     let rejected = builder.push(&format, data, Source { topic: "fuzz", partition: 0, offset: 0 });
     assert!(builder.len() + rejected.len() >= 1, "a message vanished");
-    let batch = builder.finish().expect("a batch of decoded rows always builds");
-    assert_eq!(batch.num_rows() + rejected.len() >= 1, true);
+    builder.finish().expect("a batch of decoded rows always builds");
 });
