@@ -42,6 +42,33 @@ enum Command {
     },
     /// Run the rules over files of past events and write the alerts they raise.
     Replay(ReplayArgs),
+    /// Work with grant files.
+    Grants {
+        #[command(subcommand)]
+        command: GrantsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum GrantsCommand {
+    /// Lint grants: exit 0 clean or warnings only, 1 any error finding, 2 unreadable input.
+    Check(CheckArgs),
+}
+
+/// `grantwatch grants check` options.
+#[derive(Args)]
+struct CheckArgs {
+    /// Grant files or directories (default: the config's `grants.paths`).
+    paths: Vec<PathBuf>,
+    /// The configuration file (for `grants.paths` and `grants.max_lifetime`).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// `human` (one line per finding) or `json` (one document, for CI).
+    #[arg(long, default_value = "human", value_parser = ["human", "json"])]
+    format: String,
+    /// Judge expiry as of this time instead of now (RFC 3339 or a date).
+    #[arg(long)]
+    at: Option<String>,
 }
 
 /// A failure the user can fix: exit 2 with the cause chain on one line.
@@ -73,15 +100,17 @@ fn main() -> ExitCode {
             Command::Demo {
                 seconds,
                 metrics_listen,
-            } => demo::run(seconds, metrics_listen).await,
-            Command::Run { config } => run(config).await,
-            Command::Replay(args) => replay(args).await,
+            } => demo::run(seconds, metrics_listen)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Command::Run { config } => run(config).await.map(|()| ExitCode::SUCCESS),
+            Command::Replay(args) => replay(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Grants {
+                command: GrantsCommand::Check(args),
+            } => grants_check(args),
         }
     });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => fail(error),
-    }
+    result.unwrap_or_else(fail)
 }
 
 async fn run(config_path: PathBuf) -> anyhow::Result<()> {
@@ -136,11 +165,89 @@ struct ReplayArgs {
     environment: Option<String>,
 }
 
-async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
-    let config = match &args.config {
+/// The config at `path`, or the defaults (relative to the working directory).
+fn config_or_default(path: Option<&Path>) -> anyhow::Result<Config> {
+    Ok(match path {
         Some(path) => Config::load(path, std::env::vars())?,
         None => Config::from_toml("", Path::new("grantwatch.toml"), std::env::vars())?,
+    })
+}
+
+fn grants_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    use grants::lint::{Level, Policy, lint};
+    let config = config_or_default(args.config.as_deref())?;
+    let paths = if args.paths.is_empty() {
+        config.grants.paths.clone()
+    } else {
+        args.paths
     };
+    let now = match &args.at {
+        Some(at) => grants::parse_time(at).map_err(|e| anyhow::anyhow!("--at: {e}"))?,
+        None => chrono::Utc::now(),
+    };
+    let loaded = grants::load_all(&paths, config.grants.default_idle_after);
+    let unreadable = loaded.errors.iter().any(|e| {
+        matches!(
+            e.kind,
+            grants::GrantErrorKind::Unreadable | grants::GrantErrorKind::Syntax
+        )
+    });
+    let policy = Policy {
+        max_lifetime: config.grants.max_lifetime,
+        now,
+    };
+    let findings = lint(&loaded, &policy);
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Level::Error)
+        .count();
+    let warnings = findings.len() - errors;
+    let report = if args.format == "json" {
+        let report = serde_json::json!({
+            "grants": loaded.grants.len(),
+            "errors": errors,
+            "warnings": warnings,
+            "findings": findings,
+        });
+        format!("{report:#}\n")
+    } else {
+        let mut text: String = findings.iter().map(|f| format!("{f}\n")).collect();
+        text.push_str(&format!(
+            "{} grant{} checked: {errors} error{}, {warnings} warning{}\n",
+            loaded.grants.len(),
+            plural(loaded.grants.len()),
+            plural(errors),
+            plural(warnings)
+        ));
+        text
+    };
+    write_stdout(&report)?;
+    Ok(ExitCode::from(if unreadable {
+        2
+    } else if errors > 0 {
+        1
+    } else {
+        0
+    }))
+}
+
+/// Writes a command's report; a closed pipe (`| head`) is not an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to standard output"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    let config = config_or_default(args.config.as_deref())?;
     let grant_paths = if args.grants.is_empty() {
         config.grants.paths.clone()
     } else {

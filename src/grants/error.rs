@@ -3,9 +3,24 @@
 use std::fmt;
 use std::path::PathBuf;
 
+/// What kind of problem: whether the file could be read as grants at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantErrorKind {
+    /// A path could not be read or listed.
+    Unreadable,
+    /// The file is not YAML (or not a list).
+    Syntax,
+    /// A grant breaks the schema: unknown key, missing field, bad value.
+    Schema,
+    /// A grant id is used twice.
+    Duplicate,
+}
+
 /// One problem in a grants file, located by file, line and field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantError {
+    /// What kind of problem.
+    pub kind: GrantErrorKind,
     /// The file.
     pub file: PathBuf,
     /// 1-based line, when known.

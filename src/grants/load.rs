@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::error::{GrantError, GrantErrors};
+use super::error::{GrantError, GrantErrorKind, GrantErrors};
+use super::location::{GrantLocation, grant_start_lines};
 use super::model::Grant;
 use super::spec::GrantSpec;
 
@@ -47,34 +48,88 @@ impl GrantSet {
     }
 }
 
-/// Loads grants from files and directories (`*.yaml`, `*.yml`, sorted by name).
+/// Everything read from some grant files: the grants that validated and the
+/// problems found, each located. `grants check` lints both; `run` needs no problems.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Valid grants, first of each id only.
+    pub grants: Vec<Grant>,
+    /// Every problem found.
+    pub errors: Vec<GrantError>,
+}
+
+/// Loads grants from files and directories (`*.yaml`, `*.yml`, sorted by name);
+/// any problem refuses the whole set.
 pub fn load_paths(
     paths: &[PathBuf],
     default_idle_after: Duration,
 ) -> Result<GrantSet, GrantErrors> {
-    let mut errors = Vec::new();
+    load_all(paths, default_idle_after).into_set()
+}
+
+/// Loads what it can from files and directories and reports every problem.
+pub fn load_all(paths: &[PathBuf], default_idle_after: Duration) -> Loaded {
+    let mut loaded = Loaded::default();
     let mut files = Vec::new();
     for path in paths {
         match collect_files(path) {
             Ok(found) => files.extend(found),
-            Err(message) => errors.push(located(path, None, None, None, message)),
+            Err(message) => loaded.errors.push(unreadable(path, message)),
         }
     }
-    let mut grants = Vec::new();
     for file in &files {
         match std::fs::read_to_string(file) {
-            Ok(text) => match parse_str(&text, file, default_idle_after) {
-                Ok(set) => grants.extend(set.grants),
-                Err(GrantErrors(found)) => errors.extend(found),
-            },
-            Err(e) => errors.push(located(file, None, None, None, format!("cannot read: {e}"))),
+            Ok(text) => loaded.extend(parse_text(&text, file, default_idle_after)),
+            Err(e) => loaded
+                .errors
+                .push(unreadable(file, format!("cannot read: {e}"))),
         }
     }
-    check_unique(&grants, &files, &mut errors);
-    if errors.is_empty() {
-        Ok(GrantSet::new(grants))
-    } else {
-        Err(GrantErrors(errors))
+    loaded.drop_duplicates();
+    loaded
+}
+
+impl Loaded {
+    fn extend(&mut self, other: Loaded) {
+        self.grants.extend(other.grants);
+        self.errors.extend(other.errors);
+    }
+
+    /// Keeps the first grant of each id; every later one is an error at its own line.
+    fn drop_duplicates(&mut self) {
+        let mut first: HashMap<String, GrantLocation> = HashMap::new();
+        let mut errors = Vec::new();
+        self.grants.retain(|grant| match first.get(&grant.id) {
+            Some(original) => {
+                errors.push(GrantError {
+                    kind: GrantErrorKind::Duplicate,
+                    file: grant.location.file.clone(),
+                    line: grant.location.line_of("id"),
+                    grant_id: Some(grant.id.clone()),
+                    field: Some("id".into()),
+                    message: format!(
+                        "duplicate grant id (first defined at {}{}): ids must be unique across all grant files",
+                        original.file.display(),
+                        original.line.map(|l| format!(":{l}")).unwrap_or_default()
+                    ),
+                });
+                false
+            }
+            None => {
+                first.insert(grant.id.clone(), grant.location.clone());
+                true
+            }
+        });
+        self.errors.extend(errors);
+    }
+
+    /// The grant set, if nothing was wrong.
+    pub fn into_set(self) -> Result<GrantSet, GrantErrors> {
+        if self.errors.is_empty() {
+            Ok(GrantSet::new(self.grants))
+        } else {
+            Err(GrantErrors(self.errors))
+        }
     }
 }
 
@@ -101,84 +156,75 @@ pub fn parse_str(
     file: &Path,
     default_idle_after: Duration,
 ) -> Result<GrantSet, GrantErrors> {
+    let mut loaded = parse_text(text, file, default_idle_after);
+    loaded.drop_duplicates();
+    loaded.into_set()
+}
+
+fn parse_text(text: &str, file: &Path, default_idle_after: Duration) -> Loaded {
+    let mut loaded = Loaded::default();
     // Parse the list shallowly first, so one malformed grant does not hide the others.
     let docs: Vec<serde_yaml_ng::Value> = match serde_yaml_ng::from_str::<Option<Vec<_>>>(text) {
         Ok(docs) => docs.unwrap_or_default(),
         Err(e) => {
-            let line = e.location().map(|l| l.line());
-            return Err(GrantErrors(vec![located(
-                file,
-                line,
-                None,
-                None,
-                strip_location(&e.to_string()),
-            )]));
+            loaded.errors.push(GrantError {
+                kind: GrantErrorKind::Syntax,
+                file: file.to_owned(),
+                line: e.location().map(|l| l.line()),
+                grant_id: None,
+                field: None,
+                message: strip_location(&e.to_string()),
+            });
+            return loaded;
         }
     };
     let starts = grant_start_lines(text);
-    let mut grants = Vec::new();
-    let mut errors = Vec::new();
     for (i, doc) in docs.into_iter().enumerate() {
-        let start = starts.get(i).copied();
+        let location = GrantLocation::scan(
+            file.to_owned(),
+            text,
+            starts.get(i).copied(),
+            starts.get(i + 1).copied(),
+        );
         let id = doc.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+        let schema_error = |field: Option<String>, message: String| GrantError {
+            kind: GrantErrorKind::Schema,
+            file: file.to_owned(),
+            line: match &field {
+                Some(field) => location.line_of(field),
+                None => location.line,
+            },
+            grant_id: id.clone(),
+            field,
+            message,
+        };
         match serde_yaml_ng::from_value::<GrantSpec>(doc) {
-            Ok(spec) => match Grant::from_spec(spec, default_idle_after) {
-                Ok(grant) => grants.push(grant),
-                Err(found) => errors.extend(found.into_iter().map(|fe| {
-                    let line = start.and_then(|s| field_line(text, s, &fe.field));
-                    located(file, line.or(start), id.clone(), Some(fe.field), fe.message)
-                })),
+            Ok(spec) => match Grant::from_spec(spec, location.clone(), default_idle_after) {
+                Ok(grant) => loaded.grants.push(grant),
+                Err(found) => loaded.errors.extend(
+                    found
+                        .into_iter()
+                        .map(|fe| schema_error(Some(fe.field), fe.message)),
+                ),
             },
             Err(e) => {
                 let message = e.to_string();
-                let field = serde_field(&message);
-                let line =
-                    start.and_then(|s| field.as_deref().and_then(|f| field_line(text, s, f)));
-                errors.push(located(file, line.or(start), id.clone(), field, message));
+                loaded
+                    .errors
+                    .push(schema_error(serde_field(&message), message));
             }
         }
     }
-    check_unique(&grants, &[file.to_owned()], &mut errors);
-    if errors.is_empty() {
-        Ok(GrantSet::new(grants))
-    } else {
-        Err(GrantErrors(errors))
-    }
+    loaded
 }
 
-fn check_unique(grants: &[Grant], files: &[PathBuf], errors: &mut Vec<GrantError>) {
-    let mut seen = HashMap::new();
-    for grant in grants {
-        if seen.insert(grant.id.as_str(), ()).is_some() {
-            let file = files.first().cloned().unwrap_or_default();
-            let message =
-                "duplicate grant id: ids must be unique across all grant files".to_owned();
-            let error = located(
-                &file,
-                None,
-                Some(grant.id.clone()),
-                Some("id".into()),
-                message,
-            );
-            if !errors.contains(&error) {
-                errors.push(error);
-            }
-        }
-    }
-}
-
-fn located(
-    file: &Path,
-    line: Option<usize>,
-    grant_id: Option<String>,
-    field: Option<String>,
-    message: String,
-) -> GrantError {
+fn unreadable(path: &Path, message: String) -> GrantError {
     GrantError {
-        file: file.to_owned(),
-        line,
-        grant_id,
-        field,
+        kind: GrantErrorKind::Unreadable,
+        file: path.to_owned(),
+        line: None,
+        grant_id: None,
+        field: None,
         message,
     }
 }
@@ -202,30 +248,6 @@ fn serde_field(message: &str) -> Option<String> {
         .split_once(": ")
         .map(|(path, _)| path.to_owned())
         .filter(|p| !p.contains(' '))
-}
-
-/// 1-based lines on which each top-level list item (`- `) starts.
-fn grant_start_lines(text: &str) -> Vec<usize> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| line.starts_with("- ") || *line == "-")
-        .map(|(i, _)| i + 1)
-        .collect()
-}
-
-/// The line of `field`'s last key (e.g. `until` of `emergency.until`) at or after the
-/// grant's first line and before the next grant.
-fn field_line(text: &str, start: usize, field: &str) -> Option<usize> {
-    let key = field.rsplit('.').next()?.split('[').next()?;
-    text.lines()
-        .enumerate()
-        .skip(start - 1)
-        .take_while(|(i, line)| *i + 1 == start || !line.starts_with("- "))
-        .find(|(_, line)| {
-            let t = line.trim_start().trim_start_matches("- ");
-            t.starts_with(key) && t[key.len()..].trim_start().starts_with(':')
-        })
-        .map(|(i, _)| i + 1)
 }
 
 #[cfg(test)]

@@ -5,13 +5,16 @@
 //! decide whether an action is in purpose: that is the rules' SQL.
 
 mod error;
+pub mod lint;
 mod load;
+mod location;
 mod model;
 pub mod pattern;
 mod spec;
 pub mod tables;
 
-pub use error::{GrantError, GrantErrors};
-pub use load::{GrantSet, load_paths, parse_str};
+pub use error::{GrantError, GrantErrorKind, GrantErrors};
+pub use load::{GrantSet, Loaded, load_all, load_paths, parse_str};
+pub use location::GrantLocation;
 pub use model::{Emergency, Grant, Scope, Status, parse_duration, parse_time};
 pub use tables::GrantTables;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::location::GrantLocation;
 use super::pattern::ActionPattern;
 use super::spec::{EmergencySpec, GrantSpec, ScopeSpec};
 
@@ -91,6 +92,8 @@ pub struct Grant {
     pub scopes: Vec<Scope>,
     /// Break-glass widening.
     pub emergency: Option<Emergency>,
+    /// Where it is written.
+    pub location: GrantLocation,
 }
 
 /// A field-level problem found while validating one grant.
@@ -177,6 +180,7 @@ impl Grant {
     /// Validates a parsed grant; `default_idle_after` applies when it sets none.
     pub(super) fn from_spec(
         spec: GrantSpec,
+        location: GrantLocation,
         default_idle_after: Duration,
     ) -> Result<Self, Vec<FieldError>> {
         let mut check = Check { errors: Vec::new() };
@@ -225,6 +229,7 @@ impl Grant {
             environments: spec.environments,
             delegates: spec.delegates,
             status,
+            location,
         };
         if check.errors.is_empty() {
             Ok(grant)

@@ -1,0 +1,159 @@
+//! Where each grant and each of its keys sits in its file, so that load errors and
+//! lint findings point at a line an owner can jump to.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+/// A grant's file, first line and the line of every key path in it
+/// (`owner`, `emergency.until`, `scopes[1].action`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantLocation {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line of the grant's `- ` item, when known.
+    pub line: Option<usize>,
+    keys: BTreeMap<String, usize>,
+}
+
+impl GrantLocation {
+    /// Locates the grant starting at 1-based line `start` of `text`, ending before `end`.
+    pub(super) fn scan(
+        file: PathBuf,
+        text: &str,
+        start: Option<usize>,
+        end: Option<usize>,
+    ) -> Self {
+        let keys = match start {
+            Some(start) => key_lines(text, start, end),
+            None => BTreeMap::new(),
+        };
+        Self {
+            file,
+            line: start,
+            keys,
+        }
+    }
+
+    /// The line of `field`, else of the nearest enclosing key, else of the grant.
+    pub fn line_of(&self, field: &str) -> Option<usize> {
+        let mut path = field;
+        loop {
+            if let Some(&line) = self.keys.get(path) {
+                return Some(line);
+            }
+            match path.rfind(['.', '[']) {
+                Some(cut) => path = &path[..cut],
+                None => return self.line,
+            }
+        }
+    }
+}
+
+/// 1-based lines on which each top-level list item (`- `) starts.
+pub(super) fn grant_start_lines(text: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| line.starts_with("- ") || *line == "-")
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+/// One open mapping key or sequence item while walking block YAML.
+struct Frame {
+    indent: usize,
+    path: String,
+    item: bool,
+}
+
+/// The lines of every key path between `start` and `end` (block-style YAML; flow
+/// collections fall back to their key's line through [`GrantLocation::line_of`]).
+fn key_lines(text: &str, start: usize, end: Option<usize>) -> BTreeMap<String, usize> {
+    let mut keys = BTreeMap::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut items: HashMap<String, usize> = HashMap::new();
+    let lines = text.lines().enumerate().skip(start - 1);
+    for (i, raw) in lines.take_while(|(i, _)| end.is_none_or(|end| i + 1 < end)) {
+        let trimmed = raw.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let mut indent = raw.len() - trimmed.len();
+        let mut rest = trimmed;
+        if rest == "-" || rest.starts_with("- ") {
+            // A sequence item belongs to the nearest key at or left of its dash.
+            stack.retain(|f| f.indent < indent || (f.indent == indent && !f.item));
+            let parent = stack.last().map(|f| f.path.clone()).unwrap_or_default();
+            let n = items.entry(parent.clone()).or_default();
+            let path = if parent.is_empty() {
+                String::new()
+            } else {
+                format!("{parent}[{n}]")
+            };
+            *n += 1;
+            if !path.is_empty() {
+                keys.entry(path.clone()).or_insert(i + 1);
+            }
+            stack.push(Frame {
+                indent,
+                path,
+                item: true,
+            });
+            let after = rest[1..].trim_start();
+            indent += rest.len() - after.len();
+            rest = after;
+        }
+        let Some((key, value)) = rest.split_once(':') else {
+            continue;
+        };
+        if key.is_empty() || key.contains(' ') || !(value.is_empty() || value.starts_with(' ')) {
+            continue;
+        }
+        stack.retain(|f| f.indent < indent);
+        let path = match stack.last() {
+            Some(parent) if !parent.path.is_empty() => format!("{}.{key}", parent.path),
+            _ => key.to_owned(),
+        };
+        keys.entry(path.clone()).or_insert(i + 1);
+        stack.push(Frame {
+            indent,
+            path,
+            item: false,
+        });
+    }
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "\
+# comment
+- id: a
+  owner: o
+  scopes:
+    - action: \"GET /x\"
+      max_amount: 5
+    - action: \"POST /y\"
+  emergency:
+    until: 2026-01-01
+    scopes:
+    - action: \"*\"
+- id: b
+  partner: p
+";
+
+    #[test]
+    fn key_paths_have_their_lines() {
+        let loc = GrantLocation::scan("g.yaml".into(), TEXT, Some(2), Some(12));
+        assert_eq!(loc.line_of("id"), Some(2));
+        assert_eq!(loc.line_of("owner"), Some(3));
+        assert_eq!(loc.line_of("scopes[0].max_amount"), Some(6));
+        assert_eq!(loc.line_of("scopes[1].action"), Some(7));
+        assert_eq!(loc.line_of("emergency.until"), Some(9));
+        assert_eq!(loc.line_of("emergency.scopes[0].action"), Some(11));
+        // Unknown paths fall back to the enclosing key, then the grant.
+        assert_eq!(loc.line_of("emergency.from"), Some(8));
+        assert_eq!(loc.line_of("partner"), Some(2));
+    }
+}
