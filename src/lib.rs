@@ -19,6 +19,7 @@ pub mod grants;
 pub mod http;
 pub mod kafka;
 pub mod pipeline;
+pub mod reload;
 pub mod replay;
 pub mod rules;
 pub mod telemetry;

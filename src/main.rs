@@ -4,12 +4,15 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use grantwatch::config::Config;
 use grantwatch::decode::Format;
+use grantwatch::reload::{self, GrantFiles};
 use grantwatch::replay::ReplayOptions;
+use grantwatch::telemetry::events::GrantsLinted;
 use grantwatch::telemetry::{Health, Metrics};
 use grantwatch::{demo, grants, http, pipeline, rules};
 
@@ -115,9 +118,23 @@ fn main() -> ExitCode {
 
 async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&config_path, std::env::vars())?;
-    let grants = grants::load_paths(&config.grants.paths, config.grants.default_idle_after)?;
+    let files = GrantFiles::new(&config.grants);
+    let snapshot = files.read();
+    let grants = snapshot.grants?;
     let rules = load_rules(&config.rule_dirs)?;
     let (metrics, registry) = Metrics::new();
+    GrantsLinted {
+        findings: &snapshot.findings,
+    }
+    .emit(&metrics);
+    let (updates, grant_updates) = tokio::sync::watch::channel(Arc::new(grants));
+    tokio::spawn(reload::watch(
+        files,
+        snapshot.fingerprint,
+        config.grants.reload_interval,
+        updates,
+        metrics.clone(),
+    ));
     let health = Health::default();
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = http::serve(config.metrics_listen, registry, health.clone(), async {
@@ -130,7 +147,15 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
             config.metrics_listen
         )
     })?;
-    pipeline::run(config, grants, rules, metrics, health, shutdown_signal()).await?;
+    pipeline::run(
+        config,
+        grant_updates,
+        rules,
+        metrics,
+        health,
+        shutdown_signal(),
+    )
+    .await?;
     let _ = http_stop.send(());
     let _ = server.await;
     Ok(())

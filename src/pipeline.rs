@@ -2,6 +2,7 @@
 //! wait for dead letters → store offsets. Offsets move only after all of it
 //! succeeded, so a crash at any point re-reads the batch and yields the same alert ids.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -41,7 +42,8 @@ pub enum PipelineError {
 struct Pipeline {
     source: Source,
     engine: RuleEngine,
-    grants: GrantSet,
+    grants: Arc<GrantSet>,
+    grant_updates: watch::Receiver<Arc<GrantSet>>,
     sinks: Vec<Sink>,
     builder: ActionsBuilder,
     dedup_window_ms: i64,
@@ -50,15 +52,17 @@ struct Pipeline {
 }
 
 /// Runs the service until `shutdown` resolves, then drains the in-flight batch and
-/// commits. Returns an error only for failures at start or in the engine.
+/// commits. Grant sets sent on `grant_updates` come into force between two batches.
+/// Returns an error only for failures at start or in the engine.
 pub async fn run(
     config: Config,
-    grants: GrantSet,
+    mut grant_updates: watch::Receiver<Arc<GrantSet>>,
     rules: Vec<Rule>,
     metrics: Metrics,
     health: Health,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), PipelineError> {
+    let grants = Arc::clone(&grant_updates.borrow_and_update());
     let engine = RuleEngine::new(&rules, GrantTables::build(&grants)?)
         .await
         .map_err(PipelineError::Rules)?;
@@ -110,6 +114,7 @@ pub async fn run(
         source,
         engine,
         grants,
+        grant_updates,
         sinks,
         builder: ActionsBuilder::new(config.kafka.max_message_bytes),
         dedup_window_ms: i64::try_from(config.alerts.dedup_window.as_millis()).unwrap_or(i64::MAX),
@@ -124,6 +129,10 @@ pub async fn run(
 impl Pipeline {
     async fn run(&mut self, mut stop: watch::Receiver<bool>) -> Result<(), PipelineError> {
         loop {
+            if self.grant_updates.has_changed().unwrap_or(false) {
+                let grants = Arc::clone(&self.grant_updates.borrow_and_update());
+                self.apply_grants(grants)?;
+            }
             let collected = self.source.collect(&mut self.builder, &mut stop).await;
             if collected.messages > 0 && !self.process(collected, &stop).await? {
                 tracing::warn!("Stopped with a batch undelivered; it will be re-read on restart.");
@@ -134,6 +143,18 @@ impl Pipeline {
                 return Ok(());
             }
         }
+    }
+
+    /// Puts a new grant set in force; called only between batches.
+    fn apply_grants(&mut self, grants: Arc<GrantSet>) -> Result<(), PipelineError> {
+        self.engine.set_grants(GrantTables::build(&grants)?);
+        self.grant_metrics.loaded(&grants);
+        GrantsLoaded {
+            count: grants.len(),
+        }
+        .emit(&self.metrics);
+        self.grants = grants;
+        Ok(())
     }
 
     /// Returns `false` when stopped before the batch could be delivered.

@@ -28,6 +28,9 @@ pub struct KafkaConfig {
     pub formats: BTreeMap<String, TopicFormat>,
     /// Where undecodable messages go.
     pub dead_letter_topic: String,
+    /// Compacted topic holding grant activity and scheduled-finding state, so both
+    /// survive restarts and are shared by every instance of the group.
+    pub state_topic: String,
     /// Larger messages are dead-lettered unread.
     pub max_message_bytes: usize,
     /// Passed to librdkafka verbatim (security.protocol, sasl.*, ssl.*).
@@ -53,6 +56,8 @@ pub struct GrantsConfig {
     pub max_lifetime: Duration,
     /// `idle_after` for grants that set none.
     pub default_idle_after: Duration,
+    /// How often the grant files are checked for changes (zero: only on SIGHUP).
+    pub reload_interval: Duration,
 }
 
 /// `[alerts]`.
@@ -60,8 +65,10 @@ pub struct GrantsConfig {
 pub struct AlertsConfig {
     /// Kafka alert topic (none: not sent to Kafka).
     pub kafka_topic: Option<String>,
-    /// JSON-lines file.
+    /// JSON-lines file; `{owner}` in the name splits it into one file per owner.
     pub file: Option<PathBuf>,
+    /// Only alerts of these owners go to the file (empty: all).
+    pub file_owners: Vec<String>,
     /// Alertmanager base URL.
     pub alertmanager_url: Option<String>,
     /// Alerts with the same rule and group key in one window share an id.

@@ -41,6 +41,8 @@ pub(super) struct RawKafka {
     pub format: String,
     #[serde(default = "default_dlq")]
     pub dead_letter_topic: String,
+    /// Compacted topic for grant activity and finding state (default `GROUP.state`).
+    pub state_topic: Option<String>,
     #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: u64,
     #[serde(default)]
@@ -66,6 +68,8 @@ pub(super) struct RawGrants {
     pub max_lifetime: String,
     #[serde(default = "default_idle_after")]
     pub default_idle_after: String,
+    #[serde(default = "default_reload_interval")]
+    pub reload_interval: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,6 +84,8 @@ pub(super) struct RawDirs {
 pub(super) struct RawAlerts {
     pub kafka_topic: Option<String>,
     pub file: Option<String>,
+    #[serde(default)]
+    pub file_owners: Vec<String>,
     pub alertmanager_url: Option<String>,
     #[serde(default = "default_dedup_window")]
     pub dedup_window: String,
@@ -136,6 +142,9 @@ fn default_max_lifetime() -> String {
 fn default_idle_after() -> String {
     "30d".into()
 }
+fn default_reload_interval() -> String {
+    "2s".into()
+}
 fn default_dedup_window() -> String {
     "1h".into()
 }
@@ -157,6 +166,7 @@ impl Default for RawKafka {
             topics: default_topics(),
             format: default_format(),
             dead_letter_topic: default_dlq(),
+            state_topic: None,
             max_message_bytes: default_max_message_bytes(),
             librdkafka: BTreeMap::new(),
             topic: BTreeMap::new(),
@@ -170,6 +180,7 @@ impl Default for RawGrants {
             paths: default_grant_paths(),
             max_lifetime: default_max_lifetime(),
             default_idle_after: default_idle_after(),
+            reload_interval: default_reload_interval(),
         }
     }
 }
@@ -178,6 +189,7 @@ impl Default for RawAlerts {
         Self {
             kafka_topic: None,
             file: None,
+            file_owners: Vec::new(),
             alertmanager_url: None,
             dedup_window: default_dedup_window(),
             stdout: false,

@@ -130,6 +130,16 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
     let max_lifetime = errors.duration("grants.max_lifetime", &raw.grants.max_lifetime);
     let default_idle_after =
         errors.duration("grants.default_idle_after", &raw.grants.default_idle_after);
+    let reload_interval = errors.duration("grants.reload_interval", &raw.grants.reload_interval);
+    let file_owners = raw.alerts.file_owners;
+    errors.require(file_owners.is_empty() || raw.alerts.file.is_some(), || {
+        "`alerts.file_owners` filters `alerts.file`, which is not set".into()
+    });
+    let state_topic = raw
+        .kafka
+        .state_topic
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| format!("{}.state", raw.kafka.group_id));
     let dedup_window = errors.duration("alerts.dedup_window", &raw.alerts.dedup_window);
     errors.require(!dedup_window.is_zero(), || {
         "`alerts.dedup_window` must be positive".into()
@@ -167,6 +177,7 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
             topics: raw.kafka.topics,
             formats,
             dead_letter_topic: raw.kafka.dead_letter_topic,
+            state_topic,
             max_message_bytes: usize::try_from(raw.kafka.max_message_bytes).unwrap_or(usize::MAX),
             librdkafka,
         },
@@ -174,6 +185,7 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
             paths: raw.grants.paths.iter().map(|p| resolve(p)).collect(),
             max_lifetime,
             default_idle_after,
+            reload_interval,
         },
         rule_dirs: raw.rules.dirs.iter().map(|p| resolve(p)).collect(),
         report_dirs: raw.reports.dirs.iter().map(|p| resolve(p)).collect(),
@@ -184,6 +196,7 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
                 .file
                 .filter(|f| !f.is_empty())
                 .map(|f| resolve(&f)),
+            file_owners,
             alertmanager_url,
             dedup_window,
             stdout: raw.alerts.stdout,

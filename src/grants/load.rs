@@ -133,6 +133,30 @@ impl Loaded {
     }
 }
 
+/// A digest of every grant file's name and content (and of any error reading them),
+/// so a reloader can tell whether anything changed without parsing.
+pub fn fingerprint(paths: &[PathBuf]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for path in paths {
+        match collect_files(path) {
+            Ok(files) => {
+                for file in files {
+                    hash.update(file.as_os_str().as_encoded_bytes());
+                    hash.update(b"\0");
+                    match std::fs::read(&file) {
+                        Ok(bytes) => hash.update(&bytes),
+                        Err(e) => hash.update(e.to_string().as_bytes()),
+                    }
+                    hash.update(b"\0");
+                }
+            }
+            Err(message) => hash.update(message.as_bytes()),
+        }
+    }
+    hash.finalize().into()
+}
+
 fn collect_files(path: &Path) -> Result<Vec<PathBuf>, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if meta.is_file() {

@@ -14,7 +14,7 @@ mod spec;
 pub mod tables;
 
 pub use error::{GrantError, GrantErrorKind, GrantErrors};
-pub use load::{GrantSet, Loaded, load_all, load_paths, parse_str};
+pub use load::{GrantSet, Loaded, fingerprint, load_all, load_paths, parse_str};
 pub use location::GrantLocation;
 pub use model::{Emergency, Grant, Scope, Status, parse_duration, parse_time};
 pub use tables::GrantTables;

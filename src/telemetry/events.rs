@@ -5,9 +5,11 @@ use std::time::Duration;
 use tracing::{error, info, warn};
 
 use super::Metrics;
-use super::metrics::{ReasonLabel, ResultLabel, RuleLabels, SinkLabel};
+use super::metrics::{ReasonLabel, ResultLabel, RuleLabels, SeverityLabel, SinkLabel};
 use crate::alerts::Alert;
 use crate::decode::DecodeError;
+use crate::grants::GrantErrors;
+use crate::grants::lint::{Finding, Level};
 
 /// A message could not be decoded and went to the dead-letter topic.
 pub struct EventDeadLettered<'a> {
@@ -119,5 +121,46 @@ impl GrantsLoaded {
             .grants_reload
             .get_or_create(&ResultLabel { result: "ok" })
             .inc();
+    }
+}
+
+/// A changed grant set did not load; the last good set stays in force.
+pub struct GrantsReloadFailed<'a> {
+    /// Every problem found.
+    pub errors: &'a GrantErrors,
+}
+
+impl GrantsReloadFailed<'_> {
+    /// Logs each error and counts the failure.
+    pub fn emit(&self, metrics: &Metrics) {
+        for e in &self.errors.0 {
+            error!(error = %e, "Grant reload refused; the last good grant set stays in force.");
+        }
+        metrics
+            .grants_reload
+            .get_or_create(&ResultLabel { result: "error" })
+            .inc();
+    }
+}
+
+/// The grant set in force was linted: findings never stop the service.
+pub struct GrantsLinted<'a> {
+    /// The findings.
+    pub findings: &'a [Finding],
+}
+
+impl GrantsLinted<'_> {
+    /// Logs each finding and sets the gauges.
+    pub fn emit(&self, metrics: &Metrics) {
+        for finding in self.findings {
+            warn!(%finding, "Grant lint finding.");
+        }
+        for (level, severity) in [(Level::Error, "error"), (Level::Warning, "warning")] {
+            let n = self.findings.iter().filter(|f| f.severity == level).count();
+            metrics
+                .lint_findings
+                .get_or_create(&SeverityLabel { severity })
+                .set(n as i64);
+        }
     }
 }

@@ -13,6 +13,8 @@ pub struct GrantMetrics {
     metrics: Metrics,
     drift: DriftWindow,
     scopes_used: HashMap<String, BTreeSet<i32>>,
+    /// Grants of the set in force, to drop the gauges of grants a reload removed.
+    loaded: HashMap<String, String>,
 }
 
 impl GrantMetrics {
@@ -22,11 +24,40 @@ impl GrantMetrics {
             metrics,
             drift: DriftWindow::new(drift_window_ms),
             scopes_used: HashMap::new(),
+            loaded: HashMap::new(),
         }
     }
 
-    /// Sets the gauges that come from the grants themselves.
+    /// Sets the gauges that come from the grants themselves, and removes those of
+    /// grants no longer in the set (counters stay: they are history).
     pub fn loaded(&mut self, grants: &GrantSet) {
+        let previous = std::mem::take(&mut self.loaded);
+        for (id, partner) in previous {
+            if grants.get(&id).is_some() {
+                continue;
+            }
+            let m = &self.metrics;
+            let label = GrantLabel { grant: id.clone() };
+            m.expiry.remove(&label);
+            m.idle_after.remove(&label);
+            m.last_seen.remove(&label);
+            for state in ["granted", "used"] {
+                m.scopes.remove(&ScopeStateLabels {
+                    grant: id.clone(),
+                    state,
+                });
+            }
+            m.drift_ratio.remove(&GrantPartnerLabels {
+                grant: id.clone(),
+                partner,
+            });
+            self.scopes_used.remove(&id);
+        }
+        self.loaded = grants
+            .grants()
+            .iter()
+            .map(|g| (g.id.clone(), g.partner.clone()))
+            .collect();
         for grant in grants.grants() {
             let label = GrantLabel {
                 grant: grant.id.clone(),

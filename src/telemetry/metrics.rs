@@ -26,6 +26,7 @@ const EXPIRY: &str = "grantwatch_grant_expiry_timestamp_seconds";
 const IDLE_AFTER: &str = "grantwatch_grant_idle_after_seconds";
 const SCOPES: &str = "grantwatch_grant_scopes";
 const CONSUMER_LAG: &str = "grantwatch_consumer_lag";
+const LINT_FINDINGS: &str = "grantwatch_grant_lint_findings";
 
 /// `result` label of events and grant loads.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -104,6 +105,13 @@ pub struct PartitionLabels {
     pub partition: i32,
 }
 
+/// `severity` label of lint findings.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SeverityLabel {
+    /// `error` or `warning`.
+    pub severity: &'static str,
+}
+
 /// A gauge holding a float.
 pub type FloatGauge = Gauge<f64, AtomicU64>;
 
@@ -140,6 +148,8 @@ pub struct Metrics {
     pub scopes: Family<ScopeStateLabels, Gauge>,
     /// Messages behind the partition's end, per assigned partition.
     pub consumer_lag: Family<PartitionLabels, Gauge>,
+    /// `grants check` findings in the grant set in force, by severity.
+    pub lint_findings: Family<SeverityLabel, Gauge>,
 }
 
 impl Metrics {
@@ -161,6 +171,7 @@ impl Metrics {
             idle_after: Family::default(),
             scopes: Family::default(),
             consumer_lag: Family::default(),
+            lint_findings: Family::default(),
         };
         // Bounded label sets start at zero, so rate() and alerts see the first increase.
         for fault in crate::decode::DecodeFault::ALL {
@@ -173,6 +184,12 @@ impl Metrics {
         for result in ["decoded", "dead_letter"] {
             metrics
                 .events
+                .get_or_create(&ResultLabel { result })
+                .inc_by(0);
+        }
+        for result in ["ok", "error"] {
+            metrics
+                .grants_reload
                 .get_or_create(&ResultLabel { result })
                 .inc_by(0);
         }
@@ -247,6 +264,11 @@ impl Metrics {
             CONSUMER_LAG,
             "Messages between the committed position and the end of a partition",
             metrics.consumer_lag.clone(),
+        );
+        registry.register(
+            LINT_FINDINGS,
+            "Lint findings (grants check) in the grant set in force, by severity",
+            metrics.lint_findings.clone(),
         );
         (metrics, registry)
     }
