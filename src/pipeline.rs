@@ -12,10 +12,12 @@ use tokio::sync::watch;
 use crate::alerts::{Alert, FileSink, KafkaSink, Sink, StdoutSink, build_alerts};
 use crate::config::Config;
 use crate::decode::ActionsBuilder;
+use crate::findings::{self, Schedules};
 use crate::grants::{GrantSet, GrantTables};
 use crate::kafka::{self, Collected, KafkaError, Source, SourceSettings};
 use crate::rules::{EngineError, Rule, RuleEngine, RuleError};
-use crate::telemetry::events::{BatchProcessed, GrantsLoaded, SinkFailed};
+use crate::state::{StateRecord, StateTopic};
+use crate::telemetry::events::{BatchProcessed, FindingsRaised, GrantsLoaded, SinkFailed};
 use crate::telemetry::{GrantMetrics, Health, Metrics};
 
 /// Drift is the out-of-purpose share over the last hour of processing.
@@ -49,6 +51,10 @@ struct Pipeline {
     dedup_window_ms: i64,
     metrics: Metrics,
     grant_metrics: GrantMetrics,
+    state: StateTopic,
+    schedules: Schedules,
+    /// The topic whose partitions decide which grants this instance reports.
+    ownership_topic: String,
 }
 
 /// Runs the service until `shutdown` resolves, then drains the in-flight batch and
@@ -76,6 +82,17 @@ pub async fn run(
 
     let consumer = kafka::consumer(&config.kafka, metrics.clone())?;
     kafka::wait_for_brokers(&consumer, &config.kafka.brokers, 5).await?;
+    let producer = kafka::producer(&config.kafka)?;
+    // State first: activity and findings in force are known before any batch.
+    let state = StateTopic::open(&config.kafka, producer.clone()).await?;
+    state.with_store(|store| {
+        let uses = store.grant_use();
+        for grant in grants.grants() {
+            if let Some(u) = uses.get(grant.id.as_str()) {
+                grant_metrics.restore(grant, u.last_seen_ms, &u.scopes_used);
+            }
+        }
+    });
     let topics: Vec<&str> = config.kafka.topics.iter().map(String::as_str).collect();
     consumer
         .subscribe(&topics)
@@ -83,7 +100,6 @@ pub async fn run(
             topics: config.kafka.topics.clone(),
             source,
         })?;
-    let producer = kafka::producer(&config.kafka)?;
 
     let mut sinks = Vec::new();
     if let Some(topic) = &config.alerts.kafka_topic {
@@ -109,7 +125,12 @@ pub async fn run(
         let _ = stop_tx.send(true);
     });
     health.set_consuming(true);
-    tracing::info!(topics = ?config.kafka.topics, rules = engine.event_rules().count(), "Consuming.");
+    tracing::info!(
+        topics = ?config.kafka.topics,
+        event_rules = engine.event_rules().count(),
+        scheduled_rules = engine.scheduled_rules().count(),
+        "Consuming."
+    );
     let mut pipeline = Pipeline {
         source,
         engine,
@@ -120,6 +141,9 @@ pub async fn run(
         dedup_window_ms: i64::try_from(config.alerts.dedup_window.as_millis()).unwrap_or(i64::MAX),
         metrics,
         grant_metrics,
+        state,
+        schedules: Schedules::default(),
+        ownership_topic: config.kafka.topics.first().cloned().unwrap_or_default(),
     };
     let result = pipeline.run(stop).await;
     health.set_consuming(false);
@@ -137,6 +161,9 @@ impl Pipeline {
             if collected.messages > 0 && !self.process(collected, &stop).await? {
                 tracing::warn!("Stopped with a batch undelivered; it will be re-read on restart.");
                 return Ok(());
+            }
+            if !*stop.borrow() {
+                self.run_scheduled(&stop).await?;
             }
             if *stop.borrow() {
                 self.source.commit();
@@ -182,6 +209,11 @@ impl Pipeline {
         if !self.deliver(&alerts, stop).await || !await_dead_letters(collected.dead_letters).await {
             return Ok(false);
         }
+        let records = self.state.with_store(|s| s.record_batch(&activity));
+        let records = records.into_iter().map(|r| (r.key(), Some(r))).collect();
+        if !self.persist(records, stop).await {
+            return Ok(false);
+        }
         let acknowledged_ms = Utc::now().timestamp_millis();
         self.source.store(&collected.offsets);
         let alert_event_ms: Vec<i64> = alerts.iter().filter_map(last_seen_ms).collect();
@@ -196,6 +228,74 @@ impl Pipeline {
         self.grant_metrics
             .observe(&activity, &self.grants, acknowledged_ms);
         Ok(true)
+    }
+
+    /// Runs the scheduled rules that are due over the grants this instance owns, and
+    /// delivers what they find. Skipped while no partition is assigned.
+    async fn run_scheduled(&mut self, stop: &watch::Receiver<bool>) -> Result<(), PipelineError> {
+        let now_ms = Utc::now().timestamp_millis();
+        let ownership = self.source.ownership(&self.ownership_topic);
+        if ownership.is_empty() {
+            return Ok(());
+        }
+        let due = self.schedules.due(&self.engine, now_ms);
+        if due.is_empty() || !self.source.caught_up() {
+            return Ok(());
+        }
+        self.schedules.ran(&self.engine, &due, now_ms);
+        // Findings other instances (or this one, before a restart) recorded must be
+        // known before deciding what is new.
+        if !self.state.catch_up(Duration::from_secs(5)).await {
+            tracing::warn!("State topic not caught up; scheduled rules run on what is known.");
+        }
+        let activity = self.state.with_store(|s| s.grant_activity())?;
+        let hits = self
+            .engine
+            .evaluate_scheduled(&due, activity, now_ms)
+            .await?;
+        let round = self
+            .state
+            .with_store(|store| findings::decide(&hits, &self.grants, store, &ownership, now_ms))?;
+        if !self.deliver(&round.alerts, stop).await || !self.persist(round.records, stop).await {
+            return Ok(());
+        }
+        FindingsRaised {
+            rules: &due,
+            alerts: &round.alerts,
+        }
+        .emit(&self.metrics);
+        Ok(())
+    }
+
+    /// Writes state records, retrying with backoff until they are acknowledged or
+    /// `stop`; offsets move only after.
+    async fn persist(
+        &self,
+        records: Vec<(String, Option<StateRecord>)>,
+        stop: &watch::Receiver<bool>,
+    ) -> bool {
+        if records.is_empty() {
+            return true;
+        }
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self.state.publish(records.clone()).await {
+                Ok(()) => return true,
+                Err(error) => {
+                    SinkFailed {
+                        sink: "state",
+                        error: &error,
+                        retry_in: backoff,
+                    }
+                    .emit(&self.metrics);
+                }
+            }
+            if *stop.borrow() {
+                return false;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
     }
 
     /// Delivers to every sink, retrying each failed one with backoff until it

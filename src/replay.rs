@@ -1,6 +1,8 @@
 //! `grantwatch replay`: the same decoders, rules and alert building as the live
 //! pipeline, over files instead of Kafka. Event rules judge each action by its own
 //! `ts`, so replaying history yields the alerts live processing would have raised.
+//! Scheduled rules run once at the end, over the activity replayed, with `now()`
+//! the newest event time.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -8,13 +10,15 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch};
-use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::compute::{filter_record_batch, max};
 use datafusion::arrow::datatypes::TimestampMillisecondType;
 
 use crate::alerts::{Alert, build_alerts};
 use crate::decode::{ActionsBuilder, Format, Rejected, Source, TopicFormat};
+use crate::findings;
 use crate::grants::{GrantSet, GrantTables};
 use crate::rules::{Rule, RuleEngine};
+use crate::state::{Ownership, StateStore};
 
 /// What to replay and how.
 pub struct ReplayOptions {
@@ -89,6 +93,7 @@ pub async fn replay(
     let mut summary = ReplaySummary::default();
     // Alerts merge by id across batches, as a consumer of the live topic would upsert them.
     let mut alerts: BTreeMap<String, Alert> = BTreeMap::new();
+    let mut state = Replayed::default();
     let mut builder = ActionsBuilder::new(options.max_message_bytes);
     for file in input_files(&options.inputs)? {
         summary.files += 1;
@@ -120,6 +125,7 @@ pub async fn replay(
                     grants,
                     &mut alerts,
                     &mut summary,
+                    &mut state,
                 )
                 .await?;
             }
@@ -132,8 +138,25 @@ pub async fn replay(
         grants,
         &mut alerts,
         &mut summary,
+        &mut state,
     )
     .await?;
+    if let Some(now_ms) = state.newest_ms {
+        let due: Vec<String> = engine.scheduled_rules().map(|r| r.name.clone()).collect();
+        let hits = engine
+            .evaluate_scheduled(&due, state.store.grant_activity()?, now_ms)
+            .await?;
+        let round = findings::decide(
+            &hits,
+            grants,
+            &mut state.store,
+            &Ownership::everything(),
+            now_ms,
+        )?;
+        for alert in round.alerts {
+            alerts.insert(alert.alert_id.clone(), alert);
+        }
+    }
     for alert in alerts.values() {
         serde_json::to_writer(&mut *out, alert).map_err(|e| ReplayError::Input {
             path: "alerts".into(),
@@ -148,6 +171,13 @@ pub async fn replay(
     Ok(summary)
 }
 
+/// Grant activity of the events replayed so far, and the newest event time.
+#[derive(Default)]
+struct Replayed {
+    store: StateStore,
+    newest_ms: Option<i64>,
+}
+
 async fn judge(
     engine: &RuleEngine,
     builder: &mut ActionsBuilder,
@@ -155,6 +185,7 @@ async fn judge(
     grants: &GrantSet,
     alerts: &mut BTreeMap<String, Alert>,
     summary: &mut ReplaySummary,
+    state: &mut Replayed,
 ) -> Result<(), ReplayError> {
     if builder.is_empty() {
         return Ok(());
@@ -166,6 +197,9 @@ async fn judge(
         return Ok(());
     }
     let evaluation = engine.evaluate(batch.clone()).await?;
+    state.store.record_batch(&evaluation.activity);
+    let ts = batch.column(1).as_primitive::<TimestampMillisecondType>();
+    state.newest_ms = state.newest_ms.max(max(ts));
     for alert in build_alerts(
         &evaluation.hits,
         &batch,

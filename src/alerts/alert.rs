@@ -44,7 +44,7 @@ pub struct Alert {
 
 /// The deterministic id: fields are joined with an ASCII unit separator so that
 /// distinct keys can never collide by concatenation.
-pub(super) fn alert_id(rule: &str, key: &[String], window_start: &str) -> String {
+pub fn alert_id(rule: &str, key: &[String], window_start: &str) -> String {
     let mut hash = Sha256::new();
     hash.update(rule.as_bytes());
     for part in key {

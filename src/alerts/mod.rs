@@ -8,6 +8,6 @@ mod alert;
 mod build;
 mod sink;
 
-pub use alert::Alert;
+pub use alert::{Alert, alert_id};
 pub use build::build_alerts;
 pub use sink::{FileSink, KafkaSink, Sink, SinkError, StdoutSink};

@@ -21,7 +21,14 @@ const ACTIONS_TOPIC: &str = "partner-actions";
 /// Runs the demo for `seconds` (or until Ctrl-C).
 pub async fn run(seconds: Option<u64>, metrics_listen: SocketAddr) -> anyhow::Result<()> {
     let cluster = MockCluster::new(1).context("cannot start the embedded Kafka mock cluster")?;
-    for topic in [ACTIONS_TOPIC, "partner-alerts", "partner-actions.dlq"] {
+    // The mock cluster does not answer CreateTopics: make every topic here, the
+    // state topic included.
+    for topic in [
+        ACTIONS_TOPIC,
+        "partner-alerts",
+        "partner-actions.dlq",
+        "grantwatch-demo.state",
+    ] {
         cluster
             .create_topic(topic, 3, 1)
             .with_context(|| format!("cannot create topic {topic}"))?;

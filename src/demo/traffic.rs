@@ -59,7 +59,7 @@ pub(super) fn grants_yaml(now: DateTime<Utc>) -> String {
   purpose: Read identity documents to run KYC checks
   credentials: ["arn:aws:iam::210987654321:role/veritas-kyc"]
   valid_from: {start}
-  expires_at: {end}
+  expires_at: {soon}
   scopes:
     - action: "s3:GetObject"
       data_classes: [pii.identity]
@@ -116,9 +116,29 @@ pub(super) fn grants_yaml(now: DateTime<Utc>) -> String {
     approved_by: ciso-oncall
     scopes:
       - action: "POST /v1/cards/*/block"
+- id: paystream-payouts-pilot
+  partner: paystream
+  owner: omar.said@bank.example
+  purpose: Pilot of instant payouts, never launched
+  credentials: [cli_paystream_pilot]
+  valid_from: {start}
+  expires_at: {end}
+  idle_after: 30d
+  scopes:
+    - action: "POST /v1/instant-payouts"
+- id: crm-sync
+  partner: crmcloud
+  purpose: Sync SME contact details to the CRM
+  credentials: [cli_crm_sync]
+  valid_from: {start}
+  expires_at: {end}
+  idle_after: 90d
+  scopes:
+    - action: "GET /v1/customers/*/contacts"
 "#,
         start = d(-60),
         end = d(120),
+        soon = d(10),
         long_ago = d(-400),
         expired = d(-10),
         future = d(7),

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::producer::FutureProducer;
 use rdkafka::{ClientConfig, ClientContext, Statistics};
@@ -65,6 +67,14 @@ pub enum KafkaError {
         #[source]
         source: rdkafka::error::KafkaError,
     },
+    /// The state topic cannot be created, read or written.
+    #[error("state topic `{topic}`: {message}")]
+    State {
+        /// The topic.
+        topic: String,
+        /// What failed.
+        message: String,
+    },
     /// Subscribing failed.
     #[error("cannot subscribe to {topics:?}: {source}")]
     Subscribe {
@@ -111,6 +121,32 @@ pub fn consumer(config: &KafkaConfig, metrics: Metrics) -> Result<ActionConsumer
             role: "consumer",
             source,
         })
+}
+
+/// A consumer that reads the state topic by assignment (never by group), so every
+/// instance reads all of it. It commits nothing: the topic is re-read on start.
+pub fn state_reader(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> {
+    let mut client = base(config);
+    client
+        .set("group.id", format!("{}.state-reader", config.group_id))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false");
+    passthrough(&mut client, config);
+    client.create().map_err(|source| KafkaError::Client {
+        role: "state reader",
+        source,
+    })
+}
+
+/// An admin client, to create the compacted state topic.
+pub fn admin(config: &KafkaConfig) -> Result<AdminClient<DefaultClientContext>, KafkaError> {
+    let mut client = base(config);
+    passthrough(&mut client, config);
+    client.create().map_err(|source| KafkaError::Client {
+        role: "admin client",
+        source,
+    })
 }
 
 /// An idempotent producer for alerts and dead letters.

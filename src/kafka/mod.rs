@@ -6,5 +6,8 @@
 mod client;
 mod source;
 
-pub use client::{ActionConsumer, KafkaError, LagContext, consumer, producer, wait_for_brokers};
+pub use client::{
+    ActionConsumer, KafkaError, LagContext, admin, consumer, producer, state_reader,
+    wait_for_brokers,
+};
 pub use source::{Collected, Source, SourceSettings};

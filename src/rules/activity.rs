@@ -1,50 +1,53 @@
-//! Per-batch grant activity for the drift metrics: how many actions each grant's
-//! credentials took, when last, and which scopes they used. Two internal queries,
-//! planned once like the rules; which actions were flagged comes from the rule hits.
+//! Per-batch grant activity, per grant and credential: how many actions, when last,
+//! and which scopes they used. It feeds the drift metrics and the persistent
+//! `grant_activity` state. Two internal queries, planned once like the rules; which
+//! actions were flagged comes from the rule hits.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{Int32Type, Int64Type, TimestampMillisecondType};
+use datafusion::arrow::datatypes::{Int64Type, TimestampMillisecondType};
 use datafusion::arrow::error::ArrowError;
 
 use super::engine::RuleHits;
 use super::rule::Severity;
 
-/// Actions per grant (a NULL grant_id row counts actions no grant binds).
+/// Actions per grant and credential (a NULL grant_id row counts actions no grant binds).
 pub(super) const ACTIONS_SQL: &str = "\
-SELECT gc.grant_id, count(*) AS actions, max(a.ts) AS last_seen
+SELECT gc.grant_id, a.credential_id, count(*) AS actions, max(a.ts) AS last_seen
 FROM actions a
 LEFT JOIN grant_credentials gc ON gc.credential_id = a.credential_id
-GROUP BY gc.grant_id";
+GROUP BY gc.grant_id, a.credential_id";
 
-/// Scopes whose pattern matched an action of the batch.
+/// Scopes whose pattern matched an action of the batch, by the credential that used them.
 pub(super) const SCOPES_SQL: &str = "\
-SELECT DISTINCT gc.grant_id, s.scope_index
+SELECT DISTINCT gc.grant_id, a.credential_id, s.action
 FROM actions a
 JOIN grant_credentials gc ON gc.credential_id = a.credential_id
 JOIN grant_scopes s ON s.grant_id = gc.grant_id
 WHERE action_matches(s.action, a.action)";
 
-/// One grant's activity in a batch.
+/// One credential's activity under one grant in a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantActivity {
     /// The grant.
     pub grant_id: String,
-    /// Actions by its credentials.
+    /// The credential that acted.
+    pub credential_id: String,
+    /// Actions it took.
     pub actions: u64,
     /// Of those, actions some rule above `info` flagged against this grant.
     pub flagged: u64,
     /// Latest event time (epoch ms).
     pub last_seen_ms: i64,
-    /// Indexes (into `grant_scopes.scope_index`) of the scopes used.
-    pub scopes_used: BTreeSet<i32>,
+    /// Action patterns of the scopes used (stable across reloads, unlike indexes).
+    pub scopes_used: BTreeSet<String>,
 }
 
 /// Grant activity of one batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchActivity {
-    /// Per grant, for grants whose credentials acted.
+    /// Per grant and credential, for grants whose credentials acted.
     pub grants: Vec<GrantActivity>,
     /// Actions by credentials no grant binds.
     pub unbound: u64,
@@ -61,22 +64,23 @@ impl BatchActivity {
         let mut index = HashMap::new();
         for batch in actions {
             let ids = batch.column(0).as_string::<i32>();
-            let counts = batch.column(1).as_primitive::<Int64Type>();
-            let last = batch.column(2).as_primitive::<TimestampMillisecondType>();
+            let credentials = batch.column(1).as_string::<i32>();
+            let counts = batch.column(2).as_primitive::<Int64Type>();
+            let last = batch.column(3).as_primitive::<TimestampMillisecondType>();
             for row in 0..batch.num_rows() {
                 let actions = u64::try_from(counts.value(row)).unwrap_or_default();
                 if ids.is_null(row) {
                     activity.unbound += actions;
                     continue;
                 }
-                let grant_id = ids.value(row).to_owned();
-                index.insert(grant_id.clone(), activity.grants.len());
+                let key = (ids.value(row).to_owned(), credentials.value(row).to_owned());
+                let flagged = flagged.get(&key).map_or(0, |events| events.len() as u64);
+                index.insert(key.clone(), activity.grants.len());
                 activity.grants.push(GrantActivity {
-                    flagged: flagged
-                        .get(grant_id.as_str())
-                        .map_or(0, |events| events.len() as u64),
-                    grant_id,
+                    grant_id: key.0,
+                    credential_id: key.1,
                     actions,
+                    flagged,
                     last_seen_ms: last.value(row),
                     scopes_used: BTreeSet::new(),
                 });
@@ -84,10 +88,14 @@ impl BatchActivity {
         }
         for batch in scopes {
             let ids = batch.column(0).as_string::<i32>();
-            let scope = batch.column(1).as_primitive::<Int32Type>();
+            let credentials = batch.column(1).as_string::<i32>();
+            let scope = batch.column(2).as_string::<i32>();
             for row in 0..batch.num_rows() {
-                if let Some(&i) = index.get(ids.value(row)) {
-                    activity.grants[i].scopes_used.insert(scope.value(row));
+                let key = (ids.value(row).to_owned(), credentials.value(row).to_owned());
+                if let Some(&i) = index.get(&key) {
+                    activity.grants[i]
+                        .scopes_used
+                        .insert(scope.value(row).to_owned());
                 }
             }
         }
@@ -95,29 +103,34 @@ impl BatchActivity {
     }
 }
 
-/// Distinct (grant, event) pairs flagged by rules above `info`.
-fn flagged_pairs(hits: &[RuleHits]) -> HashMap<String, HashSet<String>> {
-    let mut flagged: HashMap<String, HashSet<String>> = HashMap::new();
+/// Distinct events flagged by rules above `info`, per (grant, credential).
+fn flagged_pairs(hits: &[RuleHits]) -> HashMap<(String, String), HashSet<String>> {
+    let mut flagged: HashMap<(String, String), HashSet<String>> = HashMap::new();
     for hit in hits.iter().filter(|h| h.rule.severity > Severity::Info) {
         for rows in &hit.rows {
-            let (Some(grants), Some(events)) = (
-                rows.column_by_name("grant_id"),
-                rows.column_by_name("event_id"),
+            let column = |name| {
+                rows.column_by_name(name)
+                    .and_then(|c| c.as_string_opt::<i32>())
+            };
+            let (Some(grants), Some(credentials), Some(events)) = (
+                column("grant_id"),
+                column("credential_id"),
+                column("event_id"),
             ) else {
                 continue;
             };
-            let (Some(grants), Some(events)) =
-                (grants.as_string_opt::<i32>(), events.as_string_opt::<i32>())
-            else {
-                continue;
-            };
-            for (grant, event) in grants.iter().zip(events.iter()) {
-                if let (Some(grant), Some(event)) = (grant, event) {
-                    flagged
-                        .entry(grant.to_owned())
-                        .or_default()
-                        .insert(event.to_owned());
+            for row in 0..rows.num_rows() {
+                if grants.is_null(row) || credentials.is_null(row) || events.is_null(row) {
+                    continue;
                 }
+                let key = (
+                    grants.value(row).to_owned(),
+                    credentials.value(row).to_owned(),
+                );
+                flagged
+                    .entry(key)
+                    .or_default()
+                    .insert(events.value(row).to_owned());
             }
         }
     }

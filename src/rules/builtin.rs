@@ -55,4 +55,20 @@ pub(super) const BUILTIN_RULES: &[(&str, &str)] = &[
         "emergency_overrun.sql",
         include_str!("../../queries/rules/emergency_overrun.sql"),
     ),
+    (
+        "idle_grant.sql",
+        include_str!("../../queries/rules/idle_grant.sql"),
+    ),
+    (
+        "expiring_grant_in_use.sql",
+        include_str!("../../queries/rules/expiring_grant_in_use.sql"),
+    ),
+    (
+        "grant_without_owner.sql",
+        include_str!("../../queries/rules/grant_without_owner.sql"),
+    ),
+    (
+        "emergency_window_open.sql",
+        include_str!("../../queries/rules/emergency_window_open.sql"),
+    ),
 ];

@@ -12,13 +12,17 @@ use super::activity::{ACTIONS_SQL, BatchActivity, SCOPES_SQL};
 use super::error::{EngineError, RuleError};
 use super::rule::{Rule, Schedule};
 use super::swap::SwapTable;
-use super::udf;
+use super::udf::{self, Clock};
 use crate::decode::schema;
 use crate::grants::GrantTables;
 use crate::grants::tables::{credentials_schema, grants_schema, scopes_schema};
+use crate::state::grant_activity_schema;
 
 /// Columns every event rule must return (DESIGN §6).
 const REQUIRED_COLUMNS: [&str; 4] = ["grant_id", "credential_id", "reason", "event_id"];
+
+/// Columns every scheduled rule must return: findings are about grants, not events.
+const SCHEDULED_COLUMNS: [&str; 2] = ["grant_id", "reason"];
 
 struct Planned {
     rule: Arc<Rule>,
@@ -43,14 +47,18 @@ pub struct Evaluation {
     pub activity: BatchActivity,
 }
 
-/// Runs the per-batch rules over batches of actions and the current grants.
+/// Runs the per-batch rules over batches of actions and the current grants, and the
+/// scheduled rules over the grants and their activity.
 pub struct RuleEngine {
     ctx: SessionContext,
+    clock: Clock,
     actions: Arc<SwapTable>,
     grants: Arc<SwapTable>,
     credentials: Arc<SwapTable>,
     scopes: Arc<SwapTable>,
+    activity: Arc<SwapTable>,
     event_rules: Vec<Planned>,
+    scheduled_rules: Vec<Planned>,
     activity_actions: LogicalPlan,
     activity_scopes: LogicalPlan,
 }
@@ -65,9 +73,14 @@ impl RuleEngine {
             .with_target_partitions(1)
             .with_information_schema(false);
         let ctx = SessionContext::new_with_config(config);
+        let clock = Clock::default();
         ctx.register_udf(udf::action_matches());
         ctx.register_udf(udf::array_subset());
+        ctx.register_udf(udf::now(&clock));
         let mut engine = Self {
+            clock,
+            activity: SwapTable::new(grant_activity_schema()),
+            scheduled_rules: Vec::new(),
             activity_actions: LogicalPlan::default(),
             activity_scopes: LogicalPlan::default(),
             actions: SwapTable::new(schema::actions()),
@@ -84,6 +97,7 @@ impl RuleEngine {
             ("grants", &engine.grants),
             ("grant_credentials", &engine.credentials),
             ("grant_scopes", &engine.scopes),
+            ("grant_activity", &engine.activity),
         ] {
             if let Err(e) = engine.ctx.register_table(name, Arc::clone(table) as _) {
                 errors.push(RuleError::Sql {
@@ -109,13 +123,19 @@ impl RuleEngine {
                 }),
             }
         }
-        let mut event_rules = Vec::new();
-        for rule in rules.iter().filter(|r| r.schedule == Schedule::PerBatch) {
+        let (mut event_rules, mut scheduled_rules) = (Vec::new(), Vec::new());
+        for rule in rules {
             match engine.plan(rule).await {
-                Ok(plan) => event_rules.push(Planned {
-                    rule: Arc::new(rule.clone()),
-                    plan,
-                }),
+                Ok(plan) => {
+                    let planned = Planned {
+                        rule: Arc::new(rule.clone()),
+                        plan,
+                    };
+                    match rule.schedule {
+                        Schedule::PerBatch => event_rules.push(planned),
+                        Schedule::Every(_) => scheduled_rules.push(planned),
+                    }
+                }
                 Err(message) => errors.push(RuleError::Sql {
                     file: rule.source.clone(),
                     rule: rule.name.clone(),
@@ -126,6 +146,7 @@ impl RuleEngine {
         if errors.is_empty() {
             Ok(Self {
                 event_rules,
+                scheduled_rules,
                 ..engine
             })
         } else {
@@ -136,7 +157,16 @@ impl RuleEngine {
     async fn plan(&self, rule: &Rule) -> Result<LogicalPlan, String> {
         let df = self.ctx.sql(&rule.sql).await.map_err(|e| e.to_string())?;
         let plan = df.into_optimized_plan().map_err(|e| e.to_string())?;
-        let missing: Vec<&str> = REQUIRED_COLUMNS
+        // A scheduled rule's group key names its own columns (there is no event to
+        // read them from).
+        let required: Vec<&str> = match rule.schedule {
+            Schedule::PerBatch => REQUIRED_COLUMNS.to_vec(),
+            Schedule::Every(_) => SCHEDULED_COLUMNS
+                .into_iter()
+                .chain(rule.group_by.iter().map(String::as_str))
+                .collect(),
+        };
+        let missing: Vec<&str> = required
             .into_iter()
             .filter(|c| plan.schema().field_with_unqualified_name(c).is_err())
             .collect();
@@ -162,9 +192,41 @@ impl RuleEngine {
         self.event_rules.iter().map(|p| p.rule.as_ref())
     }
 
+    /// The scheduled rules.
+    pub fn scheduled_rules(&self) -> impl Iterator<Item = &Rule> {
+        self.scheduled_rules.iter().map(|p| p.rule.as_ref())
+    }
+
+    /// Runs the scheduled rules named in `due` over the grants and `activity` (the
+    /// `grant_activity` table), with `now()` answering `now_ms`.
+    pub async fn evaluate_scheduled(
+        &self,
+        due: &[String],
+        activity: RecordBatch,
+        now_ms: i64,
+    ) -> Result<Vec<RuleHits>, EngineError> {
+        self.clock.set(now_ms);
+        self.activity.replace(vec![activity]);
+        let state = self.ctx.state();
+        let mut hits = Vec::new();
+        for planned in self
+            .scheduled_rules
+            .iter()
+            .filter(|p| due.contains(&p.rule.name))
+        {
+            let rows = execute(&state, &planned.plan, &planned.rule.name).await?;
+            hits.push(RuleHits {
+                rule: Arc::clone(&planned.rule),
+                rows,
+            });
+        }
+        Ok(hits)
+    }
+
     /// Runs every per-batch rule and the activity queries over `batch`.
     /// Not re-entrant: callers evaluate one batch at a time.
     pub async fn evaluate(&self, batch: RecordBatch) -> Result<Evaluation, EngineError> {
+        self.clock.set(chrono::Utc::now().timestamp_millis());
         self.actions.replace(vec![batch]);
         let result = self.run_all().await;
         self.actions.replace(Vec::new());
@@ -295,8 +357,12 @@ mod tests {
             .expect("acme");
         assert_eq!((acme.actions, acme.flagged), (12, 5));
         assert_eq!(
-            acme.scopes_used.iter().copied().collect::<Vec<_>>(),
-            [0, 1, 2]
+            acme.scopes_used.iter().collect::<Vec<_>>(),
+            [
+                "GET /v1/payouts/*",
+                "POST /v1/payouts",
+                "POST /v1/payouts/*/retry"
+            ]
         );
         assert_eq!(activity.unbound, 1);
     }

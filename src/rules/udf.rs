@@ -1,17 +1,49 @@
-//! SQL functions rules use: `action_matches(pattern, action)` and
-//! `array_subset(a, b)`.
+//! SQL functions rules use: `action_matches(pattern, action)`, `array_subset(a, b)`,
+//! and `now()` read from the engine's clock.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, StringArray};
 use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
 use datafusion::common::exec_err;
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 
 use crate::decode::schema::string_list_type;
 use crate::grants::pattern::ActionPattern;
+
+/// The time `now()` answers (epoch ms): the wall clock live, the newest event time in
+/// `replay`. DataFusion's own `now()` is folded to a constant when a plan is
+/// optimized, and plans here are optimized once at start.
+#[derive(Debug, Clone, Default)]
+pub struct Clock(Arc<AtomicI64>);
+
+impl Clock {
+    /// Sets the time later evaluations see.
+    pub fn set(&self, epoch_ms: i64) {
+        self.0.store(epoch_ms, Ordering::Relaxed);
+    }
+}
+
+/// `now() -> timestamp`: the clock's time, volatile so that it is never folded.
+pub(super) fn now(clock: &Clock) -> ScalarUDF {
+    let clock = Arc::clone(&clock.0);
+    create_udf(
+        "now",
+        vec![],
+        crate::decode::schema::timestamp_type(),
+        Volatility::Volatile,
+        Arc::new(move |_: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(ScalarValue::TimestampMillisecond(
+                Some(clock.load(Ordering::Relaxed)),
+                Some("UTC".into()),
+            )))
+        }),
+    )
+}
 
 /// `action_matches(pattern, action) -> boolean`: DESIGN §5 pattern semantics; an
 /// invalid pattern matches nothing.

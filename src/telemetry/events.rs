@@ -70,18 +70,38 @@ impl BatchProcessed<'_> {
             .get_or_create(&ResultLabel { result: "decoded" })
             .inc_by(self.events as u64);
         metrics.batch_duration.observe(self.duration.as_secs_f64());
-        for alert in self.alerts {
-            let labels = RuleLabels {
-                rule: alert.rule.clone(),
-                severity: alert.severity.clone(),
-            };
-            metrics.alerts.get_or_create(&labels).inc();
-        }
+        count_alerts(self.alerts, metrics);
         for &ms in self.alert_event_ms {
             metrics
                 .detection_latency
                 .observe(((self.acknowledged_ms - ms).max(0) as f64) / 1000.0);
         }
+    }
+}
+
+/// Scheduled rules raised findings and every sink acknowledged them.
+pub struct FindingsRaised<'a> {
+    /// Rules that ran.
+    pub rules: &'a [String],
+    /// Alerts raised.
+    pub alerts: &'a [Alert],
+}
+
+impl FindingsRaised<'_> {
+    /// Logs at debug and counts the alerts.
+    pub fn emit(&self, metrics: &Metrics) {
+        tracing::debug!(rules = ?self.rules, alerts = self.alerts.len(), "Scheduled rules ran.");
+        count_alerts(self.alerts, metrics);
+    }
+}
+
+fn count_alerts(alerts: &[Alert], metrics: &Metrics) {
+    for alert in alerts {
+        let labels = RuleLabels {
+            rule: alert.rule.clone(),
+            severity: alert.severity.clone(),
+        };
+        metrics.alerts.get_or_create(&labels).inc();
     }
 }
 

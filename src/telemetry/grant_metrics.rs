@@ -5,14 +5,14 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::drift::DriftWindow;
 use super::metrics::{GrantLabel, GrantPartnerLabels, Metrics, ScopeStateLabels, VerdictLabels};
-use crate::grants::GrantSet;
+use crate::grants::{Grant, GrantSet};
 use crate::rules::BatchActivity;
 
 /// Keeps the state behind the grant gauges: the drift window and scopes used.
 pub struct GrantMetrics {
     metrics: Metrics,
     drift: DriftWindow,
-    scopes_used: HashMap<String, BTreeSet<i32>>,
+    scopes_used: HashMap<String, BTreeSet<String>>,
     /// Grants of the set in force, to drop the gauges of grants a reload removed.
     loaded: HashMap<String, String>,
 }
@@ -82,12 +82,40 @@ impl GrantMetrics {
                 .scopes
                 .get_or_create(&state("granted"))
                 .set(granted as i64);
-            let used = self.scopes_used.get(&grant.id).map_or(0, BTreeSet::len);
             self.metrics
                 .scopes
                 .get_or_create(&state("used"))
-                .set(used as i64);
+                .set(used_count(grant, self.scopes_used.get(&grant.id)));
         }
+    }
+
+    /// Restores what persisted state knows of a grant (at start): when it was last
+    /// used and which scopes it has used.
+    pub fn restore(
+        &mut self,
+        grant: &Grant,
+        last_seen_ms: Option<i64>,
+        scopes_used: &BTreeSet<String>,
+    ) {
+        let label = GrantLabel {
+            grant: grant.id.clone(),
+        };
+        if let Some(ms) = last_seen_ms {
+            self.metrics
+                .last_seen
+                .get_or_create(&label)
+                .set(ms as f64 / 1000.0);
+        }
+        let used = self.scopes_used.entry(grant.id.clone()).or_default();
+        used.extend(scopes_used.iter().cloned());
+        let state = ScopeStateLabels {
+            grant: grant.id.clone(),
+            state: "used",
+        };
+        self.metrics
+            .scopes
+            .get_or_create(&state)
+            .set(used_count(grant, Some(used)));
     }
 
     /// Counts a batch's actions per grant and verdict and refreshes every grant's
@@ -119,12 +147,16 @@ impl GrantMetrics {
             last_seen.set(last_seen.get().max(a.last_seen_ms as f64 / 1000.0));
             self.drift.record(&a.grant_id, a.actions, a.flagged, now_ms);
             let used = self.scopes_used.entry(a.grant_id.clone()).or_default();
-            used.extend(&a.scopes_used);
-            let state = ScopeStateLabels {
-                grant: a.grant_id.clone(),
-                state: "used",
-            };
-            m.scopes.get_or_create(&state).set(used.len() as i64);
+            used.extend(a.scopes_used.iter().cloned());
+            if let Some(grant) = grants.get(&a.grant_id) {
+                let state = ScopeStateLabels {
+                    grant: a.grant_id.clone(),
+                    state: "used",
+                };
+                m.scopes
+                    .get_or_create(&state)
+                    .set(used_count(grant, Some(used)));
+            }
         }
         if activity.unbound > 0 {
             let labels = VerdictLabels {
@@ -144,4 +176,16 @@ impl GrantMetrics {
                 .set(self.drift.ratio(&grant.id, now_ms));
         }
     }
+}
+
+/// How many of the grant's scopes (emergency ones included) have been used.
+fn used_count(grant: &Grant, used: Option<&BTreeSet<String>>) -> i64 {
+    let Some(used) = used else { return 0 };
+    let emergency = grant.emergency.iter().flat_map(|e| &e.scopes);
+    grant
+        .scopes
+        .iter()
+        .chain(emergency)
+        .filter(|s| used.contains(s.action.as_str()))
+        .count() as i64
 }

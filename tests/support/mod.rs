@@ -207,6 +207,19 @@ pub fn alerts(topic: &str) -> Vec<Value> {
     read_all(topic).iter().map(Record::json).collect()
 }
 
+/// The alerts raised by event rules (scheduled findings name no events and depend on
+/// the day the suite runs).
+pub fn event_alerts(topic: &str) -> Vec<Value> {
+    alerts(topic).into_iter().filter(is_event_alert).collect()
+}
+
+/// Whether an alert came from an event rule.
+pub fn is_event_alert(alert: &Value) -> bool {
+    alert["event_ids"]
+        .as_array()
+        .is_some_and(|ids| !ids.is_empty())
+}
+
 /// Polls `topic` until an alert names `event_id`, or panics after `timeout`.
 pub fn wait_for_event_alert(
     topic: &str,

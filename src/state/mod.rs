@@ -1,0 +1,17 @@
+//! Grant state that outlives a batch and a process: activity per grant and
+//! credential (last seen, totals, scopes used) and the scheduled findings in force.
+//!
+//! Kept in memory, persisted to a compacted Kafka topic that every instance of the
+//! group reads in full (so a restart or a rebalance loses nothing, and each instance
+//! knows what the others saw), and exposed to scheduled rules as `grant_activity`.
+//! [`ownership`] decides which instance reports which grant.
+
+pub mod ownership;
+mod record;
+mod store;
+mod topic;
+
+pub use ownership::Ownership;
+pub use record::{ActivityRecord, FindingRecord, StateRecord, finding_key};
+pub use store::{GrantUse, StateStore, grant_activity_schema};
+pub use topic::StateTopic;

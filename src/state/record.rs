@@ -1,0 +1,101 @@
+//! What the state topic holds: one record per (grant, credential) activity and one
+//! per scheduled finding in force, keyed so that compaction keeps only the latest.
+
+use serde::{Deserialize, Serialize};
+
+/// Cumulative activity of one credential under one grant. Only the instance owning
+/// the credential's partition writes it, so totals only grow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityRecord {
+    /// The grant.
+    pub grant_id: String,
+    /// The credential.
+    pub credential_id: String,
+    /// Latest event time (epoch ms).
+    pub last_seen_ms: i64,
+    /// Actions taken.
+    pub actions_total: u64,
+    /// Of those, flagged by a rule above info.
+    pub out_of_purpose_total: u64,
+    /// Action patterns of the scopes used.
+    pub scopes_used: Vec<String>,
+}
+
+impl ActivityRecord {
+    /// Whether `self` has seen at least what `other` has (the later of two writes).
+    pub fn supersedes(&self, other: &Self) -> bool {
+        (self.actions_total, self.last_seen_ms) >= (other.actions_total, other.last_seen_ms)
+    }
+}
+
+/// A scheduled finding that fired and is still in force for a grant: it fires again
+/// only when its condition changes (or after it cleared).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingRecord {
+    /// The rule.
+    pub rule: String,
+    /// The grant.
+    pub grant_id: String,
+    /// The rule's group key values, joined: what "the same condition" means.
+    pub condition: String,
+}
+
+/// One entry of the state topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StateRecord {
+    /// Grant activity.
+    Activity(ActivityRecord),
+    /// A finding in force.
+    Finding(FindingRecord),
+}
+
+/// Separates key parts; cannot occur in YAML-typed ids by accident.
+const SEP: char = '\u{1f}';
+
+impl StateRecord {
+    /// The compaction key.
+    pub fn key(&self) -> String {
+        match self {
+            Self::Activity(a) => activity_key(&a.grant_id, &a.credential_id),
+            Self::Finding(f) => finding_key(&f.rule, &f.grant_id),
+        }
+    }
+}
+
+/// Key of a (grant, credential) activity record.
+pub fn activity_key(grant_id: &str, credential_id: &str) -> String {
+    format!("activity{SEP}{grant_id}{SEP}{credential_id}")
+}
+
+/// Key of a (rule, grant) finding record; a tombstone under it clears the finding.
+pub fn finding_key(rule: &str, grant_id: &str) -> String {
+    format!("finding{SEP}{rule}{SEP}{grant_id}")
+}
+
+/// The (rule, grant) a finding key names, for tombstones (which carry no value).
+pub fn parse_finding_key(key: &str) -> Option<(&str, &str)> {
+    let rest = key.strip_prefix("finding")?.strip_prefix(SEP)?;
+    rest.split_once(SEP)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_keys_parse() {
+        let record = StateRecord::Finding(FindingRecord {
+            rule: "idle_grant".into(),
+            grant_id: "g".into(),
+            condition: "g\u{1f}2026-01-01".into(),
+        });
+        let json = serde_json::to_string(&record).expect("json");
+        assert!(json.starts_with(r#"{"kind":"finding""#), "{json}");
+        assert_eq!(
+            serde_json::from_str::<StateRecord>(&json).expect("back"),
+            record
+        );
+        assert_eq!(parse_finding_key(&record.key()), Some(("idle_grant", "g")));
+    }
+}

@@ -1,0 +1,265 @@
+//! The state topic: a compacted Kafka topic every instance writes its own records to
+//! and reads in full. Kafka keeps the latest record per key, so a restart or a new
+//! instance rebuilds the state by reading the topic from the beginning, and every
+//! instance sees the activity of credentials other instances own.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rdkafka::Message;
+use rdkafka::Offset;
+use rdkafka::TopicPartitionList;
+use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use tokio::task::JoinHandle;
+
+use super::record::StateRecord;
+use super::store::StateStore;
+use crate::config::KafkaConfig;
+use crate::kafka::{self, KafkaError};
+
+/// The store plus how far into each state partition it has read.
+#[derive(Default)]
+struct Shared {
+    store: StateStore,
+    read_to: HashMap<i32, i64>,
+}
+
+/// The state store, persisted to and fed from the state topic.
+pub struct StateTopic {
+    topic: String,
+    partitions: Vec<i32>,
+    producer: FutureProducer,
+    reader: Arc<StreamConsumer>,
+    shared: Arc<Mutex<Shared>>,
+    tail: JoinHandle<()>,
+}
+
+impl Drop for StateTopic {
+    fn drop(&mut self) {
+        self.tail.abort();
+    }
+}
+
+impl StateTopic {
+    /// Creates the topic when missing (compacted), reads it to its end, and keeps
+    /// reading it in the background.
+    pub async fn open(config: &KafkaConfig, producer: FutureProducer) -> Result<Self, KafkaError> {
+        let topic = config.state_topic.clone();
+        let name = topic.clone();
+        let fail = move |message: String| KafkaError::State {
+            topic: name.clone(),
+            message,
+        };
+        let reader = kafka::state_reader(config)?;
+        let partitions_of = |reader: &StreamConsumer| {
+            tokio::task::block_in_place(|| {
+                reader.fetch_metadata(Some(&topic), Duration::from_secs(10))
+            })
+            .map(|m| {
+                m.topics()
+                    .iter()
+                    .filter(|t| t.error().is_none())
+                    .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                    .collect::<Vec<i32>>()
+            })
+            .map_err(|e| fail(format!("cannot read metadata: {e}")))
+        };
+        // Created only when missing, so operators may pre-create it without granting
+        // grantwatch the right to create topics.
+        let mut partitions = partitions_of(&reader)?;
+        if partitions.is_empty() {
+            create_compacted(config, &topic).await?;
+            // A new topic's metadata reaches every broker shortly after.
+            for _ in 0..20 {
+                partitions = partitions_of(&reader)?;
+                if !partitions.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+        if partitions.is_empty() {
+            return Err(fail("the topic has no partitions".into()));
+        }
+        let mut assignment = TopicPartitionList::new();
+        for &p in &partitions {
+            assignment
+                .add_partition_offset(&topic, p, Offset::Beginning)
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        reader
+            .assign(&assignment)
+            .map_err(|e| fail(format!("cannot assign: {e}")))?;
+        let reader = Arc::new(reader);
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let tail = tokio::spawn(tail(Arc::clone(&reader), Arc::clone(&shared)));
+        let state = Self {
+            topic,
+            partitions,
+            producer,
+            reader,
+            shared,
+            tail,
+        };
+        if !state.catch_up(Duration::from_secs(60)).await {
+            return Err(fail(
+                "could not read the topic to its end within 60 s".into(),
+            ));
+        }
+        let records = state.with_store(|s| s.grant_use().len());
+        tracing::info!(topic = %state.topic, grants_with_activity = records, "Grant state restored.");
+        Ok(state)
+    }
+
+    /// Runs `f` on the store (a closure, so the lock is never held across an await).
+    pub fn with_store<R>(&self, f: impl FnOnce(&mut StateStore) -> R) -> R {
+        f(&mut self.lock().store)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        // A poisoned lock only means a panicking holder; the maps are still whole.
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until everything written to the topic before now has been read, so that
+    /// findings another instance recorded are known before judging. False on timeout.
+    pub async fn catch_up(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut ends = HashMap::new();
+        for &p in &self.partitions {
+            let watermarks = tokio::task::block_in_place(|| {
+                self.reader
+                    .fetch_watermarks(&self.topic, p, Duration::from_secs(5))
+            });
+            match watermarks {
+                Ok((_, high)) => {
+                    ends.insert(p, high);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, topic = %self.topic, "Cannot read state topic end.");
+                    return false;
+                }
+            }
+        }
+        loop {
+            let done = {
+                let shared = self.lock();
+                ends.iter().all(|(p, &high)| {
+                    high <= 0 || shared.read_to.get(p).is_some_and(|&r| r >= high)
+                })
+            };
+            if done {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Writes records (a `None` value is a tombstone) and waits for every one to be
+    /// acknowledged.
+    pub async fn publish(
+        &self,
+        records: Vec<(String, Option<StateRecord>)>,
+    ) -> Result<(), KafkaError> {
+        let payloads = records
+            .iter()
+            .map(|(_, record)| record.as_ref().map(serde_json::to_vec).transpose())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| KafkaError::State {
+                topic: self.topic.clone(),
+                message: e.to_string(),
+            })?;
+        let mut deliveries = Vec::with_capacity(records.len());
+        for ((key, _), payload) in records.iter().zip(&payloads) {
+            let mut message = FutureRecord::<str, Vec<u8>>::to(&self.topic).key(key.as_str());
+            if let Some(payload) = payload {
+                message = message.payload(payload);
+            }
+            deliveries.push(self.producer.send(message, Duration::from_secs(30)));
+        }
+        for delivery in futures::future::join_all(deliveries).await {
+            if let Err((error, _)) = delivery {
+                return Err(KafkaError::State {
+                    topic: self.topic.clone(),
+                    message: format!("write failed: {error}"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Creates the topic, compacted, with the broker's default replication; an existing
+/// topic is used as it is.
+async fn create_compacted(config: &KafkaConfig, topic: &str) -> Result<(), KafkaError> {
+    let admin = kafka::admin(config)?;
+    let new = NewTopic::new(topic, 1, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact");
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(10)))
+        .request_timeout(Some(Duration::from_secs(15)));
+    let results = tokio::time::timeout(
+        Duration::from_secs(20),
+        admin.create_topics([&new], &options),
+    )
+    .await
+    .map_err(|_| KafkaError::State {
+        topic: topic.to_owned(),
+        message: "cannot create: no answer within 20 s (create it, compacted, by hand)".into(),
+    })?
+    .map_err(|e| KafkaError::State {
+        topic: topic.to_owned(),
+        message: format!("cannot create: {e}"),
+    })?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, code)) => {
+                return Err(KafkaError::State {
+                    topic: topic.to_owned(),
+                    message: format!("cannot create: {code}"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads the state topic forever, merging every record into the store.
+async fn tail(reader: Arc<StreamConsumer>, shared: Arc<Mutex<Shared>>) {
+    loop {
+        match reader.recv().await {
+            Ok(message) => {
+                let key = message
+                    .key()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
+                let record = match message.payload().map(serde_json::from_slice::<StateRecord>) {
+                    None => None,
+                    Some(Ok(record)) => Some(record),
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, %key, offset = message.offset(), "Skipping an unreadable state record.");
+                        None
+                    }
+                };
+                let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
+                if record.is_some() || message.payload().is_none() {
+                    shared.store.merge(&key, record);
+                }
+                shared
+                    .read_to
+                    .insert(message.partition(), message.offset() + 1);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "State topic read failed; retrying.");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
