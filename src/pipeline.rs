@@ -106,7 +106,10 @@ pub async fn run(
         sinks.push(Sink::Kafka(KafkaSink::new(producer.clone(), topic.clone())));
     }
     if let Some(path) = &config.alerts.file {
-        sinks.push(Sink::File(FileSink::new(path.clone())));
+        sinks.push(Sink::File(FileSink::new(
+            path.clone(),
+            &config.alerts.file_owners,
+        )));
     }
     if config.alerts.stdout {
         sinks.push(Sink::Stdout(StdoutSink));

@@ -1,6 +1,8 @@
 //! Alert sinks. `send` returns only once the sink has durably accepted every alert,
 //! because the pipeline stores Kafka offsets right after.
 
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -54,7 +56,7 @@ impl KafkaSink {
             .map(serde_json::to_vec)
             .collect::<Result<Vec<_>, _>>()?;
         let sends = alerts.iter().zip(&payloads).map(|(alert, payload)| {
-            let key = alert.owner.as_deref().unwrap_or("unowned");
+            let key = alert.owner.as_deref().unwrap_or(UNOWNED);
             let record = FutureRecord::to(&self.topic).key(key).payload(payload);
             self.producer.send(record, Duration::from_secs(5))
         });
@@ -68,47 +70,90 @@ impl KafkaSink {
     }
 }
 
-/// Alerts appended to a JSON-lines file and synced to disk.
+/// Alerts appended to JSON-lines files and synced to disk: one file, or one per
+/// owner when the path holds `{owner}`, optionally only for some owners.
 pub struct FileSink {
     path: PathBuf,
-    file: Option<tokio::fs::File>,
+    owners: Option<HashSet<String>>,
+    files: HashMap<PathBuf, tokio::fs::File>,
 }
 
+/// The owner name used for alerts whose grant names none (and for unknown credentials).
+pub const UNOWNED: &str = "unowned";
+
 impl FileSink {
-    /// A sink appending to `path` (created on first use).
-    pub fn new(path: PathBuf) -> Self {
-        Self { path, file: None }
+    /// A sink appending to `path` (files are created on first use). `owners`, when not
+    /// empty, keeps only those owners' alerts (`unowned` for alerts without one).
+    pub fn new(path: PathBuf, owners: &[String]) -> Self {
+        Self {
+            path,
+            owners: (!owners.is_empty()).then(|| owners.iter().cloned().collect()),
+            files: HashMap::new(),
+        }
+    }
+
+    /// The file an owner's alerts go to.
+    fn path_for(&self, owner: &str) -> PathBuf {
+        let text = self.path.to_string_lossy();
+        if !text.contains("{owner}") {
+            return self.path.clone();
+        }
+        // An owner is an e-mail address or a team name: keep it readable, never a path.
+        let safe: String = owner
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "@._+-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let safe = safe.trim_start_matches('.');
+        PathBuf::from(text.replace("{owner}", if safe.is_empty() { "_" } else { safe }))
     }
 
     async fn send(&mut self, alerts: &[Alert]) -> Result<(), SinkError> {
-        let mut buf = Vec::with_capacity(alerts.len() * 512);
+        let mut by_file: BTreeMap<PathBuf, Vec<u8>> = BTreeMap::new();
         for alert in alerts {
-            serde_json::to_writer(&mut buf, alert)?;
+            let owner = alert.owner.as_deref().unwrap_or(UNOWNED);
+            if self.owners.as_ref().is_some_and(|o| !o.contains(owner)) {
+                continue;
+            }
+            let buf = by_file.entry(self.path_for(owner)).or_default();
+            serde_json::to_writer(&mut *buf, alert)?;
             buf.push(b'\n');
         }
+        for (path, buf) in by_file {
+            self.append(path, &buf).await?;
+        }
+        Ok(())
+    }
+
+    async fn append(&mut self, path: PathBuf, buf: &[u8]) -> Result<(), SinkError> {
         let fail = |source| SinkError::File {
-            path: self.path.clone(),
+            path: path.clone(),
             source,
         };
-        if self.file.is_none() {
-            let file = tokio::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .await
-                .map_err(fail)?;
-            self.file = Some(file);
-        }
-        let Some(file) = self.file.as_mut() else {
-            return Ok(());
+        let file = match self.files.entry(path.clone()) {
+            Entry::Occupied(file) => file.into_mut(),
+            Entry::Vacant(slot) => {
+                let file = tokio::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(slot.key())
+                    .await
+                    .map_err(fail)?;
+                slot.insert(file)
+            }
         };
         let written = async {
-            file.write_all(&buf).await?;
+            file.write_all(buf).await?;
             file.sync_data().await
         };
         if let Err(source) = written.await {
             // Reopen next time: the handle may be stale (disk replaced, file rotated).
-            self.file = None;
+            self.files.remove(&path);
             return Err(fail(source));
         }
         Ok(())
@@ -172,5 +217,64 @@ impl Sink {
             Self::File(sink) => sink.send(alerts).await,
             Self::Stdout(_) => StdoutSink::send(alerts),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(owner: Option<&str>, id: &str) -> Alert {
+        Alert {
+            alert_id: id.into(),
+            rule: "r".into(),
+            severity: "high".into(),
+            summary: "s".into(),
+            reason: "why".into(),
+            grant_id: None,
+            partner: None,
+            owner: owner.map(str::to_owned),
+            purpose: None,
+            credential_id: "c".into(),
+            action: None,
+            first_seen: String::new(),
+            last_seen: String::new(),
+            count: 1,
+            event_ids: Vec::new(),
+            frameworks: Vec::new(),
+            detected_at: String::new(),
+        }
+    }
+
+    fn ids(path: &std::path::Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<Alert>(l).expect("alert").alert_id)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_file_sink_splits_and_filters_by_owner() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let alerts = [
+            alert(Some("jane@bank.example"), "1"),
+            alert(Some("../../etc/x"), "2"),
+            alert(None, "3"),
+            alert(Some("jane@bank.example"), "4"),
+        ];
+        let mut split = FileSink::new(dir.path().join("alerts-{owner}.jsonl"), &[]);
+        split.send(&alerts).await.expect("send");
+        assert_eq!(
+            ids(&dir.path().join("alerts-jane@bank.example.jsonl")),
+            ["1", "4"]
+        );
+        assert_eq!(ids(&dir.path().join("alerts-_.._etc_x.jsonl")), ["2"]);
+        assert_eq!(ids(&dir.path().join("alerts-unowned.jsonl")), ["3"]);
+
+        let only = ["unowned".to_owned(), "jane@bank.example".to_owned()];
+        let mut filtered = FileSink::new(dir.path().join("mine.jsonl"), &only);
+        filtered.send(&alerts).await.expect("send");
+        assert_eq!(ids(&dir.path().join("mine.jsonl")), ["1", "3", "4"]);
     }
 }
