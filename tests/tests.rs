@@ -10,6 +10,7 @@
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
 mod deploy;
+mod grants;
 mod metrics;
 mod pipeline;
 mod replay;

@@ -22,13 +22,6 @@ fn scenario_instance(test: &str, dir: &std::path::Path) -> Grantwatch {
 }
 
 /// The value of the sample whose name and labels start with `series`.
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(series))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
-}
-
 /// Metric names (as samples name them) in a scrape.
 pub fn scraped_names(text: &str) -> BTreeSet<String> {
     text.lines()

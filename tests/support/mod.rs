@@ -53,23 +53,93 @@ impl Names {
     }
 }
 
-/// Writes a config for `names` into `dir`; `extra` is appended verbatim.
+/// Writes a config for `names` into `dir`; `extra` is appended verbatim to `[kafka]`.
 pub fn write_config(dir: &Path, names: &Names, grants: &Path, extra: &str) -> PathBuf {
+    write_config_with(dir, names, grants, extra, "", "")
+}
+
+/// Like [`write_config`], with lines for `[grants]` and sections appended at the end.
+pub fn write_config_with(
+    dir: &Path,
+    names: &Names,
+    grants: &Path,
+    kafka_extra: &str,
+    grants_extra: &str,
+    tail: &str,
+) -> PathBuf {
     let path = dir.join("grantwatch.toml");
     let text = format!(
-        "[kafka]\nbrokers = \"{}\"\ngroup_id = \"{}\"\ntopics = [\"{}\"]\ndead_letter_topic = \"{}\"\n{extra_kafka}\
-         [grants]\npaths = [\"{}\"]\n[alerts]\nkafka_topic = \"{}\"\nfile = \"alerts.jsonl\"\n\
-         [metrics]\nlisten = \"127.0.0.1:0\"\n[batch]\nmax_events = 500\nlinger = \"20ms\"\n",
+        "[kafka]\nbrokers = \"{}\"\ngroup_id = \"{}\"\ntopics = [\"{}\"]\ndead_letter_topic = \"{}\"\n{kafka_extra}\
+         [grants]\npaths = [\"{}\"]\n{grants_extra}\n[alerts]\nkafka_topic = \"{}\"\nfile = \"alerts.jsonl\"\n\
+         [metrics]\nlisten = \"127.0.0.1:0\"\n[batch]\nmax_events = 500\nlinger = \"20ms\"\n{tail}",
         brokers(),
         names.group,
         names.actions,
         names.dlq,
         grants.display(),
         names.alerts,
-        extra_kafka = extra,
     );
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// Creates `topic` with `partitions` partitions (kcat's auto-creation makes one).
+pub fn create_topic(topic: &str, partitions: i32) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .unwrap();
+    let topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let results = runtime
+        .block_on(admin.create_topics([&topic], &AdminOptions::new()))
+        .unwrap();
+    for result in results {
+        result.unwrap();
+    }
+}
+
+/// The value of the first sample whose line starts with `series`.
+pub fn sample(text: &str, series: &str) -> f64 {
+    try_sample(text, series).unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+}
+
+/// The value of the first sample whose line starts with `series`, if any.
+pub fn try_sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// Polls `/metrics` of `gw` until `ready` accepts the scrape, or panics after `timeout`.
+pub fn wait_for_metrics(
+    gw: &mut Grantwatch,
+    timeout: Duration,
+    what: &str,
+    ready: impl Fn(&str) -> bool,
+) -> String {
+    let addr = gw.metrics_addr();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (_, text) = http_get(&addr, "/metrics", None);
+        if ready(&text) {
+            return text;
+        }
+        if let Some(status) = gw.child.try_wait().unwrap() {
+            panic!("grantwatch exited early with {status}:\n{}", gw.log());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {timeout:?}:\n{text}\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Produces `key<TAB>payload` lines with kcat; the broker auto-creates the topic with
@@ -296,7 +366,8 @@ impl Grantwatch {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn signal(&self, signal: &str) {
+    /// Sends a signal (`-HUP`, `-TERM`) to the process.
+    pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([signal, &self.child.id().to_string()])
             .status()
