@@ -85,14 +85,7 @@ pub async fn run(
     let producer = kafka::producer(&config.kafka)?;
     // State first: activity and findings in force are known before any batch.
     let state = StateTopic::open(&config.kafka, producer.clone()).await?;
-    state.with_store(|store| {
-        let uses = store.grant_use();
-        for grant in grants.grants() {
-            if let Some(u) = uses.get(grant.id.as_str()) {
-                grant_metrics.restore(grant, u.last_seen_ms, &u.scopes_used);
-            }
-        }
-    });
+    sync_grant_metrics(&state, &grants, &mut grant_metrics);
     let topics: Vec<&str> = config.kafka.topics.iter().map(String::as_str).collect();
     consumer
         .subscribe(&topics)
@@ -251,6 +244,8 @@ impl Pipeline {
         if !self.state.catch_up(Duration::from_secs(5)).await {
             tracing::warn!("State topic not caught up; scheduled rules run on what is known.");
         }
+        // Other instances' activity reaches this instance's gauges too.
+        sync_grant_metrics(&self.state, &self.grants, &mut self.grant_metrics);
         let activity = self.state.with_store(|s| s.grant_activity())?;
         let hits = self
             .engine
@@ -331,6 +326,19 @@ impl Pipeline {
             backoff = (backoff * 2).min(Duration::from_secs(10));
         }
     }
+}
+
+/// Sets the last-seen and scopes-used gauges from the state store: at start (what
+/// was known before the restart) and each scheduled round (what other instances saw).
+fn sync_grant_metrics(state: &StateTopic, grants: &GrantSet, grant_metrics: &mut GrantMetrics) {
+    state.with_store(|store| {
+        let uses = store.grant_use();
+        for grant in grants.grants() {
+            if let Some(u) = uses.get(grant.id.as_str()) {
+                grant_metrics.merge_known(grant, u.last_seen_ms, &u.scopes_used);
+            }
+        }
+    });
 }
 
 async fn await_dead_letters(

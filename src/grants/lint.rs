@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::error::{GrantError, GrantErrorKind};
 use super::load::Loaded;
-use super::model::{Grant, Status};
+use super::model::{Grant, Scope, Status};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -137,6 +137,26 @@ impl GrantFindings<'_> {
     }
 }
 
+impl GrantFindings<'_> {
+    /// Scopes under `prefix` that allow every action.
+    fn wildcards(&mut self, prefix: &str, scopes: &[Scope]) {
+        for (i, scope) in scopes.iter().enumerate() {
+            if scope.action.is_wildcard_everything() {
+                self.push(
+                    Level::Error,
+                    "wildcard_scope",
+                    &format!("{prefix}[{i}].action"),
+                    format!(
+                        "scope `{}` allows every action: no purpose can be checked against it",
+                        scope.action.as_str()
+                    ),
+                    PRIVILEGE,
+                );
+            }
+        }
+    }
+}
+
 fn days(d: chrono::Duration) -> String {
     format!("{:.1} days", d.num_seconds() as f64 / 86_400.0)
 }
@@ -211,20 +231,7 @@ fn check_grant(grant: &Grant, policy: &Policy, out: &mut Vec<Finding>) {
             }
         }
     }
-    for (i, scope) in grant.scopes.iter().enumerate() {
-        if scope.action.is_wildcard_everything() {
-            f.push(
-                Level::Error,
-                "wildcard_scope",
-                &format!("scopes[{i}].action"),
-                format!(
-                    "scope `{}` allows every action: no purpose can be checked against it",
-                    scope.action.as_str()
-                ),
-                PRIVILEGE,
-            );
-        }
-    }
+    f.wildcards("scopes", &grant.scopes);
     if let Some(emergency) = &grant.emergency {
         for (field, missing) in [
             ("emergency.from", emergency.from.is_none()),
@@ -265,20 +272,7 @@ fn check_grant(grant: &Grant, policy: &Policy, out: &mut Vec<Finding>) {
                 );
             }
         }
-        for (i, scope) in emergency.scopes.iter().enumerate() {
-            if scope.action.is_wildcard_everything() {
-                f.push(
-                    Level::Error,
-                    "wildcard_scope",
-                    &format!("emergency.scopes[{i}].action"),
-                    format!(
-                        "emergency scope `{}` allows every action",
-                        scope.action.as_str()
-                    ),
-                    PRIVILEGE,
-                );
-            }
-        }
+        f.wildcards("emergency.scopes", &emergency.scopes);
     }
 }
 

@@ -89,9 +89,9 @@ impl GrantMetrics {
         }
     }
 
-    /// Restores what persisted state knows of a grant (at start): when it was last
-    /// used and which scopes it has used.
-    pub fn restore(
+    /// Merges what the state store knows of a grant (persisted before a restart, or
+    /// seen by another instance): when it was last used and which scopes it used.
+    pub fn merge_known(
         &mut self,
         grant: &Grant,
         last_seen_ms: Option<i64>,
@@ -101,10 +101,8 @@ impl GrantMetrics {
             grant: grant.id.clone(),
         };
         if let Some(ms) = last_seen_ms {
-            self.metrics
-                .last_seen
-                .get_or_create(&label)
-                .set(ms as f64 / 1000.0);
+            let last_seen = self.metrics.last_seen.get_or_create(&label);
+            last_seen.set(last_seen.get().max(ms as f64 / 1000.0));
         }
         let used = self.scopes_used.entry(grant.id.clone()).or_default();
         used.extend(scopes_used.iter().cloned());

@@ -83,6 +83,30 @@ fn wait_for_idle(topic: &str, grants: &[&str], gw: &mut Grantwatch) {
     }
 }
 
+const SINCE: &str = "2026-01-01T00:00:00Z";
+
+/// An instance judging one grant `g` (credential `c-g`, allowing `GET /a`) from a
+/// grants file it reloads every `reload_interval`, after one in-purpose event.
+fn one_grant_instance(
+    test: &str,
+    reload_interval: &str,
+) -> (tempfile::TempDir, Names, PathBuf, Grantwatch) {
+    let dir = tempfile::tempdir().unwrap();
+    let names = Names::new(test);
+    let grants = dir.path().join("grants.yaml");
+    std::fs::write(&grants, grant("g", SINCE, "30d", &["GET /a"])).unwrap();
+    let grants_extra = format!("reload_interval = \"{reload_interval}\"");
+    let config = write_config_with(dir.path(), &names, &grants, "", &grants_extra, "");
+    // The topic exists before grantwatch subscribes (librdkafka notices topics
+    // created later only at its next metadata refresh).
+    produce_lines(
+        &names.actions,
+        &keyed(&[event("before", "c-g", "GET /a", SINCE)]),
+    );
+    let gw = Grantwatch::start(&config);
+    (dir, names, grants, gw)
+}
+
 #[test]
 fn grants_check_reports_findings_with_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
@@ -136,25 +160,8 @@ fn grants_check_reports_findings_with_exit_codes() {
 
 #[test]
 fn reload_under_traffic_judges_every_event_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let names = Names::new("reload");
-    let grants = dir.path().join("grants.yaml");
-    let since = "2026-01-01T00:00:00Z";
-    std::fs::write(&grants, grant("g", since, "30d", &["GET /a"])).unwrap();
     // Polling off: this reload comes from SIGHUP alone.
-    let config = write_config_with(
-        dir.path(),
-        &names,
-        &grants,
-        "",
-        "reload_interval = \"0s\"",
-        "",
-    );
-    produce_lines(
-        &names.actions,
-        &keyed(&[event("before", "c-g", "GET /a", since)]),
-    );
-    let mut gw = Grantwatch::start(&config);
+    let (_dir, names, grants, mut gw) = one_grant_instance("reload", "0s");
     wait_for_metrics(&mut gw, WAIT, "consuming", |m| {
         try_sample(m, "grantwatch_events_total{result=\"decoded\"}") == Some(1.0)
     });
@@ -175,7 +182,7 @@ fn reload_under_traffic_judges_every_event_exactly_once() {
         }
     });
     std::thread::sleep(Duration::from_millis(1500));
-    std::fs::write(&grants, grant("g", since, "30d", &["GET /a", "POST /b"])).unwrap();
+    std::fs::write(&grants, grant("g", SINCE, "30d", &["GET /a", "POST /b"])).unwrap();
     gw.signal("-HUP");
     producer.join().unwrap();
 
@@ -215,34 +222,14 @@ fn reload_under_traffic_judges_every_event_exactly_once() {
 
 #[test]
 fn an_invalid_reload_keeps_the_last_good_set() {
-    let dir = tempfile::tempdir().unwrap();
-    let names = Names::new("badreload");
-    let grants = dir.path().join("grants.yaml");
-    let since = "2026-01-01T00:00:00Z";
-    std::fs::write(&grants, grant("g", since, "30d", &["GET /a"])).unwrap();
-    let config = write_config_with(
-        dir.path(),
-        &names,
-        &grants,
-        "",
-        "reload_interval = \"200ms\"",
-        "",
-    );
-    // The topic exists before grantwatch subscribes (librdkafka notices topics
-    // created later only at its next metadata refresh).
-    let now = rfc3339(Utc::now());
-    produce_lines(
-        &names.actions,
-        &keyed(&[event("before", "c-g", "GET /a", &now)]),
-    );
-    let mut gw = Grantwatch::start(&config);
+    let (_dir, names, grants, mut gw) = one_grant_instance("badreload", "200ms");
     wait_for_metrics(&mut gw, WAIT, "started", |m| {
         m.contains("grantwatch_grants_loaded 1")
     });
     // A typo in a key: the reload is refused, located, counted.
     std::fs::write(
         &grants,
-        grant("g", since, "30d", &["GET /a", "POST /b"]).replace("  idle_after:", "  idle_afterr:"),
+        grant("g", SINCE, "30d", &["GET /a", "POST /b"]).replace("  idle_after:", "  idle_afterr:"),
     )
     .unwrap();
     wait_for_metrics(&mut gw, WAIT, "reload refused", |m| {
@@ -268,7 +255,7 @@ fn an_invalid_reload_keeps_the_last_good_set() {
     assert_eq!(alert["purpose"], "Test grant g");
 
     // Fixed: the new set comes into force.
-    std::fs::write(&grants, grant("g", since, "30d", &["GET /a", "POST /b"])).unwrap();
+    std::fs::write(&grants, grant("g", SINCE, "30d", &["GET /a", "POST /b"])).unwrap();
     wait_for_metrics(&mut gw, WAIT, "reload accepted", |m| {
         try_sample(m, "grantwatch_grants_reload_total{result=\"ok\"}") == Some(2.0)
     });
