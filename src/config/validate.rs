@@ -227,6 +227,8 @@ mod tests {
         assert_eq!(c.batch.max_events, 8192);
         assert_eq!(c.grants.paths, [Path::new("/etc/gw/grants/")]);
         assert_eq!(c.metrics_listen.to_string(), "127.0.0.1:9464");
+        assert_eq!(c.kafka.state_topic, "grantwatch.state");
+        assert_eq!(c.grants.reload_interval, std::time::Duration::from_secs(2));
     }
 
     #[test]
@@ -283,6 +285,18 @@ mod tests {
         let e = load("[kafka]\n[kafka.topic.zz]\nformat = \"xml\"\n", &[]).expect_err("invalid");
         assert_eq!(e.errors.len(), 1, "{e}");
         assert!(e.errors[0].contains("not in kafka.topics"), "{e}");
+    }
+
+    #[test]
+    fn owner_filter_needs_a_file() {
+        let e = load("[alerts]\nfile_owners = [\"a@bank.example\"]\n", &[]).expect_err("no file");
+        assert!(e.to_string().contains("alerts.file_owners"), "{e}");
+        let c = load(
+            "[alerts]\nfile = \"alerts/{owner}.jsonl\"\nfile_owners = [\"a@bank.example\"]\n",
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(c.alerts.file_owners, ["a@bank.example"]);
     }
 
     #[test]
