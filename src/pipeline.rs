@@ -2,6 +2,7 @@
 //! wait for dead letters → store offsets. Offsets move only after all of it
 //! succeeded, so a crash at any point re-reads the batch and yields the same alert ids.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,43 @@ use crate::telemetry::{GrantMetrics, Health, Metrics};
 
 /// Drift is the out-of-purpose share over the last hour of processing.
 const DRIFT_WINDOW_MS: i64 = 3_600_000;
+
+/// Grant state is written at most this often (one record per changed key), and the
+/// offsets of the batches it covers are stored only after: writing every batch's
+/// state cost a third of the throughput.
+const STATE_FLUSH: Duration = Duration::from_secs(1);
+
+/// State changes and offsets of batches whose alerts are delivered but whose state
+/// is not written yet.
+#[derive(Default)]
+struct Unflushed {
+    records: BTreeMap<String, Option<StateRecord>>,
+    offsets: HashMap<(String, i32), i64>,
+    since: Option<Instant>,
+}
+
+impl Unflushed {
+    fn add(
+        &mut self,
+        records: impl IntoIterator<Item = (String, Option<StateRecord>)>,
+        offsets: &HashMap<(String, i32), i64>,
+    ) {
+        self.records.extend(records);
+        for (partition, &next) in offsets {
+            let slot = self.offsets.entry(partition.clone()).or_insert(next);
+            *slot = (*slot).max(next);
+        }
+        self.since.get_or_insert_with(Instant::now);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.since.is_none()
+    }
+
+    fn due(&self) -> bool {
+        self.since.is_some_and(|t| t.elapsed() >= STATE_FLUSH)
+    }
+}
 
 /// Why the service stopped or could not start.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +90,7 @@ struct Pipeline {
     metrics: Metrics,
     grant_metrics: GrantMetrics,
     state: StateTopic,
+    unflushed: Unflushed,
     schedules: Schedules,
     /// The topic whose partitions decide which grants this instance reports.
     ownership_topic: String,
@@ -138,6 +177,7 @@ pub async fn run(
         metrics,
         grant_metrics,
         state,
+        unflushed: Unflushed::default(),
         schedules: Schedules::default(),
         ownership_topic: config.kafka.topics.first().cloned().unwrap_or_default(),
     };
@@ -154,14 +194,20 @@ impl Pipeline {
                 self.apply_grants(grants)?;
             }
             let collected = self.source.collect(&mut self.builder, &mut stop).await;
-            if collected.messages > 0 && !self.process(collected, &stop).await? {
+            let idle = collected.messages == 0;
+            if !idle && !self.process(collected, &stop).await? {
                 tracing::warn!("Stopped with a batch undelivered; it will be re-read on restart.");
                 return Ok(());
             }
-            if !*stop.borrow() {
+            let stopping = *stop.borrow();
+            if (idle || stopping || self.unflushed.due()) && !self.flush(&stop).await {
+                tracing::warn!("Stopped with grant state unwritten; its batches will be re-read.");
+                return Ok(());
+            }
+            if !stopping {
                 self.run_scheduled(&stop).await?;
             }
-            if *stop.borrow() {
+            if stopping {
                 self.source.commit();
                 return Ok(());
             }
@@ -205,13 +251,12 @@ impl Pipeline {
         if !self.deliver(&alerts, stop).await || !await_dead_letters(collected.dead_letters).await {
             return Ok(false);
         }
-        let records = self.state.with_store(|s| s.record_batch(&activity));
-        let records = records.into_iter().map(|r| (r.key(), Some(r))).collect();
-        if !self.persist(records, stop).await {
-            return Ok(false);
-        }
         let acknowledged_ms = Utc::now().timestamp_millis();
-        self.source.store(&collected.offsets);
+        let records = self.state.with_store(|s| s.record_batch(&activity));
+        self.unflushed.add(
+            records.into_iter().map(|r| (r.key(), Some(r))),
+            &collected.offsets,
+        );
         let alert_event_ms: Vec<i64> = alerts.iter().filter_map(last_seen_ms).collect();
         BatchProcessed {
             events: batch.num_rows(),
@@ -254,7 +299,12 @@ impl Pipeline {
         let round = self
             .state
             .with_store(|store| findings::decide(&hits, &self.grants, store, &ownership, now_ms))?;
-        if !self.deliver(&round.alerts, stop).await || !self.persist(round.records, stop).await {
+        if !self.deliver(&round.alerts, stop).await {
+            return Ok(());
+        }
+        // Written at once: another instance may take these grants over any moment.
+        self.unflushed.add(round.records, &HashMap::new());
+        if !self.flush(stop).await {
             return Ok(());
         }
         FindingsRaised {
@@ -265,35 +315,32 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Writes state records, retrying with backoff until they are acknowledged or
-    /// `stop`; offsets move only after.
-    async fn persist(
-        &self,
-        records: Vec<(String, Option<StateRecord>)>,
-        stop: &watch::Receiver<bool>,
-    ) -> bool {
-        if records.is_empty() {
+    /// Writes the unflushed state, retrying with backoff until it is acknowledged or
+    /// `stop`, then stores the offsets of the batches it covers.
+    async fn flush(&mut self, stop: &watch::Receiver<bool>) -> bool {
+        if self.unflushed.is_empty() {
             return true;
         }
+        let Unflushed {
+            records, offsets, ..
+        } = std::mem::take(&mut self.unflushed);
+        let records: Vec<(String, Option<StateRecord>)> = records.into_iter().collect();
         let mut backoff = Duration::from_millis(200);
-        loop {
-            match self.state.publish(records.clone()).await {
-                Ok(()) => return true,
-                Err(error) => {
-                    SinkFailed {
-                        sink: "state",
-                        error: &error,
-                        retry_in: backoff,
-                    }
-                    .emit(&self.metrics);
-                }
+        while let Err(error) = self.state.publish(&records).await {
+            SinkFailed {
+                sink: "state",
+                error: &error,
+                retry_in: backoff,
             }
+            .emit(&self.metrics);
             if *stop.borrow() {
                 return false;
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(10));
         }
+        self.source.store(&offsets);
+        true
     }
 
     /// Delivers to every sink, retrying each failed one with backoff until it

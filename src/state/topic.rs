@@ -166,7 +166,7 @@ impl StateTopic {
     /// acknowledged.
     pub async fn publish(
         &self,
-        records: Vec<(String, Option<StateRecord>)>,
+        records: &[(String, Option<StateRecord>)],
     ) -> Result<(), KafkaError> {
         let payloads = records
             .iter()
