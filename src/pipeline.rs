@@ -275,12 +275,13 @@ impl Pipeline {
     /// delivers what they find. Skipped while no partition is assigned.
     async fn run_scheduled(&mut self, stop: &watch::Receiver<bool>) -> Result<(), PipelineError> {
         let now_ms = Utc::now().timestamp_millis();
-        let ownership = self.source.ownership(&self.ownership_topic);
-        if ownership.is_empty() {
-            return Ok(());
-        }
+        // Cheapest first: the other two ask the broker.
         let due = self.schedules.due(&self.engine, now_ms);
         if due.is_empty() || !self.source.caught_up() {
+            return Ok(());
+        }
+        let ownership = self.source.ownership(&self.ownership_topic);
+        if ownership.is_empty() {
             return Ok(());
         }
         self.schedules.ran(&self.engine, &due, now_ms);
