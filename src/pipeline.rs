@@ -15,9 +15,9 @@ use crate::config::Config;
 use crate::decode::ActionsBuilder;
 use crate::findings::{self, Schedules};
 use crate::grants::{GrantSet, GrantTables};
-use crate::kafka::{self, Collected, KafkaError, Source, SourceSettings};
+use crate::kafka::{self, Collected, KafkaError, Progress, Source, SourceSettings};
 use crate::rules::{EngineError, Rule, RuleEngine, RuleError};
-use crate::state::{StateRecord, StateTopic};
+use crate::state::{StateRecord, StateStore, StateTopic};
 use crate::telemetry::events::{BatchProcessed, FindingsRaised, GrantsLoaded, SinkFailed};
 use crate::telemetry::{GrantMetrics, Health, Metrics};
 
@@ -29,8 +29,8 @@ const DRIFT_WINDOW_MS: i64 = 3_600_000;
 /// state cost a third of the throughput.
 const STATE_FLUSH: Duration = Duration::from_secs(1);
 
-/// State changes and offsets of batches whose alerts are delivered but whose state
-/// is not written yet.
+/// Offsets of batches whose alerts are delivered but whose grant state is not
+/// written yet, and finding records to write with it.
 #[derive(Default)]
 struct Unflushed {
     records: BTreeMap<String, Option<StateRecord>>,
@@ -119,7 +119,8 @@ pub async fn run(
     grant_metrics.loaded(&grants);
     health.set_grants_loaded(true);
 
-    let consumer = kafka::consumer(&config.kafka, metrics.clone())?;
+    let progress = Progress::default();
+    let consumer = kafka::consumer(&config.kafka, metrics.clone(), progress.clone())?;
     kafka::wait_for_brokers(&consumer, &config.kafka.brokers, 5).await?;
     let producer = kafka::producer(&config.kafka)?;
     // State first: activity and findings in force are known before any batch.
@@ -152,7 +153,7 @@ pub async fn run(
         linger: config.batch.linger,
         formats: config.kafka.formats.clone(),
     };
-    let source = Source::new(consumer, producer, settings, metrics.clone());
+    let source = Source::new(consumer, producer, settings, metrics.clone(), progress);
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -252,11 +253,8 @@ impl Pipeline {
             return Ok(false);
         }
         let acknowledged_ms = Utc::now().timestamp_millis();
-        let records = self.state.with_store(|s| s.record_batch(&activity));
-        self.unflushed.add(
-            records.into_iter().map(|r| (r.key(), Some(r))),
-            &collected.offsets,
-        );
+        self.state.with_store(|s| s.record_batch(&activity));
+        self.unflushed.add([], &collected.offsets);
         let alert_event_ms: Vec<i64> = alerts.iter().filter_map(last_seen_ms).collect();
         BatchProcessed {
             events: batch.num_rows(),
@@ -275,7 +273,6 @@ impl Pipeline {
     /// delivers what they find. Skipped while no partition is assigned.
     async fn run_scheduled(&mut self, stop: &watch::Receiver<bool>) -> Result<(), PipelineError> {
         let now_ms = Utc::now().timestamp_millis();
-        // Cheapest first: the other two ask the broker.
         let due = self.schedules.due(&self.engine, now_ms);
         if due.is_empty() || !self.source.caught_up() {
             return Ok(());
@@ -325,7 +322,11 @@ impl Pipeline {
         let Unflushed {
             records, offsets, ..
         } = std::mem::take(&mut self.unflushed);
-        let records: Vec<(String, Option<StateRecord>)> = records.into_iter().collect();
+        let changed = self.state.with_store(StateStore::take_changes);
+        let records: Vec<(String, Option<StateRecord>)> = records
+            .into_iter()
+            .chain(changed.into_iter().map(|r| (r.key(), Some(r))))
+            .collect();
         let mut backoff = Duration::from_millis(200);
         while let Err(error) = self.state.publish(&records).await {
             SinkFailed {

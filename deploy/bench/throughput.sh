@@ -10,7 +10,7 @@ grants=${2:-1000}
 partitions=${3:-4}
 brokers=127.0.0.1:${KAFKA_PORT:-9092}
 jars=${KAFKA_JARS_DIR:-$HOME/.cache/grantwatch/kafka-jars}
-bin=target/release/grantwatch
+bin=${GRANTWATCH_BIN:-target/release/grantwatch}   # another build to compare
 [ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 2; }
 work=$(mktemp -d /tmp/gw-bench.XXXXXX)
 run=$(date +%s)

@@ -9,18 +9,21 @@ use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::producer::FutureProducer;
 use rdkafka::{ClientConfig, ClientContext, Statistics};
 
+use super::progress::Progress;
 use crate::config::KafkaConfig;
 use crate::telemetry::Metrics;
 use crate::telemetry::metrics::PartitionLabels;
 
 /// The consumer's context: turns librdkafka's periodic statistics into the
-/// `grantwatch_consumer_lag` gauges.
+/// `grantwatch_consumer_lag` gauges and the read [`Progress`].
 pub struct LagContext {
     metrics: Metrics,
+    progress: Progress,
 }
 
 impl ClientContext for LagContext {
     fn stats(&self, statistics: Statistics) {
+        self.progress.record(&statistics);
         for (topic, stats) in statistics.topics {
             for (partition, p) in stats.partitions {
                 // -1 is librdkafka's internal unassigned partition; lag -1 is unknown.
@@ -98,8 +101,13 @@ fn passthrough(client: &mut ClientConfig, config: &KafkaConfig) {
     }
 }
 
-/// A consumer in `group_id`, auto-committing only offsets the pipeline stored.
-pub fn consumer(config: &KafkaConfig, metrics: Metrics) -> Result<ActionConsumer, KafkaError> {
+/// A consumer in `group_id`, auto-committing only offsets the pipeline stored, and
+/// reporting how far it has read to `progress`.
+pub fn consumer(
+    config: &KafkaConfig,
+    metrics: Metrics,
+    progress: Progress,
+) -> Result<ActionConsumer, KafkaError> {
     let mut client = base(config);
     client
         .set("group.id", &config.group_id)
@@ -109,14 +117,15 @@ pub fn consumer(config: &KafkaConfig, metrics: Metrics) -> Result<ActionConsumer
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
-        .set("statistics.interval.ms", "5000")
+        // Lag gauges and the progress scheduled rules wait on.
+        .set("statistics.interval.ms", "2000")
         .set(
             "fetch.message.max.bytes",
             (config.max_message_bytes + 1).max(1 << 20).to_string(),
         );
     passthrough(&mut client, config);
     client
-        .create_with_context(LagContext { metrics })
+        .create_with_context(LagContext { metrics, progress })
         .map_err(|source| KafkaError::Client {
             role: "consumer",
             source,

@@ -14,13 +14,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::client::ActionConsumer;
+use super::progress::Progress;
 use crate::decode::{ActionsBuilder, Rejected, Source as MessageSource, TopicFormat};
 use crate::state::Ownership;
 use crate::telemetry::Metrics;
 use crate::telemetry::events::EventDeadLettered;
-
-/// High watermark per (topic, partition).
-type PartitionEnds = HashMap<(String, i32), i64>;
 
 /// Longest wait for a first message before returning an empty round.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
@@ -43,8 +41,7 @@ pub struct Source {
     /// For topics the settings do not name (none, once subscribed as configured).
     native: TopicFormat,
     metrics: Metrics,
-    /// Partition ends at the last [`Source::caught_up`] check, and when.
-    ends_checked: Option<(std::time::Instant, PartitionEnds)>,
+    progress: Progress,
 }
 
 /// How the source batches and reads its topics.
@@ -66,6 +63,7 @@ impl Source {
         producer: FutureProducer,
         settings: SourceSettings,
         metrics: Metrics,
+        progress: Progress,
     ) -> Self {
         Self {
             consumer,
@@ -73,7 +71,7 @@ impl Source {
             settings,
             native: TopicFormat::native(),
             metrics,
-            ends_checked: None,
+            progress,
         }
     }
 
@@ -208,102 +206,40 @@ impl Source {
         }
     }
 
+    /// The partitions assigned now (local, no broker round trip).
+    fn assigned(&self) -> Vec<(String, i32)> {
+        self.consumer
+            .assignment()
+            .map(|list| {
+                list.elements()
+                    .iter()
+                    .map(|e| (e.topic().to_owned(), e.partition()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Which scheduled findings this instance reports: the partitions of `topic` it
     /// is assigned now, out of the topic's partition count (DESIGN §10).
     pub fn ownership(&self, topic: &str) -> Ownership {
         let assigned: Vec<i32> = self
-            .consumer
-            .assignment()
-            .map(|list| {
-                list.elements_for_topic(topic)
-                    .iter()
-                    .map(|e| e.partition())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if assigned.is_empty() {
-            return Ownership::new(1, []);
-        }
-        // Metadata is a broker round trip; it runs once per scheduled round.
-        let partitions = tokio::task::block_in_place(|| {
-            self.consumer
-                .fetch_metadata(Some(topic), Duration::from_secs(5))
-        })
-        .ok()
-        .and_then(|m| {
-            m.topics()
-                .iter()
-                .find(|t| t.name() == topic)
-                .map(|t| t.partitions().len())
-        })
-        .and_then(|n| i32::try_from(n).ok())
-        .filter(|&n| n > 0);
-        match partitions {
-            Some(n) => Ownership::new(n, assigned),
+            .assigned()
+            .into_iter()
+            .filter(|(t, _)| t == topic)
+            .map(|(_, p)| p)
+            .collect();
+        match self.progress.partition_count(topic) {
+            Some(n) if n > 0 && !assigned.is_empty() => Ownership::new(n, assigned),
             // Unknown count: owning nothing is safe, reporting twice is not.
-            None => Ownership::new(1, []),
+            _ => Ownership::new(1, []),
         }
     }
 
-    /// Whether every assigned partition has been read up to where its end was at the
-    /// previous check (at least a second ago): before that, the backlog may hold uses
-    /// that make a grant look idle. Under steady traffic the end moves on, so "the
-    /// end as it was" is the mark, not the end now. Broker round trips; called only
-    /// when a scheduled round is due.
-    pub fn caught_up(&mut self) -> bool {
-        if self
-            .ends_checked
-            .as_ref()
-            .is_some_and(|(at, _)| at.elapsed() < Duration::from_secs(1))
-        {
-            return false;
-        }
-        let (Ok(assignment), Ok(positions)) =
-            (self.consumer.assignment(), self.consumer.position())
-        else {
-            return false;
-        };
-        let committed = tokio::task::block_in_place(|| {
-            self.consumer
-                .committed_offsets(assignment.clone(), Duration::from_secs(5))
-        })
-        .ok();
-        let offset_of = |list: &TopicPartitionList, topic: &str, partition: i32| match list
-            .find_partition(topic, partition)
-            .map(|p| p.offset())
-        {
-            Some(rdkafka::Offset::Offset(n)) => Some(n),
-            _ => None,
-        };
-        let previous = self.ends_checked.take().map(|(_, ends)| ends);
-        let mut ends = HashMap::new();
-        let mut caught_up = previous.is_some();
-        for e in assignment.elements() {
-            let (topic, partition) = (e.topic(), e.partition());
-            let Ok((low, high)) = tokio::task::block_in_place(|| {
-                self.consumer
-                    .fetch_watermarks(topic, partition, Duration::from_secs(5))
-            }) else {
-                caught_up = false;
-                continue;
-            };
-            ends.insert((topic.to_owned(), partition), high);
-            // Read position, else the group's commit, else where reading starts.
-            let at = offset_of(&positions, topic, partition)
-                .or_else(|| {
-                    committed
-                        .as_ref()
-                        .and_then(|c| offset_of(c, topic, partition))
-                })
-                .unwrap_or(low);
-            let mark = previous
-                .as_ref()
-                .and_then(|p| p.get(&(topic.to_owned(), partition)).copied())
-                .unwrap_or(high);
-            caught_up &= at >= mark;
-        }
-        self.ends_checked = Some((std::time::Instant::now(), ends));
-        caught_up
+    /// Whether the backlog has been read (see [`Progress`]); false with nothing
+    /// assigned.
+    pub fn caught_up(&self) -> bool {
+        let assigned = self.assigned();
+        !assigned.is_empty() && self.progress.caught_up(&assigned)
     }
 
     /// Commits stored offsets synchronously (on shutdown).

@@ -6,23 +6,25 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{Int64Type, TimestampMillisecondType};
+use datafusion::arrow::datatypes::{Int32Type, Int64Type, TimestampMillisecondType};
 use datafusion::arrow::error::ArrowError;
 
 use super::engine::RuleHits;
 use super::rule::Severity;
 
 /// Actions per grant and credential (a NULL grant_id row counts actions no grant binds).
+/// Reduced per credential before the join, so the join sees one row per credential.
 pub(super) const ACTIONS_SQL: &str = "\
-SELECT gc.grant_id, a.credential_id, count(*) AS actions, max(a.ts) AS last_seen
-FROM actions a
-LEFT JOIN grant_credentials gc ON gc.credential_id = a.credential_id
-GROUP BY gc.grant_id, a.credential_id";
+SELECT gc.grant_id, c.credential_id, c.actions, c.last_seen
+FROM (SELECT credential_id, count(*) AS actions, max(ts) AS last_seen
+      FROM actions GROUP BY credential_id) c
+LEFT JOIN grant_credentials gc ON gc.credential_id = c.credential_id";
 
-/// Scopes whose pattern matched an action of the batch, by the credential that used them.
+/// Scopes whose pattern matched an action of the batch. Patterns are matched against
+/// each distinct (credential, action) once, not against every event.
 pub(super) const SCOPES_SQL: &str = "\
-SELECT DISTINCT gc.grant_id, a.credential_id, s.action
-FROM actions a
+SELECT DISTINCT gc.grant_id, s.scope_index
+FROM (SELECT DISTINCT credential_id, action FROM actions) a
 JOIN grant_credentials gc ON gc.credential_id = a.credential_id
 JOIN grant_scopes s ON s.grant_id = gc.grant_id
 WHERE action_matches(s.action, a.action)";
@@ -54,10 +56,12 @@ pub struct BatchActivity {
 }
 
 impl BatchActivity {
+    /// `scope_actions` gives each grant's scope patterns by `scope_index`.
     pub(super) fn build(
         actions: &[RecordBatch],
         scopes: &[RecordBatch],
         hits: &[RuleHits],
+        scope_actions: &HashMap<String, Vec<String>>,
     ) -> Result<Self, ArrowError> {
         let flagged = flagged_pairs(hits);
         let mut activity = BatchActivity::default();
@@ -86,18 +90,28 @@ impl BatchActivity {
                 });
             }
         }
+        // Scopes are used by a grant; each of its credentials that acted carries them,
+        // so the union per grant is exact whichever instance wrote which credential.
+        let mut by_grant: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, a) in activity.grants.iter().enumerate() {
+            by_grant.entry(a.grant_id.as_str()).or_default().push(i);
+        }
+        let mut used: Vec<(usize, String)> = Vec::new();
         for batch in scopes {
             let ids = batch.column(0).as_string::<i32>();
-            let credentials = batch.column(1).as_string::<i32>();
-            let scope = batch.column(2).as_string::<i32>();
+            let index = batch.column(1).as_primitive::<Int32Type>();
             for row in 0..batch.num_rows() {
-                let key = (ids.value(row).to_owned(), credentials.value(row).to_owned());
-                if let Some(&i) = index.get(&key) {
-                    activity.grants[i]
-                        .scopes_used
-                        .insert(scope.value(row).to_owned());
+                let grant = ids.value(row);
+                let action = scope_actions
+                    .get(grant)
+                    .and_then(|s| s.get(usize::try_from(index.value(row)).ok()?));
+                if let (Some(entries), Some(action)) = (by_grant.get(grant), action) {
+                    used.extend(entries.iter().map(|&i| (i, action.clone())));
                 }
             }
+        }
+        for (i, action) in used {
+            activity.grants[i].scopes_used.insert(action);
         }
         Ok(activity)
     }

@@ -1,9 +1,10 @@
 //! The rule engine: one DataFusion session whose tables are swapped per batch, with
 //! every per-batch rule planned and optimized once at start.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -61,6 +62,8 @@ pub struct RuleEngine {
     scheduled_rules: Vec<Planned>,
     activity_actions: LogicalPlan,
     activity_scopes: LogicalPlan,
+    /// Each grant's scope patterns by `scope_index`, for naming the scopes used.
+    scope_actions: HashMap<String, Vec<String>>,
 }
 
 impl RuleEngine {
@@ -83,6 +86,7 @@ impl RuleEngine {
             scheduled_rules: Vec::new(),
             activity_actions: LogicalPlan::default(),
             activity_scopes: LogicalPlan::default(),
+            scope_actions: HashMap::new(),
             actions: SwapTable::new(schema::actions()),
             grants: SwapTable::new(grants_schema()),
             credentials: SwapTable::new(credentials_schema()),
@@ -181,7 +185,8 @@ impl RuleEngine {
     }
 
     /// Replaces the grant tables; the next batch is judged against them.
-    pub fn set_grants(&self, tables: GrantTables) {
+    pub fn set_grants(&mut self, tables: GrantTables) {
+        self.scope_actions = scope_actions(&tables.grant_scopes);
         self.grants.replace(vec![tables.grants]);
         self.credentials.replace(vec![tables.grant_credentials]);
         self.scopes.replace(vec![tables.grant_scopes]);
@@ -249,9 +254,33 @@ impl RuleEngine {
         )
         .await?;
         let hits: Vec<RuleHits> = hits.into_iter().flatten().collect();
-        let activity = BatchActivity::build(&actions, &scopes, &hits)?;
+        let activity = BatchActivity::build(&actions, &scopes, &hits, &self.scope_actions)?;
         Ok(Evaluation { hits, activity })
     }
+}
+
+/// Each grant's scope patterns in `scope_index` order (the table lists them so).
+fn scope_actions(scopes: &RecordBatch) -> HashMap<String, Vec<String>> {
+    let mut by_grant: HashMap<String, Vec<String>> = HashMap::new();
+    let (Some(grants), Some(actions)) = (
+        scopes
+            .column_by_name("grant_id")
+            .and_then(|c| c.as_string_opt::<i32>()),
+        scopes
+            .column_by_name("action")
+            .and_then(|c| c.as_string_opt::<i32>()),
+    ) else {
+        return by_grant;
+    };
+    for (grant, action) in grants.iter().zip(actions.iter()) {
+        if let (Some(grant), Some(action)) = (grant, action) {
+            by_grant
+                .entry(grant.to_owned())
+                .or_default()
+                .push(action.to_owned());
+        }
+    }
+    by_grant
 }
 
 /// Executes an optimized plan over the current tables; empty batches are dropped.

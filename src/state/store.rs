@@ -28,10 +28,19 @@ pub struct GrantUse {
     pub scopes_used: BTreeSet<String>,
 }
 
-/// Activity and findings, keyed as in the state topic.
+/// One credential's activity under a grant, and whether it changed since it was
+/// last taken for writing.
+#[derive(Debug)]
+struct Tracked {
+    record: ActivityRecord,
+    dirty: bool,
+}
+
+/// Activity (grant → credential → record) and findings, as in the state topic.
+/// Nested maps so that a batch looks keys up by `&str` without allocating.
 #[derive(Debug, Default)]
 pub struct StateStore {
-    activity: HashMap<(String, String), ActivityRecord>,
+    activity: HashMap<String, HashMap<String, Tracked>>,
     findings: HashMap<(String, String), String>,
 }
 
@@ -51,11 +60,19 @@ impl StateStore {
     pub fn merge(&mut self, key: &str, record: Option<StateRecord>) {
         match record {
             Some(StateRecord::Activity(a)) => {
-                let slot = (a.grant_id.clone(), a.credential_id.clone());
-                match self.activity.get(&slot) {
-                    Some(current) if !a.supersedes(current) => {}
-                    _ => {
-                        self.activity.insert(slot, a);
+                let credentials = self.activity.entry(a.grant_id.clone()).or_default();
+                match credentials.get_mut(&a.credential_id) {
+                    Some(current) if !a.supersedes(&current.record) => {}
+                    Some(current) => current.record = a,
+                    None => {
+                        let credential = a.credential_id.clone();
+                        credentials.insert(
+                            credential,
+                            Tracked {
+                                record: a,
+                                dirty: false,
+                            },
+                        );
                     }
                 }
             }
@@ -70,29 +87,49 @@ impl StateStore {
         }
     }
 
-    /// Adds a batch's activity and returns the records that changed, to persist.
-    pub fn record_batch(&mut self, batch: &BatchActivity) -> Vec<StateRecord> {
-        let mut changed = Vec::with_capacity(batch.grants.len());
+    /// Adds a batch's activity; what changed is written by [`StateStore::take_changes`].
+    pub fn record_batch(&mut self, batch: &BatchActivity) {
         for a in &batch.grants {
-            let slot = (a.grant_id.clone(), a.credential_id.clone());
-            let record = self.activity.entry(slot).or_insert_with(|| ActivityRecord {
-                grant_id: a.grant_id.clone(),
-                credential_id: a.credential_id.clone(),
-                last_seen_ms: i64::MIN,
-                actions_total: 0,
-                out_of_purpose_total: 0,
-                scopes_used: Vec::new(),
-            });
+            let credentials = match self.activity.get_mut(a.grant_id.as_str()) {
+                Some(credentials) => credentials,
+                None => self.activity.entry(a.grant_id.clone()).or_default(),
+            };
+            let tracked = match credentials.get_mut(a.credential_id.as_str()) {
+                Some(tracked) => tracked,
+                None => credentials
+                    .entry(a.credential_id.clone())
+                    .or_insert_with(|| Tracked {
+                        record: ActivityRecord {
+                            grant_id: a.grant_id.clone(),
+                            credential_id: a.credential_id.clone(),
+                            last_seen_ms: i64::MIN,
+                            actions_total: 0,
+                            out_of_purpose_total: 0,
+                            scopes_used: Vec::new(),
+                        },
+                        dirty: true,
+                    }),
+            };
+            let record = &mut tracked.record;
             record.last_seen_ms = record.last_seen_ms.max(a.last_seen_ms);
             record.actions_total += a.actions;
             record.out_of_purpose_total += a.flagged;
             for scope in &a.scopes_used {
-                if !record.scopes_used.contains(scope) {
-                    record.scopes_used.push(scope.clone());
+                if let Err(at) = record.scopes_used.binary_search(scope) {
+                    record.scopes_used.insert(at, scope.clone());
                 }
             }
-            record.scopes_used.sort();
-            changed.push(StateRecord::Activity(record.clone()));
+            tracked.dirty = true;
+        }
+    }
+
+    /// The activity records changed since the last call, to persist.
+    pub fn take_changes(&mut self) -> Vec<StateRecord> {
+        let mut changed = Vec::new();
+        for tracked in self.activity.values_mut().flat_map(HashMap::values_mut) {
+            if std::mem::take(&mut tracked.dirty) {
+                changed.push(StateRecord::Activity(tracked.record.clone()));
+            }
         }
         changed
     }
@@ -100,7 +137,12 @@ impl StateStore {
     /// Use per grant, over all its credentials.
     pub fn grant_use(&self) -> BTreeMap<&str, GrantUse> {
         let mut uses: BTreeMap<&str, GrantUse> = BTreeMap::new();
-        for a in self.activity.values() {
+        for a in self
+            .activity
+            .values()
+            .flat_map(HashMap::values)
+            .map(|t| &t.record)
+        {
             let u = uses.entry(a.grant_id.as_str()).or_default();
             u.last_seen_ms = u.last_seen_ms.max(Some(a.last_seen_ms));
             u.actions_total += a.actions_total;
@@ -195,7 +237,10 @@ mod tests {
     fn activity_accumulates_and_merging_is_idempotent() {
         let mut local = StateStore::default();
         local.record_batch(&batch("c1", 2, 100));
-        let changed = local.record_batch(&batch("c1", 3, 50));
+        local.record_batch(&batch("c1", 3, 50));
+        let changed = local.take_changes();
+        assert_eq!(changed.len(), 1);
+        assert!(local.take_changes().is_empty(), "taken once");
         let mut remote = StateStore::default();
         for record in changed.iter().chain(&changed) {
             remote.merge(&record.key(), Some(record.clone()));
