@@ -16,6 +16,7 @@ pub mod config;
 pub mod decode;
 pub mod demo;
 pub mod findings;
+pub mod fixtures;
 pub mod grants;
 pub mod http;
 pub mod kafka;

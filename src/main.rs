@@ -50,6 +50,25 @@ enum Command {
         #[command(subcommand)]
         command: GrantsCommand,
     },
+    /// Work with rules.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Run rule fixtures (NAME.test.yaml beside NAME.sql): exit 0 all pass, 1 any
+    /// fails, 2 a fixture or rule is invalid.
+    Test {
+        /// A directory of rules and fixtures (default: the built-in pack and the
+        /// config's `rules.dirs`).
+        dir: Option<PathBuf>,
+        /// The configuration file (for `rules.dirs`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -111,6 +130,9 @@ fn main() -> ExitCode {
             Command::Grants {
                 command: GrantsCommand::Check(args),
             } => grants_check(args),
+            Command::Rules {
+                command: RulesCommand::Test { dir, config },
+            } => rules_test(dir, config.as_deref()).await,
         }
     });
     result.unwrap_or_else(fail)
@@ -254,6 +276,49 @@ fn grants_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         0
     }))
+}
+
+async fn rules_test(dir: Option<PathBuf>, config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    use grantwatch::fixtures;
+    let config = config_or_default(config)?;
+    let mut dirs = config.rule_dirs.clone();
+    dirs.extend(dir.clone());
+    let rules = load_rules(&dirs)?;
+    let fixtures = match &dir {
+        Some(dir) => fixtures::load_dir_fixtures(std::slice::from_ref(dir))?,
+        None => fixtures::overlay(
+            fixtures::builtin_fixtures(),
+            fixtures::load_dir_fixtures(&config.rule_dirs)?,
+        ),
+    };
+    let results = fixtures::run_all(&rules, &fixtures).await?;
+    let mut report = String::new();
+    for result in &results {
+        let status = if result.passed() { "ok  " } else { "FAIL" };
+        report.push_str(&format!("{status} {}: {}\n", result.rule, result.case));
+        for line in &result.missing {
+            report.push_str(&format!("       - expected, not raised: {line}\n"));
+        }
+        for line in &result.unexpected {
+            report.push_str(&format!("       + raised, not expected: {line}\n"));
+        }
+    }
+    if dir.is_none() {
+        for rule in fixtures::untested(&rules, &fixtures) {
+            report.push_str(&format!("note: rule `{rule}` has no fixture\n"));
+        }
+    }
+    let failed = results.iter().filter(|r| !r.passed()).count();
+    report.push_str(&format!(
+        "{} fixture{}, {} case{}: {} passed, {failed} failed\n",
+        fixtures.len(),
+        plural(fixtures.len()),
+        results.len(),
+        plural(results.len()),
+        results.len() - failed
+    ));
+    write_stdout(&report)?;
+    Ok(ExitCode::from(if failed > 0 { 1 } else { 0 }))
 }
 
 /// Writes a command's report; a closed pipe (`| head`) is not an error.

@@ -51,6 +51,9 @@ cargo clippy --all-targets --locked -- -D warnings
 log "cargo test (unit and integration, against the real broker)"
 cargo test --locked -- --test-threads 2
 
+log "rules test (every rule's fixtures)"
+cargo run --quiet --locked -- rules test
+
 log "grants check examples/grants"
 cargo run --quiet --locked -- grants check --at 2026-12-01 examples/grants
 

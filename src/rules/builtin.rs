@@ -72,3 +72,75 @@ pub(super) const BUILTIN_RULES: &[(&str, &str)] = &[
         include_str!("../../queries/rules/emergency_window_open.sql"),
     ),
 ];
+
+/// (rule name, fixture YAML) of every built-in rule's `NAME.test.yaml`.
+pub const BUILTIN_FIXTURES: &[(&str, &str)] = &[
+    (
+        "out_of_purpose_action",
+        include_str!("../../queries/rules/out_of_purpose_action.test.yaml"),
+    ),
+    (
+        "unknown_credential",
+        include_str!("../../queries/rules/unknown_credential.test.yaml"),
+    ),
+    (
+        "wrong_environment",
+        include_str!("../../queries/rules/wrong_environment.test.yaml"),
+    ),
+    (
+        "data_class_not_allowed",
+        include_str!("../../queries/rules/data_class_not_allowed.test.yaml"),
+    ),
+    (
+        "amount_over_limit",
+        include_str!("../../queries/rules/amount_over_limit.test.yaml"),
+    ),
+    (
+        "currency_not_allowed",
+        include_str!("../../queries/rules/currency_not_allowed.test.yaml"),
+    ),
+    (
+        "expired_grant_used",
+        include_str!("../../queries/rules/expired_grant_used.test.yaml"),
+    ),
+    (
+        "grant_not_yet_valid",
+        include_str!("../../queries/rules/grant_not_yet_valid.test.yaml"),
+    ),
+    (
+        "revoked_grant_used",
+        include_str!("../../queries/rules/revoked_grant_used.test.yaml"),
+    ),
+    (
+        "suspended_grant_used",
+        include_str!("../../queries/rules/suspended_grant_used.test.yaml"),
+    ),
+    (
+        "unapproved_delegate",
+        include_str!("../../queries/rules/unapproved_delegate.test.yaml"),
+    ),
+    (
+        "emergency_access_used",
+        include_str!("../../queries/rules/emergency_access_used.test.yaml"),
+    ),
+    (
+        "emergency_overrun",
+        include_str!("../../queries/rules/emergency_overrun.test.yaml"),
+    ),
+    (
+        "idle_grant",
+        include_str!("../../queries/rules/idle_grant.test.yaml"),
+    ),
+    (
+        "expiring_grant_in_use",
+        include_str!("../../queries/rules/expiring_grant_in_use.test.yaml"),
+    ),
+    (
+        "grant_without_owner",
+        include_str!("../../queries/rules/grant_without_owner.test.yaml"),
+    ),
+    (
+        "emergency_window_open",
+        include_str!("../../queries/rules/emergency_window_open.test.yaml"),
+    ),
+];

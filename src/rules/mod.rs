@@ -13,6 +13,7 @@ mod swap;
 mod udf;
 
 pub use activity::{BatchActivity, GrantActivity};
+pub use builtin::BUILTIN_FIXTURES;
 pub use engine::{Evaluation, RuleEngine, RuleHits};
 pub use error::{EngineError, RuleError};
 pub use rule::{Rule, Schedule, Severity, load_rules};
