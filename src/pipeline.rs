@@ -10,7 +10,9 @@ use chrono::Utc;
 use rdkafka::consumer::Consumer;
 use tokio::sync::watch;
 
-use crate::alerts::{Alert, FileSink, KafkaSink, Sink, StdoutSink, build_alerts};
+use crate::alerts::{
+    Alert, AlertmanagerSink, FileSink, KafkaSink, Sink, SinkError, StdoutSink, build_alerts,
+};
 use crate::config::Config;
 use crate::decode::ActionsBuilder;
 use crate::findings::{self, Schedules};
@@ -73,6 +75,9 @@ pub enum PipelineError {
     /// Evaluation failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// A sink cannot be set up.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
     /// Building a batch failed (a bug).
     #[error("cannot build batch: {0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
@@ -146,6 +151,9 @@ pub async fn run(
     }
     if config.alerts.stdout {
         sinks.push(Sink::Stdout(StdoutSink));
+    }
+    if let Some(url) = &config.alerts.alertmanager_url {
+        sinks.push(Sink::Alertmanager(AlertmanagerSink::new(url)?));
     }
     let settings = SourceSettings {
         dead_letter_topic: config.kafka.dead_letter_topic.clone(),

@@ -9,6 +9,7 @@
 // Panicking on a broken fixture or harness step is how a test fails.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
+mod alerting;
 mod deploy;
 mod grants;
 mod metrics;

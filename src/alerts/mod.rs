@@ -5,9 +5,11 @@
 //! sink has acknowledged).
 
 mod alert;
+mod alertmanager;
 mod build;
 mod sink;
 
 pub use alert::{Alert, alert_id};
+pub use alertmanager::AlertmanagerSink;
 pub use build::build_alerts;
 pub use sink::{FileSink, KafkaSink, Sink, SinkError, StdoutSink};

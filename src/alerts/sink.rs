@@ -11,6 +11,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::io::AsyncWriteExt;
 
 use super::alert::Alert;
+use super::alertmanager::AlertmanagerSink;
 
 /// A sink failed: the external system's fault; the batch is retried.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,14 @@ pub enum SinkError {
         /// The I/O error.
         #[source]
         source: std::io::Error,
+    },
+    /// Alertmanager refused or did not answer.
+    #[error("alertmanager {url}: {message}")]
+    Alertmanager {
+        /// The endpoint.
+        url: String,
+        /// What failed.
+        message: String,
     },
     /// Alerts could not be serialized (a bug).
     #[error("cannot serialize alert: {0}")]
@@ -195,6 +204,8 @@ pub enum Sink {
     File(FileSink),
     /// Standard output.
     Stdout(StdoutSink),
+    /// Alertmanager's API.
+    Alertmanager(AlertmanagerSink),
 }
 
 impl Sink {
@@ -204,6 +215,7 @@ impl Sink {
             Self::Kafka(_) => "kafka",
             Self::File(_) => "file",
             Self::Stdout(_) => "stdout",
+            Self::Alertmanager(_) => "alertmanager",
         }
     }
 
@@ -216,6 +228,7 @@ impl Sink {
             Self::Kafka(sink) => sink.send(alerts).await,
             Self::File(sink) => sink.send(alerts).await,
             Self::Stdout(_) => StdoutSink::send(alerts),
+            Self::Alertmanager(sink) => sink.send(alerts).await,
         }
     }
 }

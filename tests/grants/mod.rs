@@ -96,7 +96,15 @@ fn one_grant_instance(
     let grants = dir.path().join("grants.yaml");
     std::fs::write(&grants, grant("g", SINCE, "30d", &["GET /a"])).unwrap();
     let grants_extra = format!("reload_interval = \"{reload_interval}\"");
-    let config = write_config_with(dir.path(), &names, &grants, "", &grants_extra, "");
+    let config = write_config_with(
+        dir.path(),
+        &names,
+        &grants,
+        &Extra {
+            grants: &grants_extra,
+            ..Extra::default()
+        },
+    );
     // The topic exists before grantwatch subscribes (librdkafka notices topics
     // created later only at its next metadata refresh).
     produce_lines(
@@ -281,7 +289,15 @@ fn idle_grants_fire_once_and_a_restart_keeps_last_seen_and_findings() {
     .concat();
     std::fs::write(&grants_file, text).unwrap();
     let tail = format!("[rules]\ndirs = [\"{}\"]\n", rules.display());
-    let config = write_config_with(dir.path(), &names, &grants_file, "", "", &tail);
+    let config = write_config_with(
+        dir.path(),
+        &names,
+        &grants_file,
+        &Extra {
+            tail: &tail,
+            ..Extra::default()
+        },
+    );
     let now = rfc3339(Utc::now());
     produce_lines(
         &names.actions,
@@ -379,7 +395,15 @@ fn two_instances_of_one_group_report_each_idle_grant_once() {
     for n in 0..2 {
         let sub = dir.path().join(format!("instance-{n}"));
         std::fs::create_dir_all(&sub).unwrap();
-        let config = write_config_with(&sub, &names, &grants_file, "", "", &tail);
+        let config = write_config_with(
+            &sub,
+            &names,
+            &grants_file,
+            &Extra {
+                tail: &tail,
+                ..Extra::default()
+            },
+        );
         instances.push(Grantwatch::start(&config));
     }
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();

@@ -21,7 +21,6 @@ fn scenario_instance(test: &str, dir: &std::path::Path) -> Grantwatch {
     gw
 }
 
-/// The value of the sample whose name and labels start with `series`.
 /// Metric names (as samples name them) in a scrape.
 pub fn scraped_names(text: &str) -> BTreeSet<String> {
     text.lines()

@@ -55,29 +55,39 @@ impl Names {
 
 /// Writes a config for `names` into `dir`; `extra` is appended verbatim to `[kafka]`.
 pub fn write_config(dir: &Path, names: &Names, grants: &Path, extra: &str) -> PathBuf {
-    write_config_with(dir, names, grants, extra, "", "")
+    let extra = Extra {
+        kafka: extra,
+        ..Extra::default()
+    };
+    write_config_with(dir, names, grants, &extra)
 }
 
-/// Like [`write_config`], with lines for `[grants]` and sections appended at the end.
-pub fn write_config_with(
-    dir: &Path,
-    names: &Names,
-    grants: &Path,
-    kafka_extra: &str,
-    grants_extra: &str,
-    tail: &str,
-) -> PathBuf {
+/// Lines added to sections of a test config, and sections appended at the end.
+#[derive(Default)]
+pub struct Extra<'a> {
+    pub kafka: &'a str,
+    pub grants: &'a str,
+    pub alerts: &'a str,
+    pub tail: &'a str,
+}
+
+/// Like [`write_config`], with lines for several sections.
+pub fn write_config_with(dir: &Path, names: &Names, grants: &Path, extra: &Extra) -> PathBuf {
     let path = dir.join("grantwatch.toml");
     let text = format!(
-        "[kafka]\nbrokers = \"{}\"\ngroup_id = \"{}\"\ntopics = [\"{}\"]\ndead_letter_topic = \"{}\"\n{kafka_extra}\
-         [grants]\npaths = [\"{}\"]\n{grants_extra}\n[alerts]\nkafka_topic = \"{}\"\nfile = \"alerts.jsonl\"\n\
-         [metrics]\nlisten = \"127.0.0.1:0\"\n[batch]\nmax_events = 500\nlinger = \"20ms\"\n{tail}",
+        "[kafka]\nbrokers = \"{}\"\ngroup_id = \"{}\"\ntopics = [\"{}\"]\ndead_letter_topic = \"{}\"\n{}\n\
+         [grants]\npaths = [\"{}\"]\n{}\n[alerts]\nkafka_topic = \"{}\"\nfile = \"alerts.jsonl\"\n{}\n\
+         [metrics]\nlisten = \"127.0.0.1:0\"\n[batch]\nmax_events = 500\nlinger = \"20ms\"\n{}",
         brokers(),
         names.group,
         names.actions,
         names.dlq,
+        extra.kafka,
         grants.display(),
+        extra.grants,
         names.alerts,
+        extra.alerts,
+        extra.tail,
     );
     std::fs::write(&path, text).unwrap();
     path

@@ -1,0 +1,124 @@
+//! Alerts SOC analysts can live with: delivery to a real Alertmanager.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// A real Alertmanager (Debian's prometheus-alertmanager) on a loopback port.
+struct Alertmanager {
+    child: Child,
+    addr: String,
+}
+
+impl Alertmanager {
+    fn start(dir: &std::path::Path) -> Self {
+        let config = dir.join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
+        )
+        .unwrap();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let child = Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", dir.join("am-data").display()))
+            .arg(format!("--web.listen-address={addr}"))
+            // One node: no gossip port to collide with other test runs.
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("alertmanager.log")).unwrap())
+            .spawn()
+            .expect("prometheus-alertmanager (apt-get install prometheus-alertmanager)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&addr).is_err()
+            || http_get(&addr, "/-/ready", None).0 != 200
+        {
+            assert!(Instant::now() < deadline, "alertmanager did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self { child, addr }
+    }
+
+    fn alerts(&self) -> Vec<Value> {
+        let (status, body) = http_get(&self.addr, "/api/v2/alerts", None);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn alerts_reach_a_real_alertmanager_with_routing_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let am = Alertmanager::start(dir.path());
+    let names = Names::new("alertmanager");
+    let alerts_extra = format!("alertmanager_url = \"http://{}\"", am.addr);
+    let config = write_config_with(
+        dir.path(),
+        &names,
+        &fixture("scenario/grants.yaml"),
+        &Extra {
+            alerts: &alerts_extra,
+            ..Extra::default()
+        },
+    );
+    let mut events = read_jsonl(&fixture("scenario/events.jsonl"));
+    events.push(json!({"ts": "2026-11-30T10:00:00Z", "event_id": "sentinel", "credential_id": "cli_sentinel", "action": "GET /ping"}));
+    produce_lines(&names.actions, &keyed(&events));
+    let mut gw = Grantwatch::start(&config);
+    // The Kafka alert for the last event is written only once every sink, the
+    // Alertmanager among them, acknowledged its batch.
+    wait_for_event_alert(&names.alerts, "sentinel", Duration::from_secs(90), &mut gw);
+    let log = gw.stop();
+
+    let posted = am.alerts();
+    let out_of_purpose = posted
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "out_of_purpose_action")
+        .unwrap_or_else(|| panic!("no out_of_purpose_action in {posted:#?}\n{log}"));
+    let labels = &out_of_purpose["labels"];
+    assert_eq!(labels["rule"], "out_of_purpose_action");
+    assert_eq!(labels["severity"], "high");
+    assert_eq!(labels["grant"], "acme-payroll-payouts");
+    assert_eq!(labels["partner"], "acme-payroll");
+    assert_eq!(labels["owner"], "jane.doe@bank.example");
+    let annotations = &out_of_purpose["annotations"];
+    assert_eq!(
+        annotations["purpose"],
+        "Initiate payroll payouts for SME customers"
+    );
+    assert!(
+        annotations["reason"]
+            .as_str()
+            .unwrap()
+            .contains("POST /v1/refunds"),
+        "{annotations}"
+    );
+    assert!(annotations["summary"].as_str().is_some());
+    // Every event rule of the scenario arrived; the unknown credential by credential.
+    let rules: std::collections::BTreeSet<&str> = posted
+        .iter()
+        .filter_map(|a| a["labels"]["alertname"].as_str())
+        .collect();
+    for rule in [
+        "unknown_credential",
+        "amount_over_limit",
+        "emergency_overrun",
+    ] {
+        assert!(rules.contains(rule), "{rule} missing: {rules:?}");
+    }
+    let unknown = posted
+        .iter()
+        .find(|a| a["labels"]["credential"] == "cli_unknown_7731")
+        .expect("unknown credential");
+    assert_eq!(unknown["labels"]["owner"], "unowned");
+}
