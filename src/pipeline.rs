@@ -141,12 +141,17 @@ pub async fn run(
 
     let mut sinks = Vec::new();
     if let Some(topic) = &config.alerts.kafka_topic {
-        sinks.push(Sink::Kafka(KafkaSink::new(producer.clone(), topic.clone())));
+        sinks.push(Sink::Kafka(KafkaSink::new(
+            producer.clone(),
+            topic.clone(),
+            config.alerts.format,
+        )));
     }
     if let Some(path) = &config.alerts.file {
         sinks.push(Sink::File(FileSink::new(
             path.clone(),
             &config.alerts.file_owners,
+            config.alerts.format,
         )));
     }
     if config.alerts.stdout {

@@ -7,9 +7,11 @@
 mod alert;
 mod alertmanager;
 mod build;
+mod format;
 mod sink;
 
 pub use alert::{Alert, alert_id};
 pub use alertmanager::AlertmanagerSink;
 pub use build::build_alerts;
+pub use format::AlertFormat;
 pub use sink::{FileSink, KafkaSink, Sink, SinkError, StdoutSink};

@@ -12,6 +12,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::alert::Alert;
 use super::alertmanager::AlertmanagerSink;
+use super::format::AlertFormat;
 
 /// A sink failed: the external system's fault; the batch is retried.
 #[derive(Debug, thiserror::Error)]
@@ -51,18 +52,23 @@ pub enum SinkError {
 pub struct KafkaSink {
     producer: FutureProducer,
     topic: String,
+    format: AlertFormat,
 }
 
 impl KafkaSink {
-    /// A sink producing to `topic`.
-    pub fn new(producer: FutureProducer, topic: String) -> Self {
-        Self { producer, topic }
+    /// A sink producing to `topic` in `format`.
+    pub fn new(producer: FutureProducer, topic: String, format: AlertFormat) -> Self {
+        Self {
+            producer,
+            topic,
+            format,
+        }
     }
 
     async fn send(&self, alerts: &[Alert]) -> Result<(), SinkError> {
         let payloads = alerts
             .iter()
-            .map(serde_json::to_vec)
+            .map(|a| self.format.encode(a))
             .collect::<Result<Vec<_>, _>>()?;
         let sends = alerts.iter().zip(&payloads).map(|(alert, payload)| {
             let key = alert.owner.as_deref().unwrap_or(UNOWNED);
@@ -84,6 +90,7 @@ impl KafkaSink {
 pub struct FileSink {
     path: PathBuf,
     owners: Option<HashSet<String>>,
+    format: AlertFormat,
     files: HashMap<PathBuf, tokio::fs::File>,
 }
 
@@ -91,12 +98,14 @@ pub struct FileSink {
 pub const UNOWNED: &str = "unowned";
 
 impl FileSink {
-    /// A sink appending to `path` (files are created on first use). `owners`, when not
-    /// empty, keeps only those owners' alerts (`unowned` for alerts without one).
-    pub fn new(path: PathBuf, owners: &[String]) -> Self {
+    /// A sink appending to `path` in `format` (files are created on first use).
+    /// `owners`, when not empty, keeps only those owners' alerts (`unowned` for
+    /// alerts without one).
+    pub fn new(path: PathBuf, owners: &[String], format: AlertFormat) -> Self {
         Self {
             path,
             owners: (!owners.is_empty()).then(|| owners.iter().cloned().collect()),
+            format,
             files: HashMap::new(),
         }
     }
@@ -130,7 +139,7 @@ impl FileSink {
                 continue;
             }
             let buf = by_file.entry(self.path_for(owner)).or_default();
-            serde_json::to_writer(&mut *buf, alert)?;
+            buf.extend(self.format.encode(alert)?);
             buf.push(b'\n');
         }
         for (path, buf) in by_file {
@@ -276,7 +285,11 @@ mod tests {
             alert(None, "3"),
             alert(Some("jane@bank.example"), "4"),
         ];
-        let mut split = FileSink::new(dir.path().join("alerts-{owner}.jsonl"), &[]);
+        let mut split = FileSink::new(
+            dir.path().join("alerts-{owner}.jsonl"),
+            &[],
+            AlertFormat::Grantwatch,
+        );
         split.send(&alerts).await.expect("send");
         assert_eq!(
             ids(&dir.path().join("alerts-jane@bank.example.jsonl")),
@@ -286,7 +299,11 @@ mod tests {
         assert_eq!(ids(&dir.path().join("alerts-unowned.jsonl")), ["3"]);
 
         let only = ["unowned".to_owned(), "jane@bank.example".to_owned()];
-        let mut filtered = FileSink::new(dir.path().join("mine.jsonl"), &only);
+        let mut filtered = FileSink::new(
+            dir.path().join("mine.jsonl"),
+            &only,
+            AlertFormat::Grantwatch,
+        );
         filtered.send(&alerts).await.expect("send");
         assert_eq!(ids(&dir.path().join("mine.jsonl")), ["1", "3", "4"]);
     }

@@ -7,6 +7,7 @@ mod validate;
 
 use std::collections::BTreeMap;
 
+use crate::alerts::AlertFormat;
 use crate::decode::TopicFormat;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -75,6 +76,8 @@ pub struct AlertsConfig {
     pub dedup_window: Duration,
     /// Also print alerts on standard output.
     pub stdout: bool,
+    /// How the Kafka topic and the file carry alerts.
+    pub format: AlertFormat,
 }
 
 /// `[batch]`.

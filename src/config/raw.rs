@@ -91,6 +91,7 @@ pub(super) struct RawAlerts {
     pub dedup_window: String,
     #[serde(default)]
     pub stdout: bool,
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -193,6 +194,7 @@ impl Default for RawAlerts {
             alertmanager_url: None,
             dedup_window: default_dedup_window(),
             stdout: false,
+            format: None,
         }
     }
 }

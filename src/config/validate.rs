@@ -9,6 +9,7 @@ use super::raw::RawConfig;
 use std::collections::BTreeMap;
 
 use super::{AlertsConfig, BatchConfig, Config, GrantsConfig, KafkaConfig};
+use crate::alerts::AlertFormat;
 use crate::decode::{Format, TopicFormat};
 use crate::grants::parse_duration;
 
@@ -132,6 +133,15 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
         errors.duration("grants.default_idle_after", &raw.grants.default_idle_after);
     let reload_interval = errors.duration("grants.reload_interval", &raw.grants.reload_interval);
     let file_owners = raw.alerts.file_owners;
+    let format = match raw.alerts.format.as_deref() {
+        None => AlertFormat::default(),
+        Some(text) => AlertFormat::parse(text).unwrap_or_else(|| {
+            errors.0.push(format!(
+                "`alerts.format`: `{text}` is not one of grantwatch, ocsf"
+            ));
+            AlertFormat::default()
+        }),
+    };
     errors.require(file_owners.is_empty() || raw.alerts.file.is_some(), || {
         "`alerts.file_owners` filters `alerts.file`, which is not set".into()
     });
@@ -200,6 +210,7 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
             alertmanager_url,
             dedup_window,
             stdout: raw.alerts.stdout,
+            format,
         },
         archive_url: raw.archive.url.filter(|u| !u.is_empty()),
         metrics_listen,

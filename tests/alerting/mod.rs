@@ -122,3 +122,64 @@ fn alerts_reach_a_real_alertmanager_with_routing_labels() {
         .expect("unknown credential");
     assert_eq!(unknown["labels"]["owner"], "unowned");
 }
+
+#[test]
+fn alerts_can_be_written_as_ocsf_detection_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = Names::new("ocsf");
+    let config = write_config_with(
+        dir.path(),
+        &names,
+        &fixture("scenario/grants.yaml"),
+        &Extra {
+            alerts: "format = \"ocsf\"",
+            ..Extra::default()
+        },
+    );
+    let mut events = read_jsonl(&fixture("scenario/events.jsonl"));
+    events.push(json!({"ts": "2026-11-30T10:00:00Z", "event_id": "sentinel", "credential_id": "cli_sentinel", "action": "GET /ping"}));
+    produce_lines(&names.actions, &keyed(&events));
+    let mut gw = Grantwatch::start(&config);
+    let names_sentinel = |f: &Value| {
+        f["finding_info"]["related_events"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["uid"] == "sentinel"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let findings = loop {
+        let findings = alerts(&names.alerts);
+        if findings.iter().any(names_sentinel) {
+            break findings;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no finding for the sentinel:\n{}",
+            gw.log()
+        );
+        assert!(
+            gw.child.try_wait().unwrap().is_none(),
+            "exited:\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    gw.stop();
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["class_uid"] == 2004 && f["type_uid"] == 200401)
+    );
+    let amount = findings
+        .iter()
+        .find(|f| f["finding_info"]["analytic"]["name"] == "amount_over_limit")
+        .expect("amount finding");
+    assert_eq!(amount["severity_id"], 4);
+    assert_eq!(amount["resources"][0]["uid"], "acme-payroll-payouts");
+    assert_eq!(
+        amount["finding_info"]["related_events"][0]["uid"],
+        "bad-amount"
+    );
+    // The file sink writes the same shape.
+    let file = read_jsonl(&dir.path().join("alerts.jsonl"));
+    assert!(file.iter().all(|f| f["class_uid"] == 2004), "{file:?}");
+}
