@@ -25,4 +25,5 @@ pub mod reload;
 pub mod replay;
 pub mod rules;
 pub mod state;
+pub mod suppressions;
 pub mod telemetry;

@@ -55,6 +55,26 @@ enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Work with alert suppressions.
+    Suppressions {
+        #[command(subcommand)]
+        command: SuppressionsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SuppressionsCommand {
+    /// Lint suppression files: exit 0 clean or warnings only, 1 any error, 2 unreadable.
+    Check {
+        /// Suppression files (default: the config's `alerts.suppressions`).
+        paths: Vec<PathBuf>,
+        /// The configuration file (for `alerts.suppressions` and `rules.dirs`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Judge expiry as of this time instead of now (RFC 3339 or a date).
+        #[arg(long)]
+        at: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -133,6 +153,9 @@ fn main() -> ExitCode {
             Command::Rules {
                 command: RulesCommand::Test { dir, config },
             } => rules_test(dir, config.as_deref()).await,
+            Command::Suppressions {
+                command: SuppressionsCommand::Check { paths, config, at },
+            } => suppressions_check(paths, config.as_deref(), at.as_deref()),
         }
     });
     result.unwrap_or_else(fail)
@@ -278,6 +301,51 @@ fn grants_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     }))
 }
 
+fn suppressions_check(
+    paths: Vec<PathBuf>,
+    config: Option<&Path>,
+    at: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    use grantwatch::suppressions;
+    let config = config_or_default(config)?;
+    let paths = if paths.is_empty() {
+        config.alerts.suppressions.clone()
+    } else {
+        paths
+    };
+    if let Some(missing) = paths.iter().find(|p| !p.is_file()) {
+        eprintln!("grantwatch: {}: cannot read", missing.display());
+        return Ok(ExitCode::from(2));
+    }
+    let now = match at {
+        Some(at) => grants::parse_time(at).map_err(|e| anyhow::anyhow!("--at: {e}"))?,
+        None => chrono::Utc::now(),
+    };
+    let rules = load_rules(&config.rule_dirs)?;
+    let names: Vec<&str> = rules.iter().map(|r| r.name.as_str()).collect();
+    let (lines, errors) = match suppressions::load(&paths) {
+        Ok(valid) => {
+            let findings = suppressions::lint(&valid, &names, now);
+            let errors = findings.iter().filter(|f| f.error).count();
+            (findings.iter().map(ToString::to_string).collect(), errors)
+        }
+        Err(invalid) => {
+            let lines: Vec<String> = invalid.iter().map(|e| format!("{e}")).collect();
+            let n = lines.len();
+            (lines, n)
+        }
+    };
+    let mut report: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    report.push_str(&format!(
+        "{} file{} checked: {errors} error{}\n",
+        paths.len(),
+        plural(paths.len()),
+        plural(errors)
+    ));
+    write_stdout(&report)?;
+    Ok(ExitCode::from(u8::from(errors > 0)))
+}
+
 async fn rules_test(dir: Option<PathBuf>, config: Option<&Path>) -> anyhow::Result<ExitCode> {
     use grantwatch::fixtures;
     let config = config_or_default(config)?;
@@ -367,6 +435,18 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         batch: config.batch.max_events,
         max_message_bytes: config.kafka.max_message_bytes.max(64 << 20),
         dedup_window_ms: i64::try_from(config.alerts.dedup_window.as_millis()).unwrap_or(i64::MAX),
+        suppressions: grantwatch::suppressions::load(&config.alerts.suppressions).map_err(
+            |errors| {
+                anyhow::anyhow!(
+                    "invalid suppressions: {}",
+                    errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )
+            },
+        )?,
     };
     let file = std::fs::File::create(&args.alerts_out)
         .with_context(|| format!("cannot write {}", args.alerts_out.display()))?;
@@ -376,7 +456,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", args.alerts_out.display()))?;
     let rejected: usize = summary.rejected.values().sum();
     eprintln!(
-        "replayed {} events from {} files ({rejected} records rejected{}): {} alerts written to {}",
+        "replayed {} events from {} files ({rejected} records rejected{}): {} alerts written to {}{}",
         summary.events,
         summary.files,
         if rejected > 0 {
@@ -385,7 +465,12 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
             String::new()
         },
         summary.alerts,
-        args.alerts_out.display()
+        args.alerts_out.display(),
+        if summary.suppressed > 0 {
+            format!(" ({} suppressed)", summary.suppressed)
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }

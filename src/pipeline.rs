@@ -20,7 +20,10 @@ use crate::grants::{GrantSet, GrantTables};
 use crate::kafka::{self, Collected, KafkaError, Progress, Source, SourceSettings};
 use crate::rules::{EngineError, Rule, RuleEngine, RuleError};
 use crate::state::{StateRecord, StateStore, StateTopic};
-use crate::telemetry::events::{BatchProcessed, FindingsRaised, GrantsLoaded, SinkFailed};
+use crate::suppressions::Suppression;
+use crate::telemetry::events::{
+    AlertsSuppressed, BatchProcessed, FindingsRaised, GrantsLoaded, SinkFailed,
+};
 use crate::telemetry::{GrantMetrics, Health, Metrics};
 
 /// Drift is the out-of-purpose share over the last hour of processing.
@@ -75,6 +78,9 @@ pub enum PipelineError {
     /// Evaluation failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// A suppressions file is invalid.
+    #[error("invalid suppressions:\n  {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Suppressions(Vec<crate::suppressions::SuppressionError>),
     /// A sink cannot be set up.
     #[error(transparent)]
     Sink(#[from] SinkError),
@@ -96,6 +102,7 @@ struct Pipeline {
     grant_metrics: GrantMetrics,
     state: StateTopic,
     unflushed: Unflushed,
+    suppressions: Vec<Suppression>,
     schedules: Schedules,
     /// The topic whose partitions decide which grants this instance reports.
     ownership_topic: String,
@@ -112,6 +119,8 @@ pub async fn run(
     health: Health,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), PipelineError> {
+    let suppressions = crate::suppressions::load(&config.alerts.suppressions)
+        .map_err(PipelineError::Suppressions)?;
     let grants = Arc::clone(&grant_updates.borrow_and_update());
     let engine = RuleEngine::new(&rules, GrantTables::build(&grants)?)
         .await
@@ -192,6 +201,7 @@ pub async fn run(
         grant_metrics,
         state,
         unflushed: Unflushed::default(),
+        suppressions,
         schedules: Schedules::default(),
         ownership_topic: config.kafka.topics.first().cloned().unwrap_or_default(),
     };
@@ -258,7 +268,7 @@ impl Pipeline {
                 self.dedup_window_ms,
                 Utc::now(),
             )?;
-            (alerts, evaluation.activity)
+            (self.suppress(alerts), evaluation.activity)
         } else {
             (Vec::new(), Default::default())
         };
@@ -310,7 +320,8 @@ impl Pipeline {
         let round = self
             .state
             .with_store(|store| findings::decide(&hits, &self.grants, store, &ownership, now_ms))?;
-        if !self.deliver(&round.alerts, stop).await {
+        let alerts = self.suppress(round.alerts);
+        if !self.deliver(&alerts, stop).await {
             return Ok(());
         }
         // Written at once: another instance may take these grants over any moment.
@@ -320,10 +331,22 @@ impl Pipeline {
         }
         FindingsRaised {
             rules: &due,
-            alerts: &round.alerts,
+            alerts: &alerts,
         }
         .emit(&self.metrics);
         Ok(())
+    }
+
+    /// Drops (and counts) the alerts a suppression silences.
+    fn suppress(&self, alerts: Vec<Alert>) -> Vec<Alert> {
+        if self.suppressions.is_empty() {
+            return alerts;
+        }
+        let (silenced, kept): (Vec<Alert>, Vec<Alert>) = alerts
+            .into_iter()
+            .partition(|a| self.suppressions.iter().any(|s| s.silences(a)));
+        AlertsSuppressed { alerts: &silenced }.emit(&self.metrics);
+        kept
     }
 
     /// Writes the unflushed state, retrying with backoff until it is acknowledged or

@@ -19,6 +19,7 @@ use crate::findings;
 use crate::grants::{GrantSet, GrantTables};
 use crate::rules::{Rule, RuleEngine};
 use crate::state::{Ownership, StateStore};
+use crate::suppressions::Suppression;
 
 /// What to replay and how.
 pub struct ReplayOptions {
@@ -36,6 +37,8 @@ pub struct ReplayOptions {
     pub max_message_bytes: usize,
     /// Alert grouping window (ms).
     pub dedup_window_ms: i64,
+    /// Alerts these silence are counted, not written.
+    pub suppressions: Vec<Suppression>,
 }
 
 /// What a replay did.
@@ -49,6 +52,8 @@ pub struct ReplaySummary {
     pub rejected: BTreeMap<String, usize>,
     /// Alerts written.
     pub alerts: usize,
+    /// Alerts a suppression silenced.
+    pub suppressed: usize,
 }
 
 /// Why a replay failed.
@@ -158,6 +163,10 @@ pub async fn replay(
         }
     }
     for alert in alerts.values() {
+        if options.suppressions.iter().any(|s| s.silences(alert)) {
+            summary.suppressed += 1;
+            continue;
+        }
         serde_json::to_writer(&mut *out, alert).map_err(|e| ReplayError::Input {
             path: "alerts".into(),
             source: e.into(),
@@ -167,7 +176,7 @@ pub async fn replay(
             source,
         })?;
     }
-    summary.alerts = alerts.len();
+    summary.alerts = alerts.len() - summary.suppressed;
     Ok(summary)
 }
 

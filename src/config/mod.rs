@@ -70,6 +70,8 @@ pub struct AlertsConfig {
     pub file: Option<PathBuf>,
     /// Only alerts of these owners go to the file (empty: all).
     pub file_owners: Vec<String>,
+    /// Suppression files.
+    pub suppressions: Vec<PathBuf>,
     /// Alertmanager base URL.
     pub alertmanager_url: Option<String>,
     /// Alerts with the same rule and group key in one window share an id.

@@ -86,6 +86,8 @@ pub(super) struct RawAlerts {
     pub file: Option<String>,
     #[serde(default)]
     pub file_owners: Vec<String>,
+    #[serde(default)]
+    pub suppressions: Vec<String>,
     pub alertmanager_url: Option<String>,
     #[serde(default = "default_dedup_window")]
     pub dedup_window: String,
@@ -191,6 +193,7 @@ impl Default for RawAlerts {
             kafka_topic: None,
             file: None,
             file_owners: Vec::new(),
+            suppressions: Vec::new(),
             alertmanager_url: None,
             dedup_window: default_dedup_window(),
             stdout: false,

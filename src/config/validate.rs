@@ -207,6 +207,7 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
                 .filter(|f| !f.is_empty())
                 .map(|f| resolve(&f)),
             file_owners,
+            suppressions: raw.alerts.suppressions.iter().map(|p| resolve(p)).collect(),
             alertmanager_url,
             dedup_window,
             stdout: raw.alerts.stdout,

@@ -17,7 +17,7 @@ pub struct GrantLocation {
 
 impl GrantLocation {
     /// Locates the grant starting at 1-based line `start` of `text`, ending before `end`.
-    pub(super) fn scan(
+    pub(crate) fn scan(
         file: PathBuf,
         text: &str,
         start: Option<usize>,
@@ -50,7 +50,7 @@ impl GrantLocation {
 }
 
 /// 1-based lines on which each top-level list item (`- `) starts.
-pub(super) fn grant_start_lines(text: &str) -> Vec<usize> {
+pub(crate) fn grant_start_lines(text: &str) -> Vec<usize> {
     text.lines()
         .enumerate()
         .filter(|(_, line)| line.starts_with("- ") || *line == "-")

@@ -7,7 +7,7 @@
 mod error;
 pub mod lint;
 mod load;
-mod location;
+pub(crate) mod location;
 mod model;
 pub mod pattern;
 mod spec;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use tracing::{error, info, warn};
 
 use super::Metrics;
-use super::metrics::{ReasonLabel, ResultLabel, RuleLabels, SeverityLabel, SinkLabel};
+use super::metrics::{ReasonLabel, ResultLabel, RuleLabel, RuleLabels, SeverityLabel, SinkLabel};
 use crate::alerts::Alert;
 use crate::decode::DecodeError;
 use crate::grants::GrantErrors;
@@ -181,6 +181,27 @@ impl GrantsLinted<'_> {
                 .lint_findings
                 .get_or_create(&SeverityLabel { severity })
                 .set(n as i64);
+        }
+    }
+}
+
+/// Alerts a suppression silenced: not delivered, but counted.
+pub struct AlertsSuppressed<'a> {
+    /// The silenced alerts.
+    pub alerts: &'a [Alert],
+}
+
+impl AlertsSuppressed<'_> {
+    /// Logs each at debug and counts them by rule.
+    pub fn emit(&self, metrics: &Metrics) {
+        for alert in self.alerts {
+            tracing::debug!(rule = %alert.rule, alert_id = %alert.alert_id, "Alert suppressed.");
+            metrics
+                .suppressed
+                .get_or_create(&RuleLabel {
+                    rule: alert.rule.clone(),
+                })
+                .inc();
         }
     }
 }

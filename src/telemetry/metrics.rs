@@ -27,6 +27,7 @@ const IDLE_AFTER: &str = "grantwatch_grant_idle_after_seconds";
 const SCOPES: &str = "grantwatch_grant_scopes";
 const CONSUMER_LAG: &str = "grantwatch_consumer_lag";
 const LINT_FINDINGS: &str = "grantwatch_grant_lint_findings";
+const SUPPRESSED: &str = "grantwatch_alerts_suppressed";
 
 /// `result` label of events and grant loads.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -49,6 +50,13 @@ pub struct RuleLabels {
     pub rule: String,
     /// Severity.
     pub severity: String,
+}
+
+/// `rule` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabel {
+    /// Rule name (bounded by the rule set).
+    pub rule: String,
 }
 
 /// `sink` label.
@@ -150,6 +158,8 @@ pub struct Metrics {
     pub consumer_lag: Family<PartitionLabels, Gauge>,
     /// `grants check` findings in the grant set in force, by severity.
     pub lint_findings: Family<SeverityLabel, Gauge>,
+    /// Alerts a suppression silenced, by rule.
+    pub suppressed: Family<RuleLabel, Counter>,
 }
 
 impl Metrics {
@@ -172,6 +182,7 @@ impl Metrics {
             scopes: Family::default(),
             consumer_lag: Family::default(),
             lint_findings: Family::default(),
+            suppressed: Family::default(),
         };
         // Bounded label sets start at zero, so rate() and alerts see the first increase.
         for fault in crate::decode::DecodeFault::ALL {
@@ -264,6 +275,11 @@ impl Metrics {
             CONSUMER_LAG,
             "Messages between the committed position and the end of a partition",
             metrics.consumer_lag.clone(),
+        );
+        registry.register(
+            SUPPRESSED,
+            "Alerts silenced by a suppression, by rule",
+            metrics.suppressed.clone(),
         );
         registry.register(
             LINT_FINDINGS,

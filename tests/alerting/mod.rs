@@ -183,3 +183,68 @@ fn alerts_can_be_written_as_ocsf_detection_findings() {
     let file = read_jsonl(&dir.path().join("alerts.jsonl"));
     assert!(file.iter().all(|f| f["class_uid"] == 2004), "{file:?}");
 }
+
+#[test]
+fn suppressions_silence_matching_alerts_until_they_expire_and_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = Names::new("suppress");
+    let suppressions = dir.path().join("suppressions.yaml");
+    std::fs::write(
+        &suppressions,
+        "- rule: out_of_purpose_action\n  match: {grant_id: acme-payroll-payouts, action: \"POST /v1/refunds\"}\n  \
+         reason: Refund pilot CHG-1234\n  owner: jane.doe@bank.example\n  expires_at: 2099-01-01T00:00:00Z\n\
+         - rule: amount_over_limit\n  match: {grant_id: acme-payroll-payouts}\n  reason: Year-end bonus run\n  \
+         owner: jane.doe@bank.example\n  expires_at: 2026-01-01T00:00:00Z\n",
+    )
+    .unwrap();
+    let alerts_extra = format!("suppressions = [\"{}\"]", suppressions.display());
+    let config = write_config_with(
+        dir.path(),
+        &names,
+        &fixture("scenario/grants.yaml"),
+        &Extra {
+            alerts: &alerts_extra,
+            ..Extra::default()
+        },
+    );
+    let mut events = read_jsonl(&fixture("scenario/events.jsonl"));
+    events.push(json!({"ts": "2026-11-30T10:00:00Z", "event_id": "sentinel", "credential_id": "cli_sentinel", "action": "GET /ping"}));
+    produce_lines(&names.actions, &keyed(&events));
+    let mut gw = Grantwatch::start(&config);
+    let alerts = wait_for_event_alert(&names.alerts, "sentinel", Duration::from_secs(90), &mut gw);
+    let text = wait_for_metrics(&mut gw, Duration::from_secs(30), "suppressed count", |m| {
+        m.contains("grantwatch_alerts_suppressed_total{rule=\"out_of_purpose_action\"} 1")
+    });
+    gw.stop();
+    let rules: Vec<&str> = alerts.iter().filter_map(|a| a["rule"].as_str()).collect();
+    assert!(!rules.contains(&"out_of_purpose_action"), "{rules:?}");
+    assert!(
+        rules.contains(&"amount_over_limit"),
+        "an expired suppression no longer applies: {rules:?}"
+    );
+    assert!(!text.contains("grantwatch_alerts_suppressed_total{rule=\"amount_over_limit\"}"));
+
+    // Linted like grants: the expired one is a warning, an unknown rule an error.
+    let file = suppressions.display().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_grantwatch"))
+        .args(["suppressions", "check", "--at", "2026-12-01", &file])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(
+        report.contains("suppressions.yaml:10: warning[expired]"),
+        "{report}"
+    );
+    std::fs::write(
+        &suppressions,
+        std::fs::read_to_string(&suppressions)
+            .unwrap()
+            .replace("rule: amount_over_limit", "rule: amount_over_limits"),
+    )
+    .unwrap();
+    let (code, _) = run_to_exit(&["suppressions", "check", &file], dir.path());
+    assert_eq!(code, 1, "unknown rule");
+    let (code, _) = run_to_exit(&["suppressions", "check", "/nonexistent.yaml"], dir.path());
+    assert_eq!(code, 2);
+}
