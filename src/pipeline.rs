@@ -98,6 +98,8 @@ struct Pipeline {
     sinks: Vec<Sink>,
     builder: ActionsBuilder,
     dedup_window_ms: i64,
+    update_interval_ms: i64,
+    updates_checked: Option<Instant>,
     metrics: Metrics,
     grant_metrics: GrantMetrics,
     state: StateTopic,
@@ -197,6 +199,9 @@ pub async fn run(
         sinks,
         builder: ActionsBuilder::new(config.kafka.max_message_bytes),
         dedup_window_ms: i64::try_from(config.alerts.dedup_window.as_millis()).unwrap_or(i64::MAX),
+        update_interval_ms: i64::try_from(config.alerts.update_interval.as_millis())
+            .unwrap_or(i64::MAX),
+        updates_checked: None,
         metrics,
         grant_metrics,
         state,
@@ -224,6 +229,9 @@ impl Pipeline {
                 return Ok(());
             }
             let stopping = *stop.borrow();
+            if !stopping {
+                self.send_updates(&stop).await;
+            }
             if (idle || stopping || self.unflushed.due()) && !self.flush(&stop).await {
                 tracing::warn!("Stopped with grant state unwritten; its batches will be re-read.");
                 return Ok(());
@@ -268,7 +276,10 @@ impl Pipeline {
                 self.dedup_window_ms,
                 Utc::now(),
             )?;
-            (self.suppress(alerts), evaluation.activity)
+            let alerts = self.suppress(alerts);
+            let now_ms = Utc::now().timestamp_millis();
+            let alerts = self.state.with_store(|s| s.alerts.admit(alerts, now_ms));
+            (alerts, evaluation.activity)
         } else {
             (Vec::new(), Default::default())
         };
@@ -337,6 +348,30 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Sends the alerts whose count grew since the sinks last saw them (same id,
+    /// cumulative count), at most once per `alerts.update_interval` each, and
+    /// forgets alerts whose window is over.
+    async fn send_updates(&mut self, stop: &watch::Receiver<bool>) {
+        // A walk over every alert in its window: once a second is plenty.
+        if self
+            .updates_checked
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.updates_checked = Some(Instant::now());
+        let now_ms = Utc::now().timestamp_millis();
+        let (every_ms, keep_ms) = (self.update_interval_ms, self.dedup_window_ms);
+        let updates = self.state.with_store(|s| {
+            s.alerts.prune(now_ms, keep_ms);
+            s.alerts.updates_due(now_ms, every_ms)
+        });
+        if !updates.is_empty() {
+            tracing::debug!(alerts = updates.len(), "Sending alert updates.");
+            self.deliver(&updates, stop).await;
+        }
+    }
+
     /// Drops (and counts) the alerts a suppression silences.
     fn suppress(&self, alerts: Vec<Alert>) -> Vec<Alert> {
         if self.suppressions.is_empty() {
@@ -359,10 +394,8 @@ impl Pipeline {
             records, offsets, ..
         } = std::mem::take(&mut self.unflushed);
         let changed = self.state.with_store(StateStore::take_changes);
-        let records: Vec<(String, Option<StateRecord>)> = records
-            .into_iter()
-            .chain(changed.into_iter().map(|r| (r.key(), Some(r))))
-            .collect();
+        let records: Vec<(String, Option<StateRecord>)> =
+            records.into_iter().chain(changed).collect();
         let mut backoff = Duration::from_millis(200);
         while let Err(error) = self.state.publish(&records).await {
             SinkFailed {

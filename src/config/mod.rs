@@ -74,8 +74,11 @@ pub struct AlertsConfig {
     pub suppressions: Vec<PathBuf>,
     /// Alertmanager base URL.
     pub alertmanager_url: Option<String>,
-    /// Alerts with the same rule and group key in one window share an id.
+    /// Alerts with the same rule and group key in one window share an id; repeats
+    /// update the alert instead of raising it again.
     pub dedup_window: Duration,
+    /// A repeated alert is sent again (same id, cumulative count) at most this often.
+    pub update_interval: Duration,
     /// Also print alerts on standard output.
     pub stdout: bool,
     /// How the Kafka topic and the file carry alerts.

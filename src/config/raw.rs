@@ -91,6 +91,8 @@ pub(super) struct RawAlerts {
     pub alertmanager_url: Option<String>,
     #[serde(default = "default_dedup_window")]
     pub dedup_window: String,
+    #[serde(default = "default_update_interval")]
+    pub update_interval: String,
     #[serde(default)]
     pub stdout: bool,
     pub format: Option<String>,
@@ -148,6 +150,9 @@ fn default_idle_after() -> String {
 fn default_reload_interval() -> String {
     "2s".into()
 }
+fn default_update_interval() -> String {
+    "1m".into()
+}
 fn default_dedup_window() -> String {
     "1h".into()
 }
@@ -196,6 +201,7 @@ impl Default for RawAlerts {
             suppressions: Vec::new(),
             alertmanager_url: None,
             dedup_window: default_dedup_window(),
+            update_interval: default_update_interval(),
             stdout: false,
             format: None,
         }

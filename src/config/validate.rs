@@ -151,6 +151,7 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| format!("{}.state", raw.kafka.group_id));
     let dedup_window = errors.duration("alerts.dedup_window", &raw.alerts.dedup_window);
+    let update_interval = errors.duration("alerts.update_interval", &raw.alerts.update_interval);
     errors.require(!dedup_window.is_zero(), || {
         "`alerts.dedup_window` must be positive".into()
     });
@@ -210,6 +211,7 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
             suppressions: raw.alerts.suppressions.iter().map(|p| resolve(p)).collect(),
             alertmanager_url,
             dedup_window,
+            update_interval,
             stdout: raw.alerts.stdout,
             format,
         },

@@ -6,12 +6,14 @@
 //! knows what the others saw), and exposed to scheduled rules as `grant_activity`.
 //! [`ownership`] decides which instance reports which grant.
 
+mod ledger;
 pub mod ownership;
 mod record;
 mod store;
 mod topic;
 
+pub use ledger::AlertLedger;
 pub use ownership::Ownership;
-pub use record::{ActivityRecord, FindingRecord, StateRecord, finding_key};
+pub use record::{ActivityRecord, AlertRecord, FindingRecord, StateRecord, finding_key};
 pub use store::{GrantUse, StateStore, grant_activity_schema};
 pub use topic::StateTopic;

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::alerts::Alert;
+
 /// Cumulative activity of one credential under one grant. Only the instance owning
 /// the credential's partition writes it, so totals only grow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,14 +42,28 @@ pub struct FindingRecord {
     pub condition: String,
 }
 
+/// An alert already raised in its dedup window: repeats update it instead of
+/// raising it again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    /// The alert with its cumulative count, first and last seen.
+    pub alert: Alert,
+    /// The count the sinks last saw.
+    pub sent_count: u64,
+    /// When the sinks last saw it (epoch ms, wall clock).
+    pub sent_at_ms: i64,
+}
+
 /// One entry of the state topic.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StateRecord {
     /// Grant activity.
     Activity(ActivityRecord),
     /// A finding in force.
     Finding(FindingRecord),
+    /// An alert in its dedup window (boxed: far larger than the others).
+    Alert(Box<AlertRecord>),
 }
 
 /// Separates key parts; cannot occur in YAML-typed ids by accident.
@@ -59,6 +75,7 @@ impl StateRecord {
         match self {
             Self::Activity(a) => activity_key(&a.grant_id, &a.credential_id),
             Self::Finding(f) => finding_key(&f.rule, &f.grant_id),
+            Self::Alert(a) => alert_key(&a.alert.alert_id),
         }
     }
 }
@@ -71,6 +88,16 @@ pub fn activity_key(grant_id: &str, credential_id: &str) -> String {
 /// Key of a (rule, grant) finding record; a tombstone under it clears the finding.
 pub fn finding_key(rule: &str, grant_id: &str) -> String {
     format!("finding{SEP}{rule}{SEP}{grant_id}")
+}
+
+/// Key of an alert in its dedup window; a tombstone under it forgets the alert.
+pub fn alert_key(alert_id: &str) -> String {
+    format!("alert{SEP}{alert_id}")
+}
+
+/// The alert id an alert key names, for tombstones.
+pub fn parse_alert_key(key: &str) -> Option<&str> {
+    key.strip_prefix("alert")?.strip_prefix(SEP)
 }
 
 /// The (rule, grant) a finding key names, for tombstones (which carry no value).

@@ -11,7 +11,10 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 
-use super::record::{ActivityRecord, FindingRecord, StateRecord, parse_finding_key};
+use super::ledger::AlertLedger;
+use super::record::{
+    ActivityRecord, FindingRecord, StateRecord, parse_alert_key, parse_finding_key,
+};
 use crate::decode::schema::{string_list_type, timestamp_type};
 use crate::rules::BatchActivity;
 
@@ -42,6 +45,8 @@ struct Tracked {
 pub struct StateStore {
     activity: HashMap<String, HashMap<String, Tracked>>,
     findings: HashMap<(String, String), String>,
+    /// Alerts in their dedup window.
+    pub alerts: AlertLedger,
 }
 
 /// Schema of the `grant_activity` table scheduled rules see (DESIGN §6).
@@ -79,9 +84,14 @@ impl StateStore {
             Some(StateRecord::Finding(f)) => {
                 self.findings.insert((f.rule, f.grant_id), f.condition);
             }
+            Some(StateRecord::Alert(a)) => {
+                self.alerts.merge(*a, chrono::Utc::now().timestamp_millis());
+            }
             None => {
                 if let Some((rule, grant)) = parse_finding_key(key) {
                     self.findings.remove(&(rule.to_owned(), grant.to_owned()));
+                } else if let Some(alert_id) = parse_alert_key(key) {
+                    self.alerts.forget(alert_id);
                 }
             }
         }
@@ -123,12 +133,14 @@ impl StateStore {
         }
     }
 
-    /// The activity records changed since the last call, to persist.
-    pub fn take_changes(&mut self) -> Vec<StateRecord> {
-        let mut changed = Vec::new();
+    /// The activity and alert records changed since the last call, to persist
+    /// (`None`: a tombstone for the key).
+    pub fn take_changes(&mut self) -> Vec<(String, Option<StateRecord>)> {
+        let mut changed = self.alerts.take_changes();
         for tracked in self.activity.values_mut().flat_map(HashMap::values_mut) {
             if std::mem::take(&mut tracked.dirty) {
-                changed.push(StateRecord::Activity(tracked.record.clone()));
+                let record = StateRecord::Activity(tracked.record.clone());
+                changed.push((record.key(), Some(record)));
             }
         }
         changed
@@ -238,7 +250,11 @@ mod tests {
         let mut local = StateStore::default();
         local.record_batch(&batch("c1", 2, 100));
         local.record_batch(&batch("c1", 3, 50));
-        let changed = local.take_changes();
+        let changed: Vec<StateRecord> = local
+            .take_changes()
+            .into_iter()
+            .filter_map(|(_, r)| r)
+            .collect();
         assert_eq!(changed.len(), 1);
         assert!(local.take_changes().is_empty(), "taken once");
         let mut remote = StateStore::default();

@@ -248,3 +248,84 @@ fn suppressions_silence_matching_alerts_until_they_expire_and_are_counted() {
     let (code, _) = run_to_exit(&["suppressions", "check", "/nonexistent.yaml"], dir.path());
     assert_eq!(code, 2);
 }
+
+#[test]
+fn repeats_update_one_alert_and_rereading_everything_raises_nothing_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = Names::new("dedup");
+    let state_topic = format!("{}.shared-state", names.group);
+    let kafka_extra = format!("state_topic = \"{state_topic}\"");
+    let config = write_config_with(
+        dir.path(),
+        &names,
+        &fixture("scenario/grants.yaml"),
+        &Extra {
+            kafka: &kafka_extra,
+            alerts: "update_interval = \"1s\"",
+            ..Extra::default()
+        },
+    );
+    let refund = |id: &str, second: u32| {
+        json!({"ts": format!("2026-11-30T09:10:{second:02}Z"), "event_id": id,
+               "credential_id": "cli_acme_payouts_prod", "action": "POST /v1/refunds",
+               "environment": "prod"})
+    };
+    produce_lines(
+        &names.actions,
+        &keyed(&[refund("r1", 1), refund("r2", 2), refund("r3", 3)]),
+    );
+    let mut gw = Grantwatch::start(&config);
+    wait_for_event_alert(&names.alerts, "r1", Duration::from_secs(90), &mut gw);
+    // More of the same in a later batch: an update under the same id, not a new alert.
+    produce_lines(&names.actions, &keyed(&[refund("r4", 4), refund("r5", 5)]));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let records = loop {
+        let records: Vec<Value> = alerts(&names.alerts)
+            .into_iter()
+            .filter(|a| a["rule"] == "out_of_purpose_action")
+            .collect();
+        if records.iter().any(|a| a["count"] == 5) {
+            break records;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no update: {records:#?}\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    gw.stop();
+    let ids: std::collections::BTreeSet<&str> = records
+        .iter()
+        .map(|a| a["alert_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1, "one alert: {records:#?}");
+    assert_eq!(records.len(), 2, "raised once, updated once: {records:#?}");
+    let update = &records[1];
+    assert_eq!(update["first_seen"], "2026-11-30T09:10:01.000Z");
+    assert_eq!(update["last_seen"], "2026-11-30T09:10:05.000Z");
+
+    // Offsets lost (a new group) but the state kept: every event is read and judged
+    // again, and nothing is raised again.
+    let regrouped = write_config_with(
+        dir.path(),
+        &Names {
+            group: format!("{}-again", names.group),
+            ..names.clone()
+        },
+        &fixture("scenario/grants.yaml"),
+        &Extra {
+            kafka: &kafka_extra,
+            alerts: "update_interval = \"1s\"",
+            ..Extra::default()
+        },
+    );
+    let before = alerts(&names.alerts).len();
+    let mut again = Grantwatch::start(&regrouped);
+    wait_for_metrics(&mut again, Duration::from_secs(60), "re-read", |m| {
+        try_sample(m, "grantwatch_events_total{result=\"decoded\"}") == Some(5.0)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    again.stop();
+    assert_eq!(alerts(&names.alerts).len(), before, "no alert storm");
+}

@@ -34,6 +34,7 @@ pub fn unique(name: &str) -> String {
 }
 
 /// Topics and group for one test.
+#[derive(Clone)]
 pub struct Names {
     pub actions: String,
     pub alerts: String,
