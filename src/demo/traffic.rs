@@ -192,6 +192,11 @@ const COMPLIANT: &[Kind] = &[
 /// One violation per built-in rule, in the rule pack's order.
 const VIOLATIONS: &[Kind] = &[
     Kind {
+        credential: "arn:aws:iam::210987654321:role/veritas-kyc",
+        action: "s3:GetObject",
+        extra: |_| json!({"data_classes": ["pii.identity"], "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"}),
+    },
+    Kind {
         credential: "cli_acme_payouts_prod",
         action: "POST /v1/refunds",
         extra: |_| json!({"environment": "prod", "amount": 120.0, "currency": "EUR"}),

@@ -71,6 +71,10 @@ pub(super) const BUILTIN_RULES: &[(&str, &str)] = &[
         "emergency_window_open.sql",
         include_str!("../../queries/rules/emergency_window_open.sql"),
     ),
+    (
+        "human_use_of_credential.sql",
+        include_str!("../../queries/rules/human_use_of_credential.sql"),
+    ),
 ];
 
 /// (rule name, fixture YAML) of every built-in rule's `NAME.test.yaml`.
@@ -142,5 +146,9 @@ pub const BUILTIN_FIXTURES: &[(&str, &str)] = &[
     (
         "emergency_window_open",
         include_str!("../../queries/rules/emergency_window_open.test.yaml"),
+    ),
+    (
+        "human_use_of_credential",
+        include_str!("../../queries/rules/human_use_of_credential.test.yaml"),
     ),
 ];

@@ -71,11 +71,26 @@ fn replaying_the_invictus_cloudtrail_finds_the_attack_outside_the_declared_purpo
         "the stolen instance credentials enumerating EC2"
     );
     assert!(by_grant["cspm-posture-scan"].contains("iam:GetAccountAuthorizationDetails"));
-    // Principals without a grant are unknown credentials; nothing else is raised.
+    // Principals without a grant are unknown credentials, and the two IAM users the
+    // example treats as partner credentials were driven from a browser (NHI10);
+    // nothing else is raised.
     let rules: BTreeSet<&str> = alerts.iter().map(|a| a["rule"].as_str().unwrap()).collect();
     assert_eq!(
         rules,
-        BTreeSet::from(["out_of_purpose_action", "unknown_credential"])
+        BTreeSet::from([
+            "human_use_of_credential",
+            "out_of_purpose_action",
+            "unknown_credential"
+        ])
+    );
+    let human: BTreeSet<&str> = alerts
+        .iter()
+        .filter(|a| a["rule"] == "human_use_of_credential")
+        .map(|a| a["grant_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        human,
+        BTreeSet::from(["cspm-posture-scan", "hosting-partner-terraform"])
     );
     let unknown: BTreeSet<&str> = alerts
         .iter()
