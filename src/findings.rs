@@ -4,7 +4,7 @@
 //! differs) or after it cleared; the conditions in force live in the state store,
 //! so a restart or another instance does not fire them again.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::arrow::array::{Array, AsArray, StringArray};
@@ -148,8 +148,6 @@ pub fn decide(
             .filter(|g| !current.contains_key(*g))
             .filter(|g| grants.get(g).is_none_or(|grant| ownership.owns(grant)))
             .map(str::to_owned)
-            .collect::<HashSet<_>>()
-            .into_iter()
             .collect();
         for grant_id in cleared {
             store.clear_finding(&rule.name, &grant_id);

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::TimestampMillisecondType;
 use serde::Deserialize;
 
 use crate::alerts::{Alert, build_alerts};
@@ -247,22 +249,8 @@ async fn run_case(
         alerts = build_alerts(&evaluation.hits, &batch, grants, 3_600_000, Utc::now())
             .map_err(|e| e.to_string())?;
         store.record_batch(&evaluation.activity);
-        newest_ms = evaluation
-            .activity
-            .grants
-            .iter()
-            .map(|a| a.last_seen_ms)
-            .max();
-        if let Some(ts) = batch
-            .column_by_name("ts")
-            .and_then(|c| {
-                c.as_any()
-                    .downcast_ref::<datafusion::arrow::array::TimestampMillisecondArray>()
-            })
-            .and_then(datafusion::arrow::compute::max)
-        {
-            newest_ms = newest_ms.max(Some(ts));
-        }
+        let ts = batch.column(1).as_primitive::<TimestampMillisecondType>();
+        newest_ms = datafusion::arrow::compute::max(ts);
     }
     if let Schedule::Every(_) = rule.schedule {
         let now_ms = match &case.now {

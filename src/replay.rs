@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch};
@@ -95,135 +95,146 @@ pub async fn replay(
                     .join("; "),
             )
         })?;
-    let mut summary = ReplaySummary::default();
-    // Alerts merge by id across batches, as a consumer of the live topic would upsert them.
-    let mut alerts: BTreeMap<String, Alert> = BTreeMap::new();
-    let mut state = Replayed::default();
-    let mut builder = ActionsBuilder::new(options.max_message_bytes);
+    let mut replayer = Replayer {
+        engine,
+        options,
+        grants,
+        builder: ActionsBuilder::new(options.max_message_bytes),
+        alerts: BTreeMap::new(),
+        summary: ReplaySummary::default(),
+        store: StateStore::default(),
+        newest_ms: None,
+    };
     for file in input_files(&options.inputs)? {
-        summary.files += 1;
-        let text = std::fs::read(&file).map_err(|source| ReplayError::Input {
-            path: file.clone(),
+        replayer.file(&file).await?;
+    }
+    replayer.judge().await?;
+    replayer.scheduled().await?;
+    replayer.write(out)
+}
+
+/// One replay under way.
+struct Replayer<'a> {
+    engine: RuleEngine,
+    options: &'a ReplayOptions,
+    grants: &'a GrantSet,
+    builder: ActionsBuilder,
+    /// Alerts merge by id across batches, as a consumer of the live topic upserts them.
+    alerts: BTreeMap<String, Alert>,
+    summary: ReplaySummary,
+    /// Grant activity of the events replayed so far.
+    store: StateStore,
+    /// The newest event time: the clock scheduled rules run at.
+    newest_ms: Option<i64>,
+}
+
+impl Replayer<'_> {
+    /// Reads one file, judging a batch whenever one is full.
+    async fn file(&mut self, file: &Path) -> Result<(), ReplayError> {
+        self.summary.files += 1;
+        let text = std::fs::read(file).map_err(|source| ReplayError::Input {
+            path: file.to_owned(),
             source,
         })?;
         let name = file.display().to_string();
-        for (line, message) in messages(&text, options.format.format)
-            .into_iter()
-            .enumerate()
-        {
+        let format = &self.options.format;
+        for (line, message) in messages(&text, format.format).into_iter().enumerate() {
             let source = Source {
                 topic: &name,
                 partition: 0,
                 offset: line as i64,
             };
-            for Rejected { error, .. } in builder.push(&options.format, message, source) {
-                *summary
+            for Rejected { error, .. } in self.builder.push(format, message, source) {
+                *self
+                    .summary
                     .rejected
                     .entry(error.fault.label().to_owned())
                     .or_default() += 1;
             }
-            if builder.len() >= options.batch {
-                judge(
-                    &engine,
-                    &mut builder,
-                    options,
-                    grants,
-                    &mut alerts,
-                    &mut summary,
-                    &mut state,
-                )
-                .await?;
+            if self.builder.len() >= self.options.batch {
+                self.judge().await?;
             }
         }
+        Ok(())
     }
-    judge(
-        &engine,
-        &mut builder,
-        options,
-        grants,
-        &mut alerts,
-        &mut summary,
-        &mut state,
-    )
-    .await?;
-    if let Some(now_ms) = state.newest_ms {
-        let due: Vec<String> = engine.scheduled_rules().map(|r| r.name.clone()).collect();
-        let hits = engine
-            .evaluate_scheduled(&due, state.store.grant_activity()?, now_ms)
+
+    /// Runs the event rules over the events collected so far.
+    async fn judge(&mut self) -> Result<(), ReplayError> {
+        if self.builder.is_empty() {
+            return Ok(());
+        }
+        self.builder.set_ingest_ts(Utc::now().timestamp_millis());
+        let options = self.options;
+        let batch = within(self.builder.finish()?, options.since, options.until)?;
+        self.summary.events += batch.num_rows();
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let evaluation = self.engine.evaluate(batch.clone()).await?;
+        self.store.record_batch(&evaluation.activity);
+        let ts = batch.column(1).as_primitive::<TimestampMillisecondType>();
+        self.newest_ms = self.newest_ms.max(max(ts));
+        for alert in build_alerts(
+            &evaluation.hits,
+            &batch,
+            self.grants,
+            options.dedup_window_ms,
+            Utc::now(),
+        )? {
+            match self.alerts.get_mut(&alert.alert_id) {
+                Some(existing) => merge(existing, alert),
+                None => {
+                    self.alerts.insert(alert.alert_id.clone(), alert);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs every scheduled rule once, at the newest event time.
+    async fn scheduled(&mut self) -> Result<(), ReplayError> {
+        let Some(now_ms) = self.newest_ms else {
+            return Ok(());
+        };
+        let due: Vec<String> = self
+            .engine
+            .scheduled_rules()
+            .map(|r| r.name.clone())
+            .collect();
+        let hits = self
+            .engine
+            .evaluate_scheduled(&due, self.store.grant_activity()?, now_ms)
             .await?;
         let round = findings::decide(
             &hits,
-            grants,
-            &mut state.store,
+            self.grants,
+            &mut self.store,
             &Ownership::everything(),
             now_ms,
         )?;
         for alert in round.alerts {
-            alerts.insert(alert.alert_id.clone(), alert);
+            self.alerts.insert(alert.alert_id.clone(), alert);
         }
+        Ok(())
     }
-    for alert in alerts.values() {
-        if options.suppressions.iter().any(|s| s.silences(alert)) {
-            summary.suppressed += 1;
-            continue;
-        }
-        serde_json::to_writer(&mut *out, alert).map_err(|e| ReplayError::Input {
-            path: "alerts".into(),
-            source: e.into(),
-        })?;
-        out.write_all(b"\n").map_err(|source| ReplayError::Input {
+
+    /// Writes the alerts no suppression silences, as JSON lines.
+    fn write(mut self, out: &mut impl Write) -> Result<ReplaySummary, ReplayError> {
+        let fail = |source| ReplayError::Input {
             path: "alerts".into(),
             source,
-        })?;
-    }
-    summary.alerts = alerts.len() - summary.suppressed;
-    Ok(summary)
-}
-
-/// Grant activity of the events replayed so far, and the newest event time.
-#[derive(Default)]
-struct Replayed {
-    store: StateStore,
-    newest_ms: Option<i64>,
-}
-
-async fn judge(
-    engine: &RuleEngine,
-    builder: &mut ActionsBuilder,
-    options: &ReplayOptions,
-    grants: &GrantSet,
-    alerts: &mut BTreeMap<String, Alert>,
-    summary: &mut ReplaySummary,
-    state: &mut Replayed,
-) -> Result<(), ReplayError> {
-    if builder.is_empty() {
-        return Ok(());
-    }
-    builder.set_ingest_ts(Utc::now().timestamp_millis());
-    let batch = within(builder.finish()?, options.since, options.until)?;
-    summary.events += batch.num_rows();
-    if batch.num_rows() == 0 {
-        return Ok(());
-    }
-    let evaluation = engine.evaluate(batch.clone()).await?;
-    state.store.record_batch(&evaluation.activity);
-    let ts = batch.column(1).as_primitive::<TimestampMillisecondType>();
-    state.newest_ms = state.newest_ms.max(max(ts));
-    for alert in build_alerts(
-        &evaluation.hits,
-        &batch,
-        grants,
-        options.dedup_window_ms,
-        Utc::now(),
-    )? {
-        match alerts.get_mut(&alert.alert_id) {
-            Some(existing) => merge(existing, alert),
-            None => {
-                alerts.insert(alert.alert_id.clone(), alert);
+        };
+        for alert in self.alerts.values() {
+            if self.options.suppressions.iter().any(|s| s.silences(alert)) {
+                self.summary.suppressed += 1;
+                continue;
             }
+            serde_json::to_writer(&mut *out, alert).map_err(|e| fail(e.into()))?;
+            out.write_all(b"\n").map_err(fail)?;
         }
+        self.summary.alerts = self.alerts.len() - self.summary.suppressed;
+        Ok(self.summary)
     }
-    Ok(())
 }
 
 fn merge(into: &mut Alert, more: Alert) {

@@ -17,9 +17,10 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::alerts::Alert;
-use crate::grants::location::{GrantLocation, grant_start_lines};
+use crate::grants::location::{GrantLocation, ItemLocator};
 use crate::grants::parse_time;
 use crate::grants::pattern::ActionPattern;
+use crate::grants::serde_field;
 
 /// Alert fields a suppression may match on.
 const FIELDS: [&str; 5] = ["grant_id", "credential_id", "partner", "owner", "action"];
@@ -138,26 +139,20 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Suppression>, Vec<Suppressio
             Ok(docs) => docs.unwrap_or_default(),
             Err(e) => return Err(vec![error(e.location().map(|l| l.line()), e.to_string())]),
         };
-    let starts = grant_start_lines(text);
+    let locator = ItemLocator::new(file, text);
     let mut suppressions = Vec::new();
     let mut errors = Vec::new();
     for (i, doc) in docs.into_iter().enumerate() {
-        let location = GrantLocation::scan(
-            file.to_owned(),
-            text,
-            starts.get(i).copied(),
-            starts.get(i + 1).copied(),
-        );
+        let location = locator.locate(i);
         let spec = match serde_yaml_ng::from_value::<SuppressionSpec>(doc) {
             Ok(spec) => spec,
             Err(e) => {
                 let message = e.to_string();
-                let field = message
-                    .split_once("field `")
-                    .and_then(|(_, r)| r.split('`').next())
-                    .unwrap_or_default()
-                    .to_owned();
-                errors.push(error(location.line_of(&field), message));
+                let line = match serde_field(&message) {
+                    Some(field) => location.line_of(&field),
+                    None => location.line,
+                };
+                errors.push(error(line, message));
                 continue;
             }
         };
@@ -284,23 +279,10 @@ mod tests {
 
     fn alert(action: &str, last_seen: &str) -> Alert {
         Alert {
-            alert_id: "a".into(),
-            rule: "out_of_purpose_action".into(),
-            severity: "high".into(),
-            summary: String::new(),
-            reason: String::new(),
-            grant_id: Some("acme".into()),
-            partner: None,
-            owner: None,
-            purpose: None,
-            credential_id: "c".into(),
             action: Some(action.into()),
             first_seen: last_seen.into(),
             last_seen: last_seen.into(),
-            count: 1,
-            event_ids: Vec::new(),
-            frameworks: Vec::new(),
-            detected_at: String::new(),
+            ..Alert::example()
         }
     }
 

@@ -42,6 +42,32 @@ pub struct Alert {
     pub detected_at: String,
 }
 
+#[cfg(test)]
+impl Alert {
+    /// An out-of-purpose alert for tests to adjust with struct update syntax.
+    pub(crate) fn example() -> Self {
+        Self {
+            alert_id: "abc".into(),
+            rule: "out_of_purpose_action".into(),
+            severity: "high".into(),
+            summary: "Partner credential used outside its purpose".into(),
+            reason: "POST /v1/refunds is not in purpose".into(),
+            grant_id: Some("acme".into()),
+            partner: Some("acme-payroll".into()),
+            owner: Some("jane@bank.example".into()),
+            purpose: Some("Payouts".into()),
+            credential_id: "cli".into(),
+            action: Some("POST /v1/refunds".into()),
+            first_seen: "2026-11-30T09:00:00.000Z".into(),
+            last_seen: "2026-11-30T09:00:01.000Z".into(),
+            count: 1,
+            event_ids: vec!["e1".into()],
+            frameworks: vec!["OWASP-NHI:NHI5".into()],
+            detected_at: "2026-11-30T09:00:02.000Z".into(),
+        }
+    }
+}
+
 /// The deterministic id: fields are joined with an ASCII unit separator so that
 /// distinct keys can never collide by concatenation.
 pub fn alert_id(rule: &str, key: &[String], window_start: &str) -> String {

@@ -122,23 +122,8 @@ mod tests {
     #[test]
     fn labels_route_and_annotations_explain() {
         let alert = Alert {
-            alert_id: "abc".into(),
-            rule: "out_of_purpose_action".into(),
-            severity: "high".into(),
-            summary: "Partner credential used outside its purpose".into(),
-            reason: "POST /v1/refunds is not in purpose".into(),
-            grant_id: Some("acme".into()),
-            partner: Some("acme-payroll".into()),
             owner: None,
-            purpose: Some("Payouts".into()),
-            credential_id: "cli".into(),
-            action: Some("POST /v1/refunds".into()),
-            first_seen: "2026-11-30T09:00:00.000Z".into(),
-            last_seen: "2026-11-30T09:00:00.000Z".into(),
-            count: 1,
-            event_ids: vec!["e1".into()],
-            frameworks: Vec::new(),
-            detected_at: String::new(),
+            ..Alert::example()
         };
         let now = "2026-12-01T00:00:00Z".parse().expect("now");
         let json = serde_json::to_value(PostableAlert::new(&alert, now)).expect("json");

@@ -115,23 +115,11 @@ mod tests {
     #[test]
     fn an_alert_becomes_a_detection_finding() {
         let alert = Alert {
-            alert_id: "abc".into(),
             rule: "amount_over_limit".into(),
-            severity: "high".into(),
-            summary: "Amount above the scope's limit".into(),
             reason: "50000.01 > 50000".into(),
-            grant_id: Some("acme".into()),
-            partner: Some("acme-payroll".into()),
-            owner: Some("jane@bank.example".into()),
-            purpose: Some("Payouts".into()),
-            credential_id: "cli".into(),
-            action: Some("POST /v1/payouts".into()),
-            first_seen: "2026-11-30T09:00:00.000Z".into(),
-            last_seen: "2026-11-30T09:00:01.000Z".into(),
             count: 2,
             event_ids: vec!["e1".into(), "e2".into()],
-            frameworks: vec!["OWASP-NHI:NHI5".into()],
-            detected_at: "2026-11-30T09:00:02.000Z".into(),
+            ..Alert::example()
         };
         let bytes = AlertFormat::Ocsf.encode(&alert).expect("json");
         let f: Value = serde_json::from_slice(&bytes).expect("parse");

@@ -249,22 +249,8 @@ mod tests {
     fn alert(owner: Option<&str>, id: &str) -> Alert {
         Alert {
             alert_id: id.into(),
-            rule: "r".into(),
-            severity: "high".into(),
-            summary: "s".into(),
-            reason: "why".into(),
-            grant_id: None,
-            partner: None,
             owner: owner.map(str::to_owned),
-            purpose: None,
-            credential_id: "c".into(),
-            action: None,
-            first_seen: String::new(),
-            last_seen: String::new(),
-            count: 1,
-            event_ids: Vec::new(),
-            frameworks: Vec::new(),
-            detected_at: String::new(),
+            ..Alert::example()
         }
     }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::error::{GrantError, GrantErrorKind, GrantErrors};
-use super::location::{GrantLocation, grant_start_lines};
+use super::location::{GrantLocation, ItemLocator};
 use super::model::Grant;
 use super::spec::GrantSpec;
 
@@ -202,14 +202,9 @@ fn parse_text(text: &str, file: &Path, default_idle_after: Duration) -> Loaded {
             return loaded;
         }
     };
-    let starts = grant_start_lines(text);
+    let locator = ItemLocator::new(file, text);
     for (i, doc) in docs.into_iter().enumerate() {
-        let location = GrantLocation::scan(
-            file.to_owned(),
-            text,
-            starts.get(i).copied(),
-            starts.get(i + 1).copied(),
-        );
+        let location = locator.locate(i);
         let id = doc.get("id").and_then(|v| v.as_str()).map(str::to_owned);
         let schema_error = |field: Option<String>, message: String| GrantError {
             kind: GrantErrorKind::Schema,
@@ -264,7 +259,7 @@ fn strip_location(message: &str) -> String {
 
 /// The field a serde message names: "missing field `owner`", "unknown field `x`, ...",
 /// or a path prefix like "scopes[0].action: invalid type".
-fn serde_field(message: &str) -> Option<String> {
+pub(crate) fn serde_field(message: &str) -> Option<String> {
     if let Some(rest) = message.split_once("field `").map(|(_, r)| r) {
         return rest.split('`').next().map(str::to_owned);
     }

@@ -2,7 +2,7 @@
 //! lint findings point at a line an owner can jump to.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A grant's file, first line and the line of every key path in it
 /// (`owner`, `emergency.until`, `scopes[1].action`).
@@ -17,12 +17,7 @@ pub struct GrantLocation {
 
 impl GrantLocation {
     /// Locates the grant starting at 1-based line `start` of `text`, ending before `end`.
-    pub(crate) fn scan(
-        file: PathBuf,
-        text: &str,
-        start: Option<usize>,
-        end: Option<usize>,
-    ) -> Self {
+    fn scan(file: PathBuf, text: &str, start: Option<usize>, end: Option<usize>) -> Self {
         let keys = match start {
             Some(start) => key_lines(text, start, end),
             None => BTreeMap::new(),
@@ -49,8 +44,36 @@ impl GrantLocation {
     }
 }
 
+/// Locates the items of a top-level YAML list (grants, suppressions) by index.
+pub(crate) struct ItemLocator<'a> {
+    file: &'a Path,
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> ItemLocator<'a> {
+    /// Finds where each item of `text` starts.
+    pub(crate) fn new(file: &'a Path, text: &'a str) -> Self {
+        Self {
+            file,
+            text,
+            starts: grant_start_lines(text),
+        }
+    }
+
+    /// The location of item `i` (0-based) and of its keys.
+    pub(crate) fn locate(&self, i: usize) -> GrantLocation {
+        GrantLocation::scan(
+            self.file.to_owned(),
+            self.text,
+            self.starts.get(i).copied(),
+            self.starts.get(i + 1).copied(),
+        )
+    }
+}
+
 /// 1-based lines on which each top-level list item (`- `) starts.
-pub(crate) fn grant_start_lines(text: &str) -> Vec<usize> {
+fn grant_start_lines(text: &str) -> Vec<usize> {
     text.lines()
         .enumerate()
         .filter(|(_, line)| line.starts_with("- ") || *line == "-")

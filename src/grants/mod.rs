@@ -14,6 +14,7 @@ mod spec;
 pub mod tables;
 
 pub use error::{GrantError, GrantErrorKind, GrantErrors};
+pub(crate) use load::serde_field;
 pub use load::{GrantSet, Loaded, fingerprint, load_all, load_paths, parse_str};
 pub use location::GrantLocation;
 pub use model::{Emergency, Grant, Scope, Status, parse_duration, parse_time};

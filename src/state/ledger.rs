@@ -174,22 +174,11 @@ mod tests {
     fn alert(id: &str, events: &[&str], last_seen: &str) -> Alert {
         Alert {
             alert_id: id.into(),
-            rule: "r".into(),
-            severity: "high".into(),
-            summary: String::new(),
-            reason: String::new(),
-            grant_id: None,
-            partner: None,
-            owner: None,
-            purpose: None,
-            credential_id: "c".into(),
-            action: None,
             first_seen: last_seen.into(),
             last_seen: last_seen.into(),
             count: events.len() as u64,
             event_ids: events.iter().map(|e| e.to_string()).collect(),
-            frameworks: Vec::new(),
-            detected_at: String::new(),
+            ..Alert::example()
         }
     }
 

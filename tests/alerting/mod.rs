@@ -7,6 +7,8 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
+const WAIT: Duration = Duration::from_secs(90);
+
 /// A real Alertmanager (Debian's prometheus-alertmanager) on a loopback port.
 struct Alertmanager {
     child: Child,
@@ -56,28 +58,31 @@ impl Drop for Alertmanager {
     }
 }
 
+/// An instance judging the scenario (and its sentinel) with `alerts` lines added.
+fn scenario_instance(dir: &std::path::Path, names: &Names, alerts: &str) -> Grantwatch {
+    let config = write_config_with(
+        dir,
+        names,
+        &fixture("scenario/grants.yaml"),
+        &Extra {
+            alerts,
+            ..Extra::default()
+        },
+    );
+    produce_lines(&names.actions, &keyed(&scenario_with_sentinel()));
+    Grantwatch::start(&config)
+}
+
 #[test]
 fn alerts_reach_a_real_alertmanager_with_routing_labels() {
     let dir = tempfile::tempdir().unwrap();
     let am = Alertmanager::start(dir.path());
     let names = Names::new("alertmanager");
     let alerts_extra = format!("alertmanager_url = \"http://{}\"", am.addr);
-    let config = write_config_with(
-        dir.path(),
-        &names,
-        &fixture("scenario/grants.yaml"),
-        &Extra {
-            alerts: &alerts_extra,
-            ..Extra::default()
-        },
-    );
-    let mut events = read_jsonl(&fixture("scenario/events.jsonl"));
-    events.push(json!({"ts": "2026-11-30T10:00:00Z", "event_id": "sentinel", "credential_id": "cli_sentinel", "action": "GET /ping"}));
-    produce_lines(&names.actions, &keyed(&events));
-    let mut gw = Grantwatch::start(&config);
+    let mut gw = scenario_instance(dir.path(), &names, &alerts_extra);
     // The Kafka alert for the last event is written only once every sink, the
     // Alertmanager among them, acknowledged its batch.
-    wait_for_event_alert(&names.alerts, "sentinel", Duration::from_secs(90), &mut gw);
+    wait_for_event_alert(&names.alerts, "sentinel", WAIT, &mut gw);
     let log = gw.stop();
 
     let posted = am.alerts();
@@ -127,42 +132,20 @@ fn alerts_reach_a_real_alertmanager_with_routing_labels() {
 fn alerts_can_be_written_as_ocsf_detection_findings() {
     let dir = tempfile::tempdir().unwrap();
     let names = Names::new("ocsf");
-    let config = write_config_with(
-        dir.path(),
-        &names,
-        &fixture("scenario/grants.yaml"),
-        &Extra {
-            alerts: "format = \"ocsf\"",
-            ..Extra::default()
-        },
-    );
-    let mut events = read_jsonl(&fixture("scenario/events.jsonl"));
-    events.push(json!({"ts": "2026-11-30T10:00:00Z", "event_id": "sentinel", "credential_id": "cli_sentinel", "action": "GET /ping"}));
-    produce_lines(&names.actions, &keyed(&events));
-    let mut gw = Grantwatch::start(&config);
+    let mut gw = scenario_instance(dir.path(), &names, "format = \"ocsf\"");
     let names_sentinel = |f: &Value| {
         f["finding_info"]["related_events"]
             .as_array()
             .is_some_and(|e| e.iter().any(|e| e["uid"] == "sentinel"))
     };
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let findings = loop {
+    let findings = wait_until(&mut gw, WAIT, "a finding for the sentinel", || {
         let findings = alerts(&names.alerts);
         if findings.iter().any(names_sentinel) {
-            break findings;
+            Ok(findings)
+        } else {
+            Err(format!("{findings:#?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "no finding for the sentinel:\n{}",
-            gw.log()
-        );
-        assert!(
-            gw.child.try_wait().unwrap().is_none(),
-            "exited:\n{}",
-            gw.log()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    });
     gw.stop();
     assert!(
         findings
@@ -198,20 +181,8 @@ fn suppressions_silence_matching_alerts_until_they_expire_and_are_counted() {
     )
     .unwrap();
     let alerts_extra = format!("suppressions = [\"{}\"]", suppressions.display());
-    let config = write_config_with(
-        dir.path(),
-        &names,
-        &fixture("scenario/grants.yaml"),
-        &Extra {
-            alerts: &alerts_extra,
-            ..Extra::default()
-        },
-    );
-    let mut events = read_jsonl(&fixture("scenario/events.jsonl"));
-    events.push(json!({"ts": "2026-11-30T10:00:00Z", "event_id": "sentinel", "credential_id": "cli_sentinel", "action": "GET /ping"}));
-    produce_lines(&names.actions, &keyed(&events));
-    let mut gw = Grantwatch::start(&config);
-    let alerts = wait_for_event_alert(&names.alerts, "sentinel", Duration::from_secs(90), &mut gw);
+    let mut gw = scenario_instance(dir.path(), &names, &alerts_extra);
+    let alerts = wait_for_event_alert(&names.alerts, "sentinel", WAIT, &mut gw);
     let text = wait_for_metrics(&mut gw, Duration::from_secs(30), "suppressed count", |m| {
         m.contains("grantwatch_alerts_suppressed_total{rule=\"out_of_purpose_action\"} 1")
     });
@@ -275,25 +246,20 @@ fn repeats_update_one_alert_and_rereading_everything_raises_nothing_again() {
         &keyed(&[refund("r1", 1), refund("r2", 2), refund("r3", 3)]),
     );
     let mut gw = Grantwatch::start(&config);
-    wait_for_event_alert(&names.alerts, "r1", Duration::from_secs(90), &mut gw);
+    wait_for_event_alert(&names.alerts, "r1", WAIT, &mut gw);
     // More of the same in a later batch: an update under the same id, not a new alert.
     produce_lines(&names.actions, &keyed(&[refund("r4", 4), refund("r5", 5)]));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let records = loop {
+    let records = wait_until(&mut gw, WAIT, "an update with count 5", || {
         let records: Vec<Value> = alerts(&names.alerts)
             .into_iter()
             .filter(|a| a["rule"] == "out_of_purpose_action")
             .collect();
         if records.iter().any(|a| a["count"] == 5) {
-            break records;
+            Ok(records)
+        } else {
+            Err(format!("{records:#?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "no update: {records:#?}\n{}",
-            gw.log()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    });
     gw.stop();
     let ids: std::collections::BTreeSet<&str> = records
         .iter()

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
@@ -65,22 +65,15 @@ fn idle_alerts(topic: &str) -> BTreeMap<String, Vec<Value>> {
 }
 
 fn wait_for_idle(topic: &str, grants: &[&str], gw: &mut Grantwatch) {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    let what = format!("idle alerts for all of {grants:?}");
+    wait_until(gw, WAIT, &what, || {
         let idle = idle_alerts(topic);
         if grants.iter().all(|g| idle.contains_key(*g)) {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{idle:?}"))
         }
-        if let Some(status) = gw.child.try_wait().unwrap() {
-            panic!("grantwatch exited early with {status}:\n{}", gw.log());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no idle alert for all of {grants:?}: {idle:?}\n{}",
-            gw.log()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    });
 }
 
 const SINCE: &str = "2026-01-01T00:00:00Z";
@@ -219,28 +212,30 @@ fn reload_under_traffic_judges_every_event_exactly_once() {
     assert!(gw.log().contains("SIGHUP: reloading grants."));
     // The out-of-purpose alerts count exactly the events judged before the reload
     // (repeats of one alert arrive as updates with its cumulative count).
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let mut counts: BTreeMap<String, f64> = BTreeMap::new();
-        for a in alerts(&names.alerts) {
-            if a["rule"] == "out_of_purpose_action" {
-                let count = counts
-                    .entry(a["alert_id"].as_str().unwrap().to_owned())
-                    .or_default();
-                *count = count.max(a["count"].as_f64().unwrap());
+    wait_until(
+        &mut gw,
+        WAIT,
+        "alert counts matching the flagged events",
+        || {
+            let mut counts: BTreeMap<String, f64> = BTreeMap::new();
+            for a in alerts(&names.alerts) {
+                if a["rule"] == "out_of_purpose_action" {
+                    let count = counts
+                        .entry(a["alert_id"].as_str().unwrap().to_owned())
+                        .or_default();
+                    *count = count.max(a["count"].as_f64().unwrap());
+                }
             }
-        }
-        let flagged: f64 = counts.values().sum();
-        if flagged == judged_out {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "alerts count {flagged}, judged out of purpose {judged_out}\n{}",
-            gw.log()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+            let flagged: f64 = counts.values().sum();
+            if flagged == judged_out {
+                Ok(())
+            } else {
+                Err(format!(
+                    "alerts count {flagged}, judged out of purpose {judged_out}"
+                ))
+            }
+        },
+    );
     gw.stop();
 }
 

@@ -13,9 +13,7 @@ use crate::support::*;
 fn scenario_instance(test: &str, dir: &std::path::Path) -> Grantwatch {
     let names = Names::new(test);
     let config = write_config(dir, &names, &fixture("scenario/grants.yaml"), "");
-    let mut events = read_jsonl(&fixture("scenario/events.jsonl"));
-    events.push(serde_json::json!({"ts": "2026-11-30T10:00:00Z", "event_id": "sentinel", "credential_id": "cli_sentinel", "action": "GET /ping"}));
-    produce_lines(&names.actions, &keyed(&events));
+    produce_lines(&names.actions, &keyed(&scenario_with_sentinel()));
     let mut gw = Grantwatch::start(&config);
     wait_for_event_alert(&names.alerts, "sentinel", Duration::from_secs(90), &mut gw);
     gw

@@ -127,6 +127,32 @@ pub fn try_sample(text: &str, series: &str) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
+/// Polls `probe` until it yields a value; panics with `what`, the last probe's note
+/// and the instance's log if `gw` exits or `timeout` passes first.
+pub fn wait_until<T>(
+    gw: &mut Grantwatch,
+    timeout: Duration,
+    what: &str,
+    mut probe: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let note = match probe() {
+            Ok(value) => return value,
+            Err(note) => note,
+        };
+        if let Some(status) = gw.child.try_wait().unwrap() {
+            panic!("grantwatch exited early with {status}:\n{}", gw.log());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {timeout:?}:\n{note}\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 /// Polls `/metrics` of `gw` until `ready` accepts the scrape, or panics after `timeout`.
 pub fn wait_for_metrics(
     gw: &mut Grantwatch,
@@ -135,22 +161,18 @@ pub fn wait_for_metrics(
     ready: impl Fn(&str) -> bool,
 ) -> String {
     let addr = gw.metrics_addr();
-    let deadline = Instant::now() + timeout;
-    loop {
+    wait_until(gw, timeout, what, || {
         let (_, text) = http_get(&addr, "/metrics", None);
-        if ready(&text) {
-            return text;
-        }
-        if let Some(status) = gw.child.try_wait().unwrap() {
-            panic!("grantwatch exited early with {status}:\n{}", gw.log());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not within {timeout:?}:\n{text}\n{}",
-            gw.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        if ready(&text) { Ok(text) } else { Err(text) }
+    })
+}
+
+/// The scenario's events, then a sentinel: its alert proves every earlier event of
+/// the partition was judged.
+pub fn scenario_with_sentinel() -> Vec<Value> {
+    let mut events = read_jsonl(&fixture("scenario/events.jsonl"));
+    events.push(serde_json::json!({"ts": "2026-11-30T10:00:00Z", "event_id": "sentinel", "credential_id": "cli_sentinel", "action": "GET /ping"}));
+    events
 }
 
 /// Produces `key<TAB>payload` lines with kcat; the broker auto-creates the topic with
@@ -308,28 +330,20 @@ pub fn wait_for_event_alert(
     timeout: Duration,
     gw: &mut Grantwatch,
 ) -> Vec<Value> {
-    let deadline = Instant::now() + timeout;
-    loop {
+    let what = format!("an alert for {event_id}");
+    wait_until(gw, timeout, &what, || {
         let alerts = alerts(topic);
-        if alerts.iter().any(|a| {
+        let named = alerts.iter().any(|a| {
             a["event_ids"]
                 .as_array()
-                .unwrap()
-                .iter()
-                .any(|e| e == event_id)
-        }) {
-            return alerts;
+                .is_some_and(|ids| ids.iter().any(|e| e == event_id))
+        });
+        if named {
+            Ok(alerts)
+        } else {
+            Err(format!("{} alerts so far", alerts.len()))
         }
-        if let Some(status) = gw.child.try_wait().unwrap() {
-            panic!("grantwatch exited early with {status}:\n{}", gw.log());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no alert for {event_id} within {timeout:?}:\n{}",
-            gw.log()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    })
 }
 
 /// A running `grantwatch run`.
