@@ -374,6 +374,36 @@ mod tests {
     }
 
     #[test]
+    fn windowed_limits_parse_and_bad_ones_are_located() {
+        let limited = GOOD.replace(
+            "  status: active\n",
+            "  status: active\n  rate_limit: 600/h\n  max_daily_amount: 250000\n",
+        );
+        let set = parse(&limited).expect("valid");
+        let g = set.get("acme-payroll-payouts").expect("grant");
+        assert_eq!(
+            g.rate_limit.map(|r| r.to_string()).as_deref(),
+            Some("600/h")
+        );
+        assert_eq!(g.max_daily_amount, Some(250_000.0));
+        let bad = limited
+            .replace("600/h", "600 per hour")
+            .replace("250000", "-1");
+        let errors = parse(&bad).expect_err("invalid").0;
+        let located: Vec<_> = errors
+            .iter()
+            .map(|e| (e.field.as_deref(), e.line))
+            .collect();
+        assert_eq!(
+            located,
+            [
+                (Some("rate_limit"), Some(14)),
+                (Some("max_daily_amount"), Some(15))
+            ]
+        );
+    }
+
+    #[test]
     fn duplicate_ids_are_refused() {
         let errors = parse(&format!("{GOOD}{GOOD}")).expect_err("dup").0;
         assert!(

@@ -5,6 +5,7 @@
 //! decide whether an action is in purpose: that is the rules' SQL.
 
 mod error;
+pub mod limit;
 pub mod lint;
 mod load;
 pub(crate) mod location;
@@ -14,6 +15,7 @@ mod spec;
 pub mod tables;
 
 pub use error::{GrantError, GrantErrorKind, GrantErrors};
+pub use limit::RateLimit;
 pub(crate) use load::serde_field;
 pub use load::{GrantSet, Loaded, fingerprint, load_all, load_paths, parse_str};
 pub use location::GrantLocation;

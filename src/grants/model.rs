@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::limit::RateLimit;
 use super::location::GrantLocation;
 use super::pattern::ActionPattern;
 use super::spec::{EmergencySpec, GrantSpec, ScopeSpec};
@@ -88,6 +89,10 @@ pub struct Grant {
     pub delegates: Vec<String>,
     /// Declared state.
     pub status: Status,
+    /// Most actions per window, over all its credentials.
+    pub rate_limit: Option<RateLimit>,
+    /// Most money moved per UTC day and currency, over all its credentials.
+    pub max_daily_amount: Option<f64>,
     /// Allowed actions.
     pub scopes: Vec<Scope>,
     /// Break-glass widening.
@@ -137,25 +142,28 @@ impl Check {
             .ok()
     }
 
+    /// An amount limit: a non-negative number.
+    fn amount(&mut self, field: &str, amount: Option<f64>) -> Option<f64> {
+        if amount.is_some_and(|a| !a.is_finite() || a < 0.0) {
+            self.errors.push(FieldError {
+                field: field.to_owned(),
+                message: "must be a non-negative number".into(),
+            });
+        }
+        amount
+    }
+
     fn scopes(&mut self, prefix: &str, specs: Vec<ScopeSpec>) -> Vec<Scope> {
         let mut scopes = Vec::with_capacity(specs.len());
         for (i, spec) in specs.into_iter().enumerate() {
             let field = format!("{prefix}[{i}].action");
             match ActionPattern::parse(&spec.action) {
-                Ok(action) => {
-                    if spec.max_amount.is_some_and(|a| !a.is_finite() || a < 0.0) {
-                        self.errors.push(FieldError {
-                            field: format!("{prefix}[{i}].max_amount"),
-                            message: "must be a non-negative number".into(),
-                        });
-                    }
-                    scopes.push(Scope {
-                        action,
-                        data_classes: spec.data_classes,
-                        max_amount: spec.max_amount,
-                        currencies: spec.currencies,
-                    })
-                }
+                Ok(action) => scopes.push(Scope {
+                    action,
+                    data_classes: spec.data_classes,
+                    max_amount: self.amount(&format!("{prefix}[{i}].max_amount"), spec.max_amount),
+                    currencies: spec.currencies,
+                }),
                 Err(e) => self.errors.push(FieldError {
                     field,
                     message: e.to_string(),
@@ -213,7 +221,19 @@ impl Grant {
                 default_idle_after
             }
         };
+        let rate_limit = spec.rate_limit.as_deref().and_then(|text| {
+            RateLimit::parse(text)
+                .map_err(|message| {
+                    check.errors.push(FieldError {
+                        field: "rate_limit".into(),
+                        message,
+                    })
+                })
+                .ok()
+        });
         let grant = Grant {
+            rate_limit,
+            max_daily_amount: check.amount("max_daily_amount", spec.max_daily_amount),
             approved_at: check.time("approved_at", spec.approved_at.as_deref()),
             valid_from: check.time("valid_from", spec.valid_from.as_deref()),
             expires_at: check.time("expires_at", spec.expires_at.as_deref()),

@@ -21,6 +21,8 @@ pub(super) struct GrantSpec {
     #[serde(default)]
     pub delegates: Vec<String>,
     pub status: Option<String>,
+    pub rate_limit: Option<String>,
+    pub max_daily_amount: Option<f64>,
     pub scopes: Vec<ScopeSpec>,
     pub emergency: Option<EmergencySpec>,
 }
