@@ -207,12 +207,9 @@ mod tests {
     fn used(grant: &str, at: i64) -> BatchActivity {
         BatchActivity {
             grants: vec![GrantActivity {
-                grant_id: grant.into(),
-                credential_id: format!("c-{grant}"),
                 actions: 1,
-                flagged: 0,
                 last_seen_ms: at,
-                scopes_used: BTreeSet::new(),
+                ..GrantActivity::new(grant, &format!("c-{grant}"))
             }],
             unbound: 0,
         }
@@ -225,9 +222,9 @@ mod tests {
         now_ms: i64,
     ) -> BTreeSet<(String, String)> {
         let due: Vec<String> = engine.scheduled_rules().map(|r| r.name.clone()).collect();
-        let activity = store.grant_activity().expect("activity");
+        let state = store.tables().expect("state");
         let hits = engine
-            .evaluate_scheduled(&due, activity, now_ms)
+            .evaluate_scheduled(&due, &state, now_ms)
             .await
             .expect("evaluate");
         decide(&hits, grants, store, &Ownership::everything(), now_ms)

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
-use datafusion::arrow::array::AsArray;
+use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::TimestampMillisecondType;
 use serde::Deserialize;
 
@@ -36,6 +36,10 @@ struct CaseSpec {
     /// Replaces the file's grants for this case.
     #[serde(default)]
     grants: Option<serde_yaml_ng::Value>,
+    /// Native partner actions judged first, as an earlier batch whose alerts are not
+    /// compared: what the state knows before `events` (for baseline and windowed rules).
+    #[serde(default)]
+    history: Vec<serde_json::Value>,
     /// Native partner actions.
     #[serde(default)]
     events: Vec<serde_json::Value>,
@@ -226,24 +230,21 @@ async fn run_case(
                 .collect::<Vec<_>>()
                 .join("; ")
         })?;
-    let mut builder = ActionsBuilder::new(1 << 20);
-    for (i, event) in case.events.iter().enumerate() {
-        let source = Source {
-            topic: "fixture",
-            partition: 0,
-            offset: i as i64,
-        };
-        builder
-            .push_native(event.to_string().as_bytes(), source)
-            .map_err(|e| format!("event {}: {e}", i + 1))?;
+    let mut store = StateStore::default();
+    if let Some(batch) = batch_of(&case.history, "history event", 0)? {
+        let state = store.tables().map_err(|e| e.to_string())?;
+        let evaluation = engine
+            .evaluate(batch, &state)
+            .await
+            .map_err(|e| e.to_string())?;
+        store.record_batch(&evaluation.activity);
     }
     let mut alerts = Vec::new();
-    let mut store = StateStore::default();
     let mut newest_ms = None;
-    if !builder.is_empty() {
-        let batch = builder.finish().map_err(|e| e.to_string())?;
+    if let Some(batch) = batch_of(&case.events, "event", case.history.len())? {
+        let state = store.tables().map_err(|e| e.to_string())?;
         let evaluation = engine
-            .evaluate(batch.clone())
+            .evaluate(batch.clone(), &state)
             .await
             .map_err(|e| e.to_string())?;
         alerts = build_alerts(&evaluation.hits, &batch, grants, 3_600_000, Utc::now())
@@ -257,9 +258,9 @@ async fn run_case(
             Some(now) => grants::parse_time(now)?.timestamp_millis(),
             None => newest_ms.ok_or("a scheduled rule's case needs events or `now`")?,
         };
-        let activity = store.grant_activity().map_err(|e| e.to_string())?;
+        let state = store.tables().map_err(|e| e.to_string())?;
         let hits = engine
-            .evaluate_scheduled(std::slice::from_ref(&rule.name), activity, now_ms)
+            .evaluate_scheduled(std::slice::from_ref(&rule.name), &state, now_ms)
             .await
             .map_err(|e| e.to_string())?;
         let round = findings::decide(&hits, grants, &mut store, &Ownership::everything(), now_ms)
@@ -267,6 +268,30 @@ async fn run_case(
         alerts.extend(round.alerts);
     }
     Ok(alerts)
+}
+
+/// The events as one batch (`None` when there are none); `what` names them in errors,
+/// offsets start at `first_offset` (default event ids must not repeat across batches).
+fn batch_of(
+    events: &[serde_json::Value],
+    what: &str,
+    first_offset: usize,
+) -> Result<Option<RecordBatch>, String> {
+    if events.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = ActionsBuilder::new(1 << 20);
+    for (i, event) in events.iter().enumerate() {
+        let source = Source {
+            topic: "fixture",
+            partition: 0,
+            offset: (first_offset + i) as i64,
+        };
+        builder
+            .push_native(event.to_string().as_bytes(), source)
+            .map_err(|e| format!("{what} {}: {e}", i + 1))?;
+    }
+    builder.finish().map(Some).map_err(|e| e.to_string())
 }
 
 /// One alert as a fixture line: `grant=… credential=… events=… reason=…`.

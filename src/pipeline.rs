@@ -268,7 +268,8 @@ impl Pipeline {
         self.builder.set_ingest_ts(Utc::now().timestamp_millis());
         let batch = self.builder.finish()?;
         let (alerts, activity) = if batch.num_rows() > 0 {
-            let evaluation = self.engine.evaluate(batch.clone()).await?;
+            let state = self.state.with_store(|s| s.tables())?;
+            let evaluation = self.engine.evaluate(batch.clone(), &state).await?;
             let alerts = build_alerts(
                 &evaluation.hits,
                 &batch,
@@ -323,11 +324,8 @@ impl Pipeline {
         }
         // Other instances' activity reaches this instance's gauges too.
         sync_grant_metrics(&self.state, &self.grants, &mut self.grant_metrics);
-        let activity = self.state.with_store(|s| s.grant_activity())?;
-        let hits = self
-            .engine
-            .evaluate_scheduled(&due, activity, now_ms)
-            .await?;
+        let state = self.state.with_store(|s| s.tables())?;
+        let hits = self.engine.evaluate_scheduled(&due, &state, now_ms).await?;
         let round = self
             .state
             .with_store(|store| findings::decide(&hits, &self.grants, store, &ownership, now_ms))?;

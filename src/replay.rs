@@ -170,7 +170,10 @@ impl Replayer<'_> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let evaluation = self.engine.evaluate(batch.clone()).await?;
+        let evaluation = self
+            .engine
+            .evaluate(batch.clone(), &self.store.tables()?)
+            .await?;
         self.store.record_batch(&evaluation.activity);
         let ts = batch.column(1).as_primitive::<TimestampMillisecondType>();
         self.newest_ms = self.newest_ms.max(max(ts));
@@ -203,7 +206,7 @@ impl Replayer<'_> {
             .collect();
         let hits = self
             .engine
-            .evaluate_scheduled(&due, self.store.grant_activity()?, now_ms)
+            .evaluate_scheduled(&due, &self.store.tables()?, now_ms)
             .await?;
         let round = findings::decide(
             &hits,

@@ -281,9 +281,7 @@ impl ActionsBuilder {
     /// Takes the rows appended so far as one `actions` batch and resets the builder.
     pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
         let rows = std::mem::take(&mut self.rows);
-        let utc = |b: &mut TimestampMillisecondBuilder| {
-            Arc::new(b.finish().with_timezone("UTC")) as ArrayRef
-        };
+        let utc = super::schema::finish_utc;
         let mut ingest = TimestampMillisecondBuilder::with_capacity(rows);
         ingest.append_value_n(self.ingest_ts, rows);
         let columns: Vec<ArrayRef> = vec![

@@ -4,12 +4,18 @@
 
 use std::sync::{Arc, LazyLock};
 
+use datafusion::arrow::array::{ArrayRef, TimestampMillisecondBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 /// Timestamps are UTC milliseconds: the `ts` contract allows epoch ms, and rules
 /// compare them with the grants tables' timestamps of the same type.
 pub fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+/// Finishes a builder of timestamps as [`timestamp_type`] (UTC).
+pub fn finish_utc(builder: &mut TimestampMillisecondBuilder) -> ArrayRef {
+    Arc::new(builder.finish().with_timezone("UTC"))
 }
 
 /// A list of strings, as used for `data_classes` and the grant list columns.

@@ -13,7 +13,7 @@ use datafusion::arrow::error::ArrowError;
 
 use super::load::GrantSet;
 use super::model::{Grant, Scope};
-use crate::decode::schema::{string_list_type, timestamp_type};
+use crate::decode::schema::{finish_utc, string_list_type, timestamp_type};
 
 /// The three grant tables.
 #[derive(Debug, Clone)]
@@ -53,6 +53,10 @@ pub fn grants_schema() -> SchemaRef {
         ts_field("emergency_until"),
         utf8("emergency_reason", true),
         utf8("emergency_approved_by", true),
+        utf8("rate_limit", true),
+        Field::new("rate_limit_count", DataType::Int64, true),
+        Field::new("rate_window_ms", DataType::Int64, true),
+        Field::new("max_daily_amount", DataType::Float64, true),
     ]))
 }
 
@@ -81,10 +85,6 @@ pub fn scopes_schema() -> SchemaRef {
 
 fn ms(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(|t| t.timestamp_millis())
-}
-
-fn finish_ts(b: &mut TimestampMillisecondBuilder) -> ArrayRef {
-    Arc::new(b.finish().with_timezone("UTC"))
 }
 
 fn append_list(b: &mut ListBuilder<StringBuilder>, values: Option<&[String]>) {
@@ -127,6 +127,10 @@ fn grants_batch(grants: &[Grant]) -> Result<RecordBatch, ArrowError> {
     let mut em_until = TimestampMillisecondBuilder::new();
     let mut em_reason = StringBuilder::new();
     let mut em_approved_by = StringBuilder::new();
+    let mut rate_limit = StringBuilder::new();
+    let mut rate_count = Int64Builder::new();
+    let mut rate_window = Int64Builder::new();
+    let mut max_daily = Float64Builder::new();
     for g in grants {
         id.append_value(&g.id);
         partner.append_value(&g.partner);
@@ -145,24 +149,33 @@ fn grants_batch(grants: &[Grant]) -> Result<RecordBatch, ArrowError> {
         em_until.append_option(ms(em.and_then(|e| e.until)));
         em_reason.append_option(em.and_then(|e| e.reason.as_deref()));
         em_approved_by.append_option(em.and_then(|e| e.approved_by.as_deref()));
+        let rate = g.rate_limit.as_ref();
+        rate_limit.append_option(rate.map(ToString::to_string));
+        rate_count.append_option(rate.map(|r| i64::try_from(r.count).unwrap_or(i64::MAX)));
+        rate_window.append_option(rate.map(|r| r.window_ms()));
+        max_daily.append_option(g.max_daily_amount);
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(id.finish()),
         Arc::new(partner.finish()),
         Arc::new(owner.finish()),
         Arc::new(approved_by.finish()),
-        finish_ts(&mut approved_at),
+        finish_utc(&mut approved_at),
         Arc::new(purpose.finish()),
-        finish_ts(&mut valid_from),
-        finish_ts(&mut expires_at),
+        finish_utc(&mut valid_from),
+        finish_utc(&mut expires_at),
         Arc::new(idle.finish()),
         Arc::new(environments.finish()),
         Arc::new(delegates.finish()),
         Arc::new(status.finish()),
-        finish_ts(&mut em_from),
-        finish_ts(&mut em_until),
+        finish_utc(&mut em_from),
+        finish_utc(&mut em_until),
         Arc::new(em_reason.finish()),
         Arc::new(em_approved_by.finish()),
+        Arc::new(rate_limit.finish()),
+        Arc::new(rate_count.finish()),
+        Arc::new(rate_window.finish()),
+        Arc::new(max_daily.finish()),
     ];
     RecordBatch::try_new(grants_schema(), columns)
 }
@@ -219,8 +232,8 @@ fn scopes_batch(grants: &[Grant]) -> Result<RecordBatch, ArrowError> {
         Arc::new(max_amount.finish()),
         Arc::new(currencies.finish()),
         Arc::new(is_emergency.finish()),
-        finish_ts(&mut em_from),
-        finish_ts(&mut em_until),
+        finish_utc(&mut em_from),
+        finish_utc(&mut em_until),
     ];
     RecordBatch::try_new(scopes_schema(), columns)
 }

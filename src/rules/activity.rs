@@ -1,23 +1,27 @@
 //! Per-batch grant activity, per grant and credential: how many actions, when last,
-//! and which scopes they used. It feeds the drift metrics and the persistent
-//! `grant_activity` state. Two internal queries, planned once like the rules; which
-//! actions were flagged comes from the rule hits.
+//! in which environments, which scopes they used, and the counts the grants' windowed
+//! limits need. It feeds the drift metrics and the persistent activity state. Internal
+//! queries, planned once like the rules; which actions were flagged comes from the
+//! rule hits.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{Int32Type, Int64Type, TimestampMillisecondType};
+use datafusion::arrow::datatypes::{Float64Type, Int32Type, Int64Type, TimestampMillisecondType};
 use datafusion::arrow::error::ArrowError;
 
 use super::engine::RuleHits;
 use super::rule::Severity;
+use crate::state::{DailyAmount, WindowCount};
 
-/// Actions per grant and credential (a NULL grant_id row counts actions no grant binds).
-/// Reduced per credential before the join, so the join sees one row per credential.
+/// Actions per grant, credential and environment (a NULL grant_id row counts actions no
+/// grant binds). Reduced before the join, so the join sees a row per credential and
+/// environment (nearly always one).
 pub(super) const ACTIONS_SQL: &str = "\
-SELECT gc.grant_id, c.credential_id, c.actions, c.last_seen
-FROM (SELECT credential_id, count(*) AS actions, max(ts) AS last_seen
-      FROM actions GROUP BY credential_id) c
+SELECT gc.grant_id, c.credential_id, c.environment, c.actions, c.last_seen, c.first_seen
+FROM (SELECT credential_id, environment, count(*) AS actions, max(ts) AS last_seen,
+             min(ts) AS first_seen
+      FROM actions GROUP BY credential_id, environment) c
 LEFT JOIN grant_credentials gc ON gc.credential_id = c.credential_id";
 
 /// Scopes whose pattern matched an action of the batch. Patterns are matched against
@@ -29,8 +33,37 @@ JOIN grant_credentials gc ON gc.credential_id = a.credential_id
 JOIN grant_scopes s ON s.grant_id = gc.grant_id
 WHERE action_matches(s.action, a.action)";
 
+/// Actions per rate window, for grants with a `rate_limit`.
+pub(super) const WINDOWS_SQL: &str = "\
+SELECT gc.grant_id, a.credential_id, g.rate_window_ms,
+       window_start(a.ts, g.rate_window_ms) AS window_start, count(*) AS actions
+FROM actions a
+JOIN grant_credentials gc ON gc.credential_id = a.credential_id
+JOIN grants g ON g.grant_id = gc.grant_id
+WHERE g.rate_window_ms IS NOT NULL
+GROUP BY gc.grant_id, a.credential_id, g.rate_window_ms, window_start(a.ts, g.rate_window_ms)";
+
+/// Money moved per UTC day and currency by successful actions, for grants with a
+/// `max_daily_amount`.
+pub(super) const AMOUNTS_SQL: &str = "\
+SELECT gc.grant_id, a.credential_id, window_start(a.ts, 86400000) AS day, a.currency,
+       sum(a.amount) AS amount
+FROM actions a
+JOIN grant_credentials gc ON gc.credential_id = a.credential_id
+JOIN grants g ON g.grant_id = gc.grant_id
+WHERE g.max_daily_amount IS NOT NULL AND a.amount IS NOT NULL AND a.outcome = 'success'
+GROUP BY gc.grant_id, a.credential_id, window_start(a.ts, 86400000), a.currency";
+
+/// The internal queries' results for one batch.
+pub(super) struct ActivityRows {
+    pub actions: Vec<RecordBatch>,
+    pub scopes: Vec<RecordBatch>,
+    pub windows: Vec<RecordBatch>,
+    pub amounts: Vec<RecordBatch>,
+}
+
 /// One credential's activity under one grant in a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GrantActivity {
     /// The grant.
     pub grant_id: String,
@@ -42,12 +75,38 @@ pub struct GrantActivity {
     pub flagged: u64,
     /// Latest event time (epoch ms).
     pub last_seen_ms: i64,
+    /// Earliest event time (epoch ms).
+    pub first_seen_ms: i64,
     /// Action patterns of the scopes used (stable across reloads, unlike indexes).
     pub scopes_used: BTreeSet<String>,
+    /// Environments it acted in.
+    pub environments: BTreeSet<String>,
+    /// Actions per window of the grant's `rate_limit`.
+    pub rate_windows: Vec<WindowCount>,
+    /// Money moved per day and currency, for a grant with a `max_daily_amount`.
+    pub daily_amounts: Vec<DailyAmount>,
+}
+
+impl GrantActivity {
+    /// No activity yet.
+    pub fn new(grant_id: &str, credential_id: &str) -> Self {
+        Self {
+            grant_id: grant_id.to_owned(),
+            credential_id: credential_id.to_owned(),
+            actions: 0,
+            flagged: 0,
+            last_seen_ms: i64::MIN,
+            first_seen_ms: i64::MAX,
+            scopes_used: BTreeSet::new(),
+            environments: BTreeSet::new(),
+            rate_windows: Vec::new(),
+            daily_amounts: Vec::new(),
+        }
+    }
 }
 
 /// Grant activity of one batch.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BatchActivity {
     /// Per grant and credential, for grants whose credentials acted.
     pub grants: Vec<GrantActivity>,
@@ -58,19 +117,20 @@ pub struct BatchActivity {
 impl BatchActivity {
     /// `scope_actions` gives each grant's scope patterns by `scope_index`.
     pub(super) fn build(
-        actions: &[RecordBatch],
-        scopes: &[RecordBatch],
+        rows: &ActivityRows,
         hits: &[RuleHits],
         scope_actions: &HashMap<String, Vec<String>>,
     ) -> Result<Self, ArrowError> {
         let flagged = flagged_pairs(hits);
         let mut activity = BatchActivity::default();
-        let mut index = HashMap::new();
-        for batch in actions {
+        let mut index: HashMap<(String, String), usize> = HashMap::new();
+        for batch in &rows.actions {
             let ids = batch.column(0).as_string::<i32>();
             let credentials = batch.column(1).as_string::<i32>();
-            let counts = batch.column(2).as_primitive::<Int64Type>();
-            let last = batch.column(3).as_primitive::<TimestampMillisecondType>();
+            let environments = batch.column(2).as_string::<i32>();
+            let counts = batch.column(3).as_primitive::<Int64Type>();
+            let last = batch.column(4).as_primitive::<TimestampMillisecondType>();
+            let first = batch.column(5).as_primitive::<TimestampMillisecondType>();
             for row in 0..batch.num_rows() {
                 let actions = u64::try_from(counts.value(row)).unwrap_or_default();
                 if ids.is_null(row) {
@@ -78,22 +138,73 @@ impl BatchActivity {
                     continue;
                 }
                 let key = (ids.value(row).to_owned(), credentials.value(row).to_owned());
-                let flagged = flagged.get(&key).map_or(0, |events| events.len() as u64);
-                index.insert(key.clone(), activity.grants.len());
-                activity.grants.push(GrantActivity {
-                    grant_id: key.0,
-                    credential_id: key.1,
-                    actions,
-                    flagged,
-                    last_seen_ms: last.value(row),
-                    scopes_used: BTreeSet::new(),
+                let i = *index.entry(key).or_insert_with_key(|key| {
+                    activity.grants.push(GrantActivity {
+                        flagged: flagged.get(key).map_or(0, |events| events.len() as u64),
+                        ..GrantActivity::new(&key.0, &key.1)
+                    });
+                    activity.grants.len() - 1
                 });
+                let grant = &mut activity.grants[i];
+                grant.actions += actions;
+                grant.last_seen_ms = grant.last_seen_ms.max(last.value(row));
+                grant.first_seen_ms = grant.first_seen_ms.min(first.value(row));
+                if environments.is_valid(row) {
+                    grant
+                        .environments
+                        .insert(environments.value(row).to_owned());
+                }
             }
         }
-        // Scopes are used by a grant; each of its credentials that acted carries them,
-        // so the union per grant is exact whichever instance wrote which credential.
+        activity.add_scopes(&rows.scopes, scope_actions);
+        let lookup = |grant: &str, credential: &str| {
+            index
+                .get(&(grant.to_owned(), credential.to_owned()))
+                .copied()
+        };
+        for batch in &rows.windows {
+            let ids = batch.column(0).as_string::<i32>();
+            let credentials = batch.column(1).as_string::<i32>();
+            let window = batch.column(2).as_primitive::<Int64Type>();
+            let start = batch.column(3).as_primitive::<TimestampMillisecondType>();
+            let counts = batch.column(4).as_primitive::<Int64Type>();
+            for row in 0..batch.num_rows() {
+                if let Some(i) = lookup(ids.value(row), credentials.value(row)) {
+                    activity.grants[i].rate_windows.push(WindowCount {
+                        window_ms: window.value(row),
+                        start_ms: start.value(row),
+                        actions: u64::try_from(counts.value(row)).unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        for batch in &rows.amounts {
+            let ids = batch.column(0).as_string::<i32>();
+            let credentials = batch.column(1).as_string::<i32>();
+            let day = batch.column(2).as_primitive::<TimestampMillisecondType>();
+            let currency = batch.column(3).as_string::<i32>();
+            let amount = batch.column(4).as_primitive::<Float64Type>();
+            for row in 0..batch.num_rows() {
+                if let Some(i) = lookup(ids.value(row), credentials.value(row)) {
+                    activity.grants[i].daily_amounts.push(DailyAmount {
+                        day_ms: day.value(row),
+                        currency: currency
+                            .is_valid(row)
+                            .then(|| currency.value(row).to_owned()),
+                        amount: amount.value(row),
+                    });
+                }
+            }
+        }
+        Ok(activity)
+    }
+
+    /// Names the scopes each grant used. Scopes are used by a grant; each of its
+    /// credentials that acted carries them, so the union per grant is exact whichever
+    /// instance wrote which credential.
+    fn add_scopes(&mut self, scopes: &[RecordBatch], scope_actions: &HashMap<String, Vec<String>>) {
         let mut by_grant: HashMap<&str, Vec<usize>> = HashMap::new();
-        for (i, a) in activity.grants.iter().enumerate() {
+        for (i, a) in self.grants.iter().enumerate() {
             by_grant.entry(a.grant_id.as_str()).or_default().push(i);
         }
         let mut used: Vec<(usize, String)> = Vec::new();
@@ -111,9 +222,8 @@ impl BatchActivity {
             }
         }
         for (i, action) in used {
-            activity.grants[i].scopes_used.insert(action);
+            self.grants[i].scopes_used.insert(action);
         }
-        Ok(activity)
     }
 }
 

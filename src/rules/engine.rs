@@ -9,7 +9,9 @@ use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use super::activity::{ACTIONS_SQL, BatchActivity, SCOPES_SQL};
+use super::activity::{
+    ACTIONS_SQL, AMOUNTS_SQL, ActivityRows, BatchActivity, SCOPES_SQL, WINDOWS_SQL,
+};
 use super::error::{EngineError, RuleError};
 use super::rule::{Rule, Schedule};
 use super::swap::SwapTable;
@@ -17,7 +19,10 @@ use super::udf::{self, Clock};
 use crate::decode::schema;
 use crate::grants::GrantTables;
 use crate::grants::tables::{credentials_schema, grants_schema, scopes_schema};
-use crate::state::grant_activity_schema;
+use crate::state::{
+    StateTables, credential_activity_schema, daily_amounts_schema, grant_activity_schema,
+    rate_windows_schema,
+};
 
 /// Columns every event rule must return (DESIGN §6).
 const REQUIRED_COLUMNS: [&str; 4] = ["grant_id", "credential_id", "reason", "event_id"];
@@ -48,8 +53,47 @@ pub struct Evaluation {
     pub activity: BatchActivity,
 }
 
-/// Runs the per-batch rules over batches of actions and the current grants, and the
-/// scheduled rules over the grants and their activity.
+/// The state tables, swapped in before each evaluation.
+struct StateSlots {
+    grant_activity: Arc<SwapTable>,
+    credential_activity: Arc<SwapTable>,
+    rate_windows: Arc<SwapTable>,
+    daily_amounts: Arc<SwapTable>,
+}
+
+impl StateSlots {
+    fn new() -> Self {
+        Self {
+            grant_activity: SwapTable::new(grant_activity_schema()),
+            credential_activity: SwapTable::new(credential_activity_schema()),
+            rate_windows: SwapTable::new(rate_windows_schema()),
+            daily_amounts: SwapTable::new(daily_amounts_schema()),
+        }
+    }
+
+    fn set(&self, tables: &StateTables) {
+        self.grant_activity
+            .replace(vec![tables.grant_activity.clone()]);
+        self.credential_activity
+            .replace(vec![tables.credential_activity.clone()]);
+        self.rate_windows
+            .replace(vec![tables.grant_rate_windows.clone()]);
+        self.daily_amounts
+            .replace(vec![tables.grant_daily_amounts.clone()]);
+    }
+}
+
+/// The activity queries, planned once.
+#[derive(Default)]
+struct ActivityPlans {
+    actions: LogicalPlan,
+    scopes: LogicalPlan,
+    windows: LogicalPlan,
+    amounts: LogicalPlan,
+}
+
+/// Runs the per-batch rules over batches of actions, the current grants and the state
+/// before the batch, and the scheduled rules over the grants and the state.
 pub struct RuleEngine {
     ctx: SessionContext,
     clock: Clock,
@@ -57,11 +101,10 @@ pub struct RuleEngine {
     grants: Arc<SwapTable>,
     credentials: Arc<SwapTable>,
     scopes: Arc<SwapTable>,
-    activity: Arc<SwapTable>,
+    state: StateSlots,
     event_rules: Vec<Planned>,
     scheduled_rules: Vec<Planned>,
-    activity_actions: LogicalPlan,
-    activity_scopes: LogicalPlan,
+    activity: ActivityPlans,
     /// Each grant's scope patterns by `scope_index`, for naming the scopes used.
     scope_actions: HashMap<String, Vec<String>>,
 }
@@ -79,13 +122,13 @@ impl RuleEngine {
         let clock = Clock::default();
         ctx.register_udf(udf::action_matches());
         ctx.register_udf(udf::array_subset());
+        ctx.register_udf(udf::window_start());
         ctx.register_udf(udf::now(&clock));
         let mut engine = Self {
             clock,
-            activity: SwapTable::new(grant_activity_schema()),
+            state: StateSlots::new(),
             scheduled_rules: Vec::new(),
-            activity_actions: LogicalPlan::default(),
-            activity_scopes: LogicalPlan::default(),
+            activity: ActivityPlans::default(),
             scope_actions: HashMap::new(),
             actions: SwapTable::new(schema::actions()),
             grants: SwapTable::new(grants_schema()),
@@ -101,7 +144,10 @@ impl RuleEngine {
             ("grants", &engine.grants),
             ("grant_credentials", &engine.credentials),
             ("grant_scopes", &engine.scopes),
-            ("grant_activity", &engine.activity),
+            ("grant_activity", &engine.state.grant_activity),
+            ("credential_activity", &engine.state.credential_activity),
+            ("grant_rate_windows", &engine.state.rate_windows),
+            ("grant_daily_amounts", &engine.state.daily_amounts),
         ] {
             if let Err(e) = engine.ctx.register_table(name, Arc::clone(table) as _) {
                 errors.push(RuleError::Sql {
@@ -111,21 +157,29 @@ impl RuleEngine {
                 });
             }
         }
-        for (sql, slot) in [(ACTIONS_SQL, 0), (SCOPES_SQL, 1)] {
+        let mut plans = Vec::new();
+        for sql in [ACTIONS_SQL, SCOPES_SQL, WINDOWS_SQL, AMOUNTS_SQL] {
             match engine
                 .ctx
                 .sql(sql)
                 .await
                 .and_then(|df| df.into_optimized_plan())
             {
-                Ok(plan) if slot == 0 => engine.activity_actions = plan,
-                Ok(plan) => engine.activity_scopes = plan,
+                Ok(plan) => plans.push(plan),
                 Err(e) => errors.push(RuleError::Sql {
                     file: "builtin/activity".into(),
                     rule: "activity".into(),
                     message: e.to_string(),
                 }),
             }
+        }
+        if let Ok([actions, scopes, windows, amounts]) = <[LogicalPlan; 4]>::try_from(plans) {
+            engine.activity = ActivityPlans {
+                actions,
+                scopes,
+                windows,
+                amounts,
+            };
         }
         let (mut event_rules, mut scheduled_rules) = (Vec::new(), Vec::new());
         for rule in rules {
@@ -202,16 +256,16 @@ impl RuleEngine {
         self.scheduled_rules.iter().map(|p| p.rule.as_ref())
     }
 
-    /// Runs the scheduled rules named in `due` over the grants and `activity` (the
-    /// `grant_activity` table), with `now()` answering `now_ms`.
+    /// Runs the scheduled rules named in `due` over the grants and `state`, with
+    /// `now()` answering `now_ms`.
     pub async fn evaluate_scheduled(
         &self,
         due: &[String],
-        activity: RecordBatch,
+        state: &StateTables,
         now_ms: i64,
     ) -> Result<Vec<RuleHits>, EngineError> {
         self.clock.set(now_ms);
-        self.activity.replace(vec![activity]);
+        self.state.set(state);
         let state = self.ctx.state();
         let mut hits = Vec::new();
         for planned in self
@@ -228,10 +282,15 @@ impl RuleEngine {
         Ok(hits)
     }
 
-    /// Runs every per-batch rule and the activity queries over `batch`.
-    /// Not re-entrant: callers evaluate one batch at a time.
-    pub async fn evaluate(&self, batch: RecordBatch) -> Result<Evaluation, EngineError> {
+    /// Runs every per-batch rule and the activity queries over `batch`, with `state`
+    /// as known before it. Not re-entrant: callers evaluate one batch at a time.
+    pub async fn evaluate(
+        &self,
+        batch: RecordBatch,
+        state: &StateTables,
+    ) -> Result<Evaluation, EngineError> {
         self.clock.set(chrono::Utc::now().timestamp_millis());
+        self.state.set(state);
         self.actions.replace(vec![batch]);
         let result = self.run_all().await;
         self.actions.replace(Vec::new());
@@ -247,14 +306,26 @@ impl RuleEngine {
                 rows,
             }))
         });
-        let (hits, actions, scopes) = futures::future::try_join3(
-            futures::future::try_join_all(rules),
-            execute(&state, &self.activity_actions, "activity"),
-            execute(&state, &self.activity_scopes, "activity"),
-        )
-        .await?;
+        let plans = &self.activity;
+        let (hits, (actions, scopes, windows, amounts)) =
+            futures::future::try_join(futures::future::try_join_all(rules), async {
+                futures::future::try_join4(
+                    execute(&state, &plans.actions, "activity"),
+                    execute(&state, &plans.scopes, "activity"),
+                    execute(&state, &plans.windows, "activity"),
+                    execute(&state, &plans.amounts, "activity"),
+                )
+                .await
+            })
+            .await?;
         let hits: Vec<RuleHits> = hits.into_iter().flatten().collect();
-        let activity = BatchActivity::build(&actions, &scopes, &hits, &self.scope_actions)?;
+        let rows = ActivityRows {
+            actions,
+            scopes,
+            windows,
+            amounts,
+        };
+        let activity = BatchActivity::build(&rows, &hits, &self.scope_actions)?;
         Ok(Evaluation { hits, activity })
     }
 }
@@ -346,7 +417,11 @@ mod tests {
                 .expect("valid event");
         }
         let batch = builder.finish().expect("batch");
-        let evaluation = engine.evaluate(batch.clone()).await.expect("evaluate");
+        let state = crate::state::StateStore::default().tables().expect("state");
+        let evaluation = engine
+            .evaluate(batch.clone(), &state)
+            .await
+            .expect("evaluate");
         let alerts = build_alerts(
             &evaluation.hits,
             &batch,

@@ -1,18 +1,22 @@
 //! SQL functions rules use: `action_matches(pattern, action)`, `array_subset(a, b)`,
-//! and `now()` read from the engine's clock.
+//! `window_start(ts, window_ms)`, and `now()` read from the engine's clock.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, StringArray};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, ListArray, StringArray, TimestampMillisecondArray,
+};
+use datafusion::arrow::compute::binary;
+use datafusion::arrow::datatypes::{DataType, Int64Type, TimestampMillisecondType};
 use datafusion::common::ScalarValue;
 use datafusion::common::exec_err;
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 
-use crate::decode::schema::string_list_type;
+use crate::decode::schema::{string_list_type, timestamp_type};
+use crate::grants::limit;
 use crate::grants::pattern::ActionPattern;
 
 /// The time `now()` answers (epoch ms): the wall clock live, the newest event time in
@@ -34,7 +38,7 @@ pub(super) fn now(clock: &Clock) -> ScalarUDF {
     create_udf(
         "now",
         vec![],
-        crate::decode::schema::timestamp_type(),
+        timestamp_type(),
         Volatility::Volatile,
         Arc::new(move |_: &[ColumnarValue]| {
             Ok(ColumnarValue::Scalar(ScalarValue::TimestampMillisecond(
@@ -80,6 +84,28 @@ fn match_all(patterns: &StringArray, actions: &StringArray) -> BooleanArray {
             Some(compiled.as_ref().is_some_and(|p| p.matches(action)))
         })
         .collect()
+}
+
+/// `window_start(ts, window_ms) -> timestamp`: start of the fixed, epoch-aligned
+/// window holding `ts`; the same cut the grant activity state counts by.
+pub(super) fn window_start() -> ScalarUDF {
+    create_udf(
+        "window_start",
+        vec![timestamp_type(), DataType::Int64],
+        timestamp_type(),
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let (Some(ts), Some(window)) = (
+                arrays[0].as_primitive_opt::<TimestampMillisecondType>(),
+                arrays[1].as_primitive_opt::<Int64Type>(),
+            ) else {
+                return exec_err!("window_start expects a timestamp and a window in ms");
+            };
+            let starts: TimestampMillisecondArray = binary(ts, window, limit::window_start)?;
+            Ok(ColumnarValue::Array(Arc::new(starts.with_timezone("UTC"))))
+        }),
+    )
 }
 
 /// `array_subset(a, b) -> boolean`: every element of `a` is in `b`. A null `a` (no

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::alerts::Alert;
 
 /// Cumulative activity of one credential under one grant. Only the instance owning
-/// the credential's partition writes it, so totals only grow.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// the credential's partition writes it, so totals only grow. Fields added after the
+/// first release default when an older record is read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActivityRecord {
     /// The grant.
     pub grant_id: String,
@@ -15,15 +16,70 @@ pub struct ActivityRecord {
     pub credential_id: String,
     /// Latest event time (epoch ms).
     pub last_seen_ms: i64,
+    /// Earliest event time (epoch ms): where the baseline starts.
+    #[serde(default)]
+    pub first_seen_ms: Option<i64>,
     /// Actions taken.
     pub actions_total: u64,
     /// Of those, flagged by a rule above info.
     pub out_of_purpose_total: u64,
     /// Action patterns of the scopes used.
     pub scopes_used: Vec<String>,
+    /// Environments it acted in, sorted (at most [`MAX_ENVIRONMENTS`]).
+    #[serde(default)]
+    pub environments: Vec<String>,
+    /// Actions per rate window, for grants with a `rate_limit`: recent windows only.
+    #[serde(default)]
+    pub rate_windows: Vec<WindowCount>,
+    /// Money moved per UTC day and currency, for grants with a `max_daily_amount`:
+    /// recent days only.
+    #[serde(default)]
+    pub daily_amounts: Vec<DailyAmount>,
+}
+
+/// Environments remembered per credential: a credential in more than a handful is
+/// already the finding; the bound keeps a misbehaving one from growing the state.
+pub const MAX_ENVIRONMENTS: usize = 32;
+
+/// Actions in one fixed window of a grant's rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowCount {
+    /// The window length (a grant's limit may change between reloads).
+    pub window_ms: i64,
+    /// Window start (epoch ms, aligned to the epoch).
+    pub start_ms: i64,
+    /// Actions in it.
+    pub actions: u64,
+}
+
+/// Money moved in one UTC day, in one currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DailyAmount {
+    /// Day start (epoch ms, midnight UTC).
+    pub day_ms: i64,
+    /// The currency (`None` when events state none).
+    pub currency: Option<String>,
+    /// Sum of the successful actions' amounts.
+    pub amount: f64,
 }
 
 impl ActivityRecord {
+    /// A credential's record before its first action.
+    pub fn new(grant_id: &str, credential_id: &str) -> Self {
+        Self {
+            grant_id: grant_id.to_owned(),
+            credential_id: credential_id.to_owned(),
+            last_seen_ms: i64::MIN,
+            first_seen_ms: None,
+            actions_total: 0,
+            out_of_purpose_total: 0,
+            scopes_used: Vec::new(),
+            environments: Vec::new(),
+            rate_windows: Vec::new(),
+            daily_amounts: Vec::new(),
+        }
+    }
+
     /// Whether `self` has seen at least what `other` has (the later of two writes).
     pub fn supersedes(&self, other: &Self) -> bool {
         (self.actions_total, self.last_seen_ms) >= (other.actions_total, other.last_seen_ms)

@@ -3,19 +3,16 @@
 //! before a restart); merging is idempotent, so a record seen twice changes nothing.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    ArrayRef, Int64Builder, ListBuilder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
-};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 
 use super::ledger::AlertLedger;
 use super::record::{
-    ActivityRecord, FindingRecord, StateRecord, parse_alert_key, parse_finding_key,
+    ActivityRecord, DailyAmount, FindingRecord, MAX_ENVIRONMENTS, StateRecord, WindowCount,
+    parse_alert_key, parse_finding_key,
 };
-use crate::decode::schema::{string_list_type, timestamp_type};
+use super::tables::StateTables;
+use crate::grants::limit::DAY_MS;
 use crate::rules::BatchActivity;
 
 /// What is known of one grant's use, over all its credentials.
@@ -23,6 +20,8 @@ use crate::rules::BatchActivity;
 pub struct GrantUse {
     /// Latest event time (epoch ms), if ever used.
     pub last_seen_ms: Option<i64>,
+    /// Earliest event time (epoch ms), if known.
+    pub first_seen_ms: Option<i64>,
     /// Actions taken.
     pub actions_total: u64,
     /// Of those, flagged by a rule above info.
@@ -47,17 +46,6 @@ pub struct StateStore {
     findings: HashMap<(String, String), String>,
     /// Alerts in their dedup window.
     pub alerts: AlertLedger,
-}
-
-/// Schema of the `grant_activity` table scheduled rules see (DESIGN §6).
-pub fn grant_activity_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("grant_id", DataType::Utf8, false),
-        Field::new("last_seen", timestamp_type(), true),
-        Field::new("actions_total", DataType::Int64, false),
-        Field::new("out_of_purpose_total", DataType::Int64, false),
-        Field::new("scopes_used", string_list_type(), false),
-    ]))
 }
 
 impl StateStore {
@@ -109,26 +97,28 @@ impl StateStore {
                 None => credentials
                     .entry(a.credential_id.clone())
                     .or_insert_with(|| Tracked {
-                        record: ActivityRecord {
-                            grant_id: a.grant_id.clone(),
-                            credential_id: a.credential_id.clone(),
-                            last_seen_ms: i64::MIN,
-                            actions_total: 0,
-                            out_of_purpose_total: 0,
-                            scopes_used: Vec::new(),
-                        },
+                        record: ActivityRecord::new(&a.grant_id, &a.credential_id),
                         dirty: true,
                     }),
             };
             let record = &mut tracked.record;
             record.last_seen_ms = record.last_seen_ms.max(a.last_seen_ms);
+            record.first_seen_ms = Some(
+                record
+                    .first_seen_ms
+                    .map_or(a.first_seen_ms, |f| f.min(a.first_seen_ms)),
+            );
             record.actions_total += a.actions;
             record.out_of_purpose_total += a.flagged;
             for scope in &a.scopes_used {
-                if let Err(at) = record.scopes_used.binary_search(scope) {
-                    record.scopes_used.insert(at, scope.clone());
+                insert_sorted(&mut record.scopes_used, scope);
+            }
+            for environment in &a.environments {
+                if record.environments.len() < MAX_ENVIRONMENTS {
+                    insert_sorted(&mut record.environments, environment);
                 }
             }
+            add_windows(record, &a.rate_windows, &a.daily_amounts);
             tracked.dirty = true;
         }
     }
@@ -157,6 +147,10 @@ impl StateStore {
         {
             let u = uses.entry(a.grant_id.as_str()).or_default();
             u.last_seen_ms = u.last_seen_ms.max(Some(a.last_seen_ms));
+            u.first_seen_ms = match (u.first_seen_ms, a.first_seen_ms) {
+                (Some(u), Some(a)) => Some(u.min(a)),
+                (u, a) => u.or(a),
+            };
             u.actions_total += a.actions_total;
             u.out_of_purpose_total += a.out_of_purpose_total;
             u.scopes_used.extend(a.scopes_used.iter().cloned());
@@ -164,32 +158,17 @@ impl StateStore {
         uses
     }
 
-    /// The `grant_activity` table.
-    pub fn grant_activity(&self) -> Result<RecordBatch, ArrowError> {
-        let uses = self.grant_use();
-        let mut grant = StringBuilder::new();
-        let mut last_seen = TimestampMillisecondBuilder::new().with_timezone("UTC");
-        let mut actions = Int64Builder::new();
-        let mut flagged = Int64Builder::new();
-        let mut scopes = ListBuilder::new(StringBuilder::new());
-        for (id, u) in &uses {
-            grant.append_value(id);
-            last_seen.append_option(u.last_seen_ms);
-            actions.append_value(i64::try_from(u.actions_total).unwrap_or(i64::MAX));
-            flagged.append_value(i64::try_from(u.out_of_purpose_total).unwrap_or(i64::MAX));
-            for s in &u.scopes_used {
-                scopes.values().append_value(s);
-            }
-            scopes.append(true);
-        }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(grant.finish()),
-            Arc::new(last_seen.finish()),
-            Arc::new(actions.finish()),
-            Arc::new(flagged.finish()),
-            Arc::new(scopes.finish()),
-        ];
-        RecordBatch::try_new(grant_activity_schema(), columns)
+    /// Every (grant, credential) activity record.
+    pub fn records(&self) -> impl Iterator<Item = &ActivityRecord> {
+        self.activity
+            .values()
+            .flat_map(HashMap::values)
+            .map(|t| &t.record)
+    }
+
+    /// The state tables rules see, as of now.
+    pub fn tables(&self) -> Result<StateTables, ArrowError> {
+        StateTables::build(self)
     }
 
     /// The condition a finding fired for, if it is in force.
@@ -225,21 +204,54 @@ impl StateStore {
     }
 }
 
+fn insert_sorted(values: &mut Vec<String>, value: &String) {
+    if let Err(at) = values.binary_search(value) {
+        values.insert(at, value.clone());
+    }
+}
+
+/// Adds a batch's window counts, then forgets windows before the previous one: the
+/// limits judge the current window, and one back absorbs events that arrive late.
+fn add_windows(record: &mut ActivityRecord, windows: &[WindowCount], amounts: &[DailyAmount]) {
+    for w in windows {
+        let same = |r: &&mut WindowCount| (r.window_ms, r.start_ms) == (w.window_ms, w.start_ms);
+        match record.rate_windows.iter_mut().find(same) {
+            Some(r) => r.actions += w.actions,
+            None => record.rate_windows.push(*w),
+        }
+    }
+    for d in amounts {
+        let same = |r: &&mut DailyAmount| (r.day_ms, &r.currency) == (d.day_ms, &d.currency);
+        match record.daily_amounts.iter_mut().find(same) {
+            Some(r) => r.amount += d.amount,
+            None => record.daily_amounts.push(d.clone()),
+        }
+    }
+    let newest = record.last_seen_ms;
+    record
+        .rate_windows
+        .retain(|w| w.start_ms.saturating_add(2 * w.window_ms) > newest);
+    record
+        .daily_amounts
+        .retain(|d| d.day_ms.saturating_add(2 * DAY_MS) > newest);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rules::GrantActivity;
     use crate::state::record::finding_key;
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::{Float64Type, Int64Type};
 
     fn batch(credential: &str, actions: u64, last: i64) -> BatchActivity {
         BatchActivity {
             grants: vec![GrantActivity {
-                grant_id: "g".into(),
-                credential_id: credential.into(),
                 actions,
                 flagged: 1,
                 last_seen_ms: last,
                 scopes_used: ["GET /x".to_owned()].into(),
+                ..GrantActivity::new("g", credential)
             }],
             unbound: 0,
         }
@@ -265,12 +277,9 @@ mod tests {
         remote.merge(
             "k",
             Some(StateRecord::Activity(ActivityRecord {
-                grant_id: "g".into(),
-                credential_id: "c1".into(),
                 last_seen_ms: 10,
                 actions_total: 1,
-                out_of_purpose_total: 0,
-                scopes_used: Vec::new(),
+                ..ActivityRecord::new("g", "c1")
             })),
         );
         remote.record_batch(&batch("c2", 1, 300));
@@ -280,7 +289,74 @@ mod tests {
             (g.last_seen_ms, g.actions_total, g.out_of_purpose_total),
             (Some(300), 6, 3)
         );
-        assert_eq!(remote.grant_activity().expect("table").num_rows(), 1);
+        assert_eq!(
+            remote.tables().expect("tables").grant_activity.num_rows(),
+            1
+        );
+    }
+
+    #[test]
+    fn windows_add_up_across_batches_and_credentials_and_old_ones_are_forgotten() {
+        const HOUR: i64 = 3_600_000;
+        let used = |credential: &str, at: i64, actions: u64, amount: f64| BatchActivity {
+            grants: vec![GrantActivity {
+                actions,
+                last_seen_ms: at,
+                environments: ["prod".to_owned()].into(),
+                rate_windows: vec![WindowCount {
+                    window_ms: HOUR,
+                    start_ms: at - at % HOUR,
+                    actions,
+                }],
+                daily_amounts: vec![DailyAmount {
+                    day_ms: at - at % DAY_MS,
+                    currency: Some("EUR".into()),
+                    amount,
+                }],
+                ..GrantActivity::new("g", credential)
+            }],
+            unbound: 0,
+        };
+        let mut store = StateStore::default();
+        store.record_batch(&used("c1", 10 * HOUR + 1, 2, 10.0));
+        store.record_batch(&used("c1", 10 * HOUR + 2, 3, 5.0));
+        store.record_batch(&used("c2", 10 * HOUR + 3, 1, 1.5));
+        let tables = store.tables().expect("tables");
+        let windows = &tables.grant_rate_windows;
+        assert_eq!(windows.num_rows(), 1);
+        assert_eq!(
+            windows.column(3).as_primitive::<Int64Type>().value(0),
+            6,
+            "summed over batches and credentials"
+        );
+        let amounts = tables.grant_daily_amounts.column(3);
+        assert_eq!(amounts.as_primitive::<Float64Type>().value(0), 16.5);
+        // Two hours later the 10:00 window is gone; the day is kept.
+        store.record_batch(&used("c1", 12 * HOUR, 1, 1.0));
+        let record = store
+            .records()
+            .find(|r| r.credential_id == "c1")
+            .expect("c1");
+        assert_eq!(
+            record
+                .rate_windows
+                .iter()
+                .map(|w| w.start_ms)
+                .collect::<Vec<_>>(),
+            [12 * HOUR]
+        );
+        assert_eq!(record.daily_amounts.len(), 1);
+        assert_eq!(record.environments, ["prod"]);
+    }
+
+    #[test]
+    fn records_written_before_windows_existed_still_read() {
+        let old = r#"{"kind":"activity","grant_id":"g","credential_id":"c","last_seen_ms":5,
+            "actions_total":1,"out_of_purpose_total":0,"scopes_used":["GET /x"]}"#;
+        let Ok(StateRecord::Activity(record)) = serde_json::from_str(old) else {
+            panic!("old record unreadable");
+        };
+        assert!(record.environments.is_empty() && record.rate_windows.is_empty());
     }
 
     #[test]

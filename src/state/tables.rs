@@ -1,0 +1,201 @@
+//! The state as the Arrow tables rules query (DESIGN §6, extended): what was known
+//! before the batch being judged. `grant_activity` sums each grant's credentials;
+//! `credential_activity` is one row per (grant, credential); the two window tables
+//! hold the recent counts the grants' `rate_limit` and `max_daily_amount` need.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, Float64Builder, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
+    TimestampMillisecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
+
+use super::store::StateStore;
+use crate::decode::schema::{finish_utc, string_list_type, timestamp_type};
+
+/// The state tables of one moment.
+#[derive(Debug, Clone)]
+pub struct StateTables {
+    /// Per grant, over its credentials.
+    pub grant_activity: RecordBatch,
+    /// Per grant and credential.
+    pub credential_activity: RecordBatch,
+    /// Actions per grant and rate window.
+    pub grant_rate_windows: RecordBatch,
+    /// Money moved per grant, UTC day and currency.
+    pub grant_daily_amounts: RecordBatch,
+}
+
+/// Schema of `grant_activity`.
+pub fn grant_activity_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("grant_id", DataType::Utf8, false),
+        Field::new("last_seen", timestamp_type(), true),
+        Field::new("first_seen", timestamp_type(), true),
+        Field::new("actions_total", DataType::Int64, false),
+        Field::new("out_of_purpose_total", DataType::Int64, false),
+        Field::new("scopes_used", string_list_type(), false),
+    ]))
+}
+
+/// Schema of `credential_activity`.
+pub fn credential_activity_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("grant_id", DataType::Utf8, false),
+        Field::new("credential_id", DataType::Utf8, false),
+        Field::new("last_seen", timestamp_type(), true),
+        Field::new("actions_total", DataType::Int64, false),
+        Field::new("environments", string_list_type(), false),
+    ]))
+}
+
+/// Schema of `grant_rate_windows`.
+pub fn rate_windows_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("grant_id", DataType::Utf8, false),
+        Field::new("window_ms", DataType::Int64, false),
+        Field::new("window_start", timestamp_type(), false),
+        Field::new("actions", DataType::Int64, false),
+    ]))
+}
+
+/// Schema of `grant_daily_amounts`.
+pub fn daily_amounts_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("grant_id", DataType::Utf8, false),
+        Field::new("day", timestamp_type(), false),
+        Field::new("currency", DataType::Utf8, true),
+        Field::new("amount", DataType::Float64, false),
+    ]))
+}
+
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl StateTables {
+    /// The tables of `store` as it is now.
+    pub fn build(store: &StateStore) -> Result<Self, ArrowError> {
+        Ok(Self {
+            grant_activity: grant_activity(store)?,
+            credential_activity: credential_activity(store)?,
+            grant_rate_windows: rate_windows(store)?,
+            grant_daily_amounts: daily_amounts(store)?,
+        })
+    }
+}
+
+fn grant_activity(store: &StateStore) -> Result<RecordBatch, ArrowError> {
+    let uses = store.grant_use();
+    let mut grant = StringBuilder::new();
+    let mut last_seen = TimestampMillisecondBuilder::new();
+    let mut first_seen = TimestampMillisecondBuilder::new();
+    let mut actions = Int64Builder::new();
+    let mut flagged = Int64Builder::new();
+    let mut scopes = ListBuilder::new(StringBuilder::new());
+    for (id, u) in &uses {
+        grant.append_value(id);
+        last_seen.append_option(u.last_seen_ms);
+        first_seen.append_option(u.first_seen_ms);
+        actions.append_value(count(u.actions_total));
+        flagged.append_value(count(u.out_of_purpose_total));
+        for s in &u.scopes_used {
+            scopes.values().append_value(s);
+        }
+        scopes.append(true);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(grant.finish()),
+        finish_utc(&mut last_seen),
+        finish_utc(&mut first_seen),
+        Arc::new(actions.finish()),
+        Arc::new(flagged.finish()),
+        Arc::new(scopes.finish()),
+    ];
+    RecordBatch::try_new(grant_activity_schema(), columns)
+}
+
+fn credential_activity(store: &StateStore) -> Result<RecordBatch, ArrowError> {
+    let mut grant = StringBuilder::new();
+    let mut credential = StringBuilder::new();
+    let mut last_seen = TimestampMillisecondBuilder::new();
+    let mut actions = Int64Builder::new();
+    let mut environments = ListBuilder::new(StringBuilder::new());
+    for r in store.records() {
+        grant.append_value(&r.grant_id);
+        credential.append_value(&r.credential_id);
+        last_seen.append_option((r.actions_total > 0).then_some(r.last_seen_ms));
+        actions.append_value(count(r.actions_total));
+        for e in &r.environments {
+            environments.values().append_value(e);
+        }
+        environments.append(true);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(grant.finish()),
+        Arc::new(credential.finish()),
+        finish_utc(&mut last_seen),
+        Arc::new(actions.finish()),
+        Arc::new(environments.finish()),
+    ];
+    RecordBatch::try_new(credential_activity_schema(), columns)
+}
+
+fn rate_windows(store: &StateStore) -> Result<RecordBatch, ArrowError> {
+    let mut sums: BTreeMap<(&str, i64, i64), u64> = BTreeMap::new();
+    for r in store.records() {
+        for w in &r.rate_windows {
+            *sums
+                .entry((r.grant_id.as_str(), w.window_ms, w.start_ms))
+                .or_default() += w.actions;
+        }
+    }
+    let mut grant = StringBuilder::new();
+    let mut window = Int64Builder::new();
+    let mut start = TimestampMillisecondBuilder::new();
+    let mut actions = Int64Builder::new();
+    for ((id, window_ms, start_ms), n) in sums {
+        grant.append_value(id);
+        window.append_value(window_ms);
+        start.append_value(start_ms);
+        actions.append_value(count(n));
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(grant.finish()),
+        Arc::new(window.finish()),
+        finish_utc(&mut start),
+        Arc::new(actions.finish()),
+    ];
+    RecordBatch::try_new(rate_windows_schema(), columns)
+}
+
+fn daily_amounts(store: &StateStore) -> Result<RecordBatch, ArrowError> {
+    let mut sums: BTreeMap<(&str, i64, Option<&str>), f64> = BTreeMap::new();
+    for r in store.records() {
+        for d in &r.daily_amounts {
+            *sums
+                .entry((r.grant_id.as_str(), d.day_ms, d.currency.as_deref()))
+                .or_default() += d.amount;
+        }
+    }
+    let mut grant = StringBuilder::new();
+    let mut day = TimestampMillisecondBuilder::new();
+    let mut currency = StringBuilder::new();
+    let mut amount = Float64Builder::new();
+    for ((id, day_ms, cur), sum) in sums {
+        grant.append_value(id);
+        day.append_value(day_ms);
+        currency.append_option(cur);
+        amount.append_value(sum);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(grant.finish()),
+        finish_utc(&mut day),
+        Arc::new(currency.finish()),
+        Arc::new(amount.finish()),
+    ];
+    RecordBatch::try_new(daily_amounts_schema(), columns)
+}
