@@ -75,6 +75,22 @@ pub(super) const BUILTIN_RULES: &[(&str, &str)] = &[
         "human_use_of_credential.sql",
         include_str!("../../queries/rules/human_use_of_credential.sql"),
     ),
+    (
+        "first_seen_action.sql",
+        include_str!("../../queries/rules/first_seen_action.sql"),
+    ),
+    (
+        "credential_environment_mismatch.sql",
+        include_str!("../../queries/rules/credential_environment_mismatch.sql"),
+    ),
+    (
+        "rate_limit_exceeded.sql",
+        include_str!("../../queries/rules/rate_limit_exceeded.sql"),
+    ),
+    (
+        "daily_amount_exceeded.sql",
+        include_str!("../../queries/rules/daily_amount_exceeded.sql"),
+    ),
 ];
 
 /// (rule name, fixture YAML) of every built-in rule's `NAME.test.yaml`.
@@ -150,5 +166,21 @@ pub const BUILTIN_FIXTURES: &[(&str, &str)] = &[
     (
         "human_use_of_credential",
         include_str!("../../queries/rules/human_use_of_credential.test.yaml"),
+    ),
+    (
+        "first_seen_action",
+        include_str!("../../queries/rules/first_seen_action.test.yaml"),
+    ),
+    (
+        "credential_environment_mismatch",
+        include_str!("../../queries/rules/credential_environment_mismatch.test.yaml"),
+    ),
+    (
+        "rate_limit_exceeded",
+        include_str!("../../queries/rules/rate_limit_exceeded.test.yaml"),
+    ),
+    (
+        "daily_amount_exceeded",
+        include_str!("../../queries/rules/daily_amount_exceeded.test.yaml"),
     ),
 ];
