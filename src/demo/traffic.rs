@@ -28,6 +28,7 @@ pub(super) fn grants_yaml(now: DateTime<Utc>) -> String {
   expires_at: {end}
   environments: [prod]
   delegates: [acme-subproc-ltd]
+  max_daily_amount: 2000000
   scopes:
     - action: "POST /v1/payouts"
       data_classes: [pii.basic, financial.account]
@@ -53,6 +54,7 @@ pub(super) fn grants_yaml(now: DateTime<Utc>) -> String {
     - action: "GET /v1/accounts/*/transactions"
       data_classes: [financial.account]
     - action: "GET /v1/accounts/*/balance"
+    - action: "GET /v1/accounts/*/statements"
 - id: veritas-kyc-documents
   partner: veritas-kyc
   owner: li.wei@bank.example
@@ -116,6 +118,16 @@ pub(super) fn grants_yaml(now: DateTime<Utc>) -> String {
     approved_by: ciso-oncall
     scopes:
       - action: "POST /v1/cards/*/block"
+- id: statementhub-exports
+  partner: statementhub
+  owner: li.wei@bank.example
+  purpose: Export monthly statements on customer request
+  credentials: [cli_statementhub]
+  valid_from: {start}
+  expires_at: {end}
+  rate_limit: 3/m
+  scopes:
+    - action: "GET /v1/statements/*"
 - id: paystream-payouts-pilot
   partner: paystream
   owner: omar.said@bank.example
@@ -189,7 +201,8 @@ const COMPLIANT: &[Kind] = &[
     },
 ];
 
-/// One violation per built-in rule, in the rule pack's order.
+/// One violation per built-in rule, in the rule pack's order (the payouts above
+/// also add up past acme's `max_daily_amount` within a minute).
 const VIOLATIONS: &[Kind] = &[
     Kind {
         credential: "arn:aws:iam::210987654321:role/veritas-kyc",
@@ -261,11 +274,27 @@ const VIOLATIONS: &[Kind] = &[
         action: "POST /v1/cards/c_{i}/block",
         extra: |_| json!({}),
     },
+    Kind {
+        credential: "sa-ledgerly-recon",
+        action: "GET /v1/accounts/acc_{i}/statements",
+        extra: |_| json!({"environment": "prod"}),
+    },
+    Kind {
+        credential: "arn:aws:iam::210987654321:role/veritas-kyc",
+        action: "s3:GetObject",
+        extra: |_| json!({"environment": "999988887777", "data_classes": ["pii.identity"]}),
+    },
+    // Each one in purpose, but the cycle comes round more often than its 3/m.
+    Kind {
+        credential: "cli_statementhub",
+        action: "GET /v1/statements/s_{i}",
+        extra: |_| json!({"environment": "prod"}),
+    },
 ];
 
-fn event(kind: &Kind, i: u64) -> Value {
+fn event(kind: &Kind, i: u64, ts: DateTime<Utc>) -> Value {
     let mut event = json!({
-        "ts": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        "ts": ts.to_rfc3339_opts(SecondsFormat::Millis, true),
         "event_id": format!("demo-{i}"),
         "credential_id": kind.credential,
         "action": kind.action.replace("{i}", &(i % 97).to_string()),
@@ -278,10 +307,26 @@ fn event(kind: &Kind, i: u64) -> Value {
     event
 }
 
-/// Produces ~200 events/s: one violation every 40 events, cycling through the rules.
+async fn send(producer: &FutureProducer, topic: &str, kind: &Kind, event: Value) {
+    let payload = event.to_string();
+    let record = FutureRecord::to(topic)
+        .key(kind.credential)
+        .payload(&payload);
+    if let Err((error, _)) = producer.send(record, Duration::from_secs(1)).await {
+        tracing::warn!(%error, "Demo producer could not send.");
+    }
+}
+
+/// Produces a little history first (the in-purpose traffic, as of eight days ago, so
+/// that baselines are past their learning week), then ~200 events/s: one violation
+/// every 40 events, cycling through the rules.
 pub(super) async fn produce(producer: FutureProducer, topic: &'static str) {
+    let last_week = Utc::now() - TimeDelta::days(8);
+    for (i, kind) in COMPLIANT.iter().enumerate() {
+        send(&producer, topic, kind, event(kind, i as u64, last_week)).await;
+    }
     let mut tick = tokio::time::interval(Duration::from_millis(50));
-    let mut i: u64 = 0;
+    let mut i: u64 = COMPLIANT.len() as u64;
     loop {
         tick.tick().await;
         for _ in 0..10 {
@@ -291,13 +336,7 @@ pub(super) async fn produce(producer: FutureProducer, topic: &'static str) {
             } else {
                 &COMPLIANT[i as usize % COMPLIANT.len()]
             };
-            let payload = event(kind, i).to_string();
-            let record = FutureRecord::to(topic)
-                .key(kind.credential)
-                .payload(&payload);
-            if let Err((error, _)) = producer.send(record, Duration::from_secs(1)).await {
-                tracing::warn!(%error, "Demo producer could not send.");
-            }
+            send(&producer, topic, kind, event(kind, i, Utc::now())).await;
         }
     }
 }

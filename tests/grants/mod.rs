@@ -439,3 +439,86 @@ fn two_instances_of_one_group_report_each_idle_grant_once() {
         gw.stop();
     }
 }
+
+/// The rules that judge a batch against the grant's history (rate and daily-amount
+/// windows, known environments, the scope baseline) keep judging it after a restart:
+/// every alert below needs what the first instance saw, read back from the state topic.
+#[test]
+fn windowed_limits_and_baselines_carry_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = Names::new("windows");
+    let grants_file = dir.path().join("grants.yaml");
+    let text = grant("limited", SINCE, "30d", &["GET /a", "GET /b"]).replace(
+        "  scopes:\n",
+        "  rate_limit: 3/h\n  max_daily_amount: 1000\n  scopes:\n",
+    );
+    std::fs::write(&grants_file, text).unwrap();
+    let config = write_config(dir.path(), &names, &grants_file, "");
+    let paid = |id: &str, action: &str, ts: &str, env: &str, amount: f64| {
+        let mut e = event(id, "c-limited", action, ts);
+        e["environment"] = json!(env);
+        e["amount"] = json!(amount);
+        e["currency"] = json!("EUR");
+        e
+    };
+    let seen =
+        "grantwatch_actions_total{grant=\"limited\",partner=\"p-limited\",verdict=\"in_purpose\"}";
+
+    // Before: the baseline starts on 1 November; two payouts of 400 EUR on 20 November
+    // in the 10:00 hour, all in prod.
+    produce_lines(
+        &names.actions,
+        &keyed(&[
+            event("first", "c-limited", "GET /a", "2026-11-01T09:00:00Z"),
+            paid("e1", "GET /a", "2026-11-20T10:00:01Z", "prod", 400.0),
+            paid("e2", "GET /a", "2026-11-20T10:00:02Z", "prod", 400.0),
+        ]),
+    );
+    let mut first = Grantwatch::start(&config);
+    wait_for_metrics(&mut first, WAIT, "three actions", |m| {
+        try_sample(m, seen) == Some(3.0)
+    });
+    first.stop();
+
+    // After the restart: e3 stays within every limit; e4 is the fourth action of the
+    // hour, takes the day to 1100 EUR, is the credential's first action outside prod
+    // and the grant's first use of GET /b after its learning week.
+    let mut second = Grantwatch::start(&config);
+    produce_lines(
+        &names.actions,
+        &keyed(&[
+            paid("e3", "GET /a", "2026-11-20T10:00:03Z", "prod", 100.0),
+            paid("e4", "GET /b", "2026-11-20T10:00:04Z", "sandbox", 200.0),
+        ]),
+    );
+    let alerts = wait_until(&mut second, WAIT, "four alerts", || {
+        let alerts = crate::support::alerts(&names.alerts);
+        if alerts.len() >= 4 {
+            Ok(alerts)
+        } else {
+            Err(format!("{alerts:?}"))
+        }
+    });
+    second.stop();
+    let mut got: Vec<(String, Vec<Value>)> = alerts
+        .iter()
+        .map(|a| {
+            (
+                a["rule"].as_str().unwrap().to_owned(),
+                a["event_ids"].as_array().cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    let e4 = vec![json!("e4")];
+    assert_eq!(
+        got,
+        [
+            ("credential_environment_mismatch".to_owned(), e4.clone()),
+            ("daily_amount_exceeded".to_owned(), e4.clone()),
+            ("first_seen_action".to_owned(), e4.clone()),
+            ("rate_limit_exceeded".to_owned(), e4),
+        ],
+        "{alerts:#?}"
+    );
+}
