@@ -9,36 +9,47 @@
 -- the finding is the first action of a credential in an environment after it acted
 -- in another. Earlier batches come from `credential_activity`, this batch is taken in
 -- event-time order, so each new environment fires once and live and replay agree
--- whatever the batches.
-WITH bound AS (
-    SELECT gc.grant_id, a.credential_id, a.event_id, a.ts, a.environment
-    FROM actions a
-    JOIN grant_credentials gc ON gc.credential_id = a.credential_id
-    JOIN grants g ON g.grant_id = gc.grant_id
-    WHERE a.environment IS NOT NULL
-      AND cardinality(g.environments) = 0
+-- whatever the batches. The batch is reduced to its first action per credential and
+-- environment before anything else.
+WITH unscoped AS (
+    SELECT gc.credential_id, g.grant_id
+    FROM grants g
+    JOIN grant_credentials gc ON gc.grant_id = g.grant_id
+    WHERE cardinality(g.environments) = 0
 ),
-ordered AS (
-    SELECT b.*,
-           row_number() OVER (PARTITION BY grant_id, credential_id, environment
-                              ORDER BY ts, event_id) AS nth_here,
+firsts AS (
+    SELECT u.grant_id, a.credential_id, a.environment, min(a.ts) AS first_ts
+    FROM unscoped u
+    JOIN actions a ON a.credential_id = u.credential_id
+    WHERE a.environment IS NOT NULL
+    GROUP BY u.grant_id, a.credential_id, a.environment
+),
+ranked AS (
+    SELECT f.*,
            row_number() OVER (PARTITION BY grant_id, credential_id
-                              ORDER BY ts, event_id) AS nth,
-           array_agg(DISTINCT environment) OVER (PARTITION BY grant_id, credential_id) AS batch_envs
-    FROM bound b
+                              ORDER BY first_ts, environment) AS nth,
+           array_agg(environment) OVER (PARTITION BY grant_id, credential_id) AS batch_envs
+    FROM firsts f
+),
+news AS (
+    SELECT r.grant_id, r.credential_id, r.environment, r.first_ts,
+           array_remove(array_distinct(array_concat(
+               coalesce(ca.environments, make_array()), r.batch_envs)), r.environment) AS others
+    FROM ranked r
+    LEFT JOIN credential_activity ca
+           ON ca.grant_id = r.grant_id AND ca.credential_id = r.credential_id
+    WHERE NOT coalesce(array_has(ca.environments, r.environment), false)
+      AND (r.nth > 1 OR coalesce(cardinality(ca.environments), 0) > 0)
 )
-SELECT o.grant_id,
-       o.credential_id,
-       o.event_id,
-       o.environment,
-       'credential ' || o.credential_id || ' used in environment ''' || o.environment
-           || ''' besides ' || array_to_string(array_remove(
-               array_distinct(array_concat(coalesce(ca.environments, make_array()), o.batch_envs)),
-               o.environment), ', ')
-           || '; grant ' || o.grant_id || ' names no environments' AS reason
-FROM ordered o
-LEFT JOIN credential_activity ca
-       ON ca.grant_id = o.grant_id AND ca.credential_id = o.credential_id
-WHERE o.nth_here = 1
-  AND NOT coalesce(array_has(ca.environments, o.environment), false)
-  AND (o.nth > 1 OR coalesce(cardinality(ca.environments), 0) > 0)
+SELECT n.grant_id,
+       n.credential_id,
+       a.event_id,
+       n.environment,
+       'credential ' || n.credential_id || ' used in environment ''' || n.environment
+           || ''' besides ' || array_to_string(n.others, ', ')
+           || '; grant ' || n.grant_id || ' names no environments' AS reason
+FROM news n
+JOIN actions a
+  ON a.credential_id = n.credential_id
+ AND a.environment = n.environment
+ AND a.ts = n.first_ts

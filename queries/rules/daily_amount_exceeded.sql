@@ -8,20 +8,25 @@
 -- earlier batches' sums come from `grant_daily_amounts`, this batch's accumulate in
 -- event-time order. Every action that takes the total past the limit is an event of
 -- the alert.
-WITH bound AS (
-    SELECT gc.grant_id,
+-- The limited grants are picked first, so a batch without them costs next to nothing.
+WITH limited AS (
+    SELECT gc.credential_id, g.grant_id, g.max_daily_amount
+    FROM grants g
+    JOIN grant_credentials gc ON gc.grant_id = g.grant_id
+    WHERE g.max_daily_amount IS NOT NULL
+),
+bound AS (
+    SELECT l.grant_id,
            a.credential_id,
            a.event_id,
            a.ts,
            a.amount,
            a.currency,
-           g.max_daily_amount,
+           l.max_daily_amount,
            window_start(a.ts, 86400000) AS day
-    FROM actions a
-    JOIN grant_credentials gc ON gc.credential_id = a.credential_id
-    JOIN grants g ON g.grant_id = gc.grant_id
-    WHERE g.max_daily_amount IS NOT NULL
-      AND a.amount IS NOT NULL
+    FROM limited l
+    JOIN actions a ON a.credential_id = l.credential_id
+    WHERE a.amount IS NOT NULL
       AND a.outcome = 'success'
 ),
 summed AS (

@@ -11,38 +11,42 @@
 -- new scope fires, judged in event time, so live and replay agree whatever the
 -- batches. Actions are compared by the scope pattern that grants them (ids in paths
 -- do not make every call new); an action no scope grants is out_of_purpose_action's.
-WITH tried AS (
-    SELECT credential_id, action, min(ts) AS first_ts
-    FROM actions
-    GROUP BY credential_id, action
+-- Scopes never used are picked first: once a grant has used its scopes, its actions
+-- cost this rule nothing.
+WITH unused AS (
+    SELECT s.grant_id, s.action AS scope
+    FROM grant_scopes s
+    LEFT JOIN grant_activity ga ON ga.grant_id = s.grant_id
+    WHERE NOT coalesce(array_has(ga.scopes_used, s.action), false)
 ),
-new_scopes AS (
-    SELECT gc.grant_id, s.action AS scope, min(t.first_ts) AS first_ts
-    FROM tried t
-    JOIN grant_credentials gc ON gc.credential_id = t.credential_id
-    JOIN grant_scopes s ON s.grant_id = gc.grant_id
-    LEFT JOIN grant_activity ga ON ga.grant_id = gc.grant_id
-    WHERE action_matches(s.action, t.action)
-      AND NOT coalesce(array_has(ga.scopes_used, s.action), false)
-    GROUP BY gc.grant_id, s.action
+candidates AS (
+    SELECT u.grant_id, u.scope, a.credential_id, a.event_id, a.action, a.ts
+    FROM unused u
+    JOIN grant_credentials gc ON gc.grant_id = u.grant_id
+    JOIN actions a ON a.credential_id = gc.credential_id
+    WHERE action_matches(u.scope, a.action)
+),
+firsts AS (
+    SELECT grant_id, scope, min(ts) AS first_ts
+    FROM candidates
+    GROUP BY grant_id, scope
 ),
 baselines AS (
-    SELECT gc.grant_id, min(a.ts) AS first_ts
-    FROM actions a
-    JOIN grant_credentials gc ON gc.credential_id = a.credential_id
-    GROUP BY gc.grant_id
+    SELECT f.grant_id, min(a.ts) AS first_ts
+    FROM (SELECT DISTINCT grant_id FROM firsts) f
+    JOIN grant_credentials gc ON gc.grant_id = f.grant_id
+    JOIN actions a ON a.credential_id = gc.credential_id
+    GROUP BY f.grant_id
 )
-SELECT n.grant_id,
-       a.credential_id,
-       a.event_id,
-       n.scope,
-       'first use of scope ''' || n.scope || ''' of grant ' || n.grant_id
-           || ' (' || a.action || '), after a baseline since '
+SELECT c.grant_id,
+       c.credential_id,
+       c.event_id,
+       c.scope,
+       'first use of scope ''' || c.scope || ''' of grant ' || c.grant_id
+           || ' (' || c.action || '), after a baseline since '
            || to_char(coalesce(ga.first_seen, b.first_ts), '%Y-%m-%d') AS reason
-FROM new_scopes n
-JOIN baselines b ON b.grant_id = n.grant_id
-LEFT JOIN grant_activity ga ON ga.grant_id = n.grant_id
-JOIN grant_credentials gc ON gc.grant_id = n.grant_id
-JOIN actions a ON a.credential_id = gc.credential_id AND a.ts = n.first_ts
-WHERE action_matches(n.scope, a.action)
-  AND n.first_ts >= coalesce(ga.first_seen, b.first_ts) + INTERVAL '7 days'
+FROM firsts f
+JOIN candidates c ON c.grant_id = f.grant_id AND c.scope = f.scope AND c.ts = f.first_ts
+JOIN baselines b ON b.grant_id = f.grant_id
+LEFT JOIN grant_activity ga ON ga.grant_id = f.grant_id
+WHERE f.first_ts >= coalesce(ga.first_seen, b.first_ts) + INTERVAL '7 days'

@@ -8,19 +8,24 @@
 -- credentials: the actions of earlier batches come from `grant_rate_windows`, this
 -- batch's are numbered in event-time order. Every action past the limit is an event
 -- of the alert.
-WITH bound AS (
-    SELECT gc.grant_id,
+-- The limited grants are picked first, so a batch without them costs next to nothing.
+WITH limited AS (
+    SELECT gc.credential_id, g.grant_id, g.rate_limit, g.rate_limit_count, g.rate_window_ms
+    FROM grants g
+    JOIN grant_credentials gc ON gc.grant_id = g.grant_id
+    WHERE g.rate_window_ms IS NOT NULL
+),
+bound AS (
+    SELECT l.grant_id,
            a.credential_id,
            a.event_id,
            a.ts,
-           g.rate_limit,
-           g.rate_limit_count,
-           g.rate_window_ms,
-           window_start(a.ts, g.rate_window_ms) AS window_start
-    FROM actions a
-    JOIN grant_credentials gc ON gc.credential_id = a.credential_id
-    JOIN grants g ON g.grant_id = gc.grant_id
-    WHERE g.rate_window_ms IS NOT NULL
+           l.rate_limit,
+           l.rate_limit_count,
+           l.rate_window_ms,
+           window_start(a.ts, l.rate_window_ms) AS window_start
+    FROM limited l
+    JOIN actions a ON a.credential_id = l.credential_id
 ),
 counted AS (
     SELECT b.*,

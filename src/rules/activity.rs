@@ -35,24 +35,25 @@ WHERE action_matches(s.action, a.action)";
 
 /// Actions per rate window, for grants with a `rate_limit`.
 pub(super) const WINDOWS_SQL: &str = "\
-SELECT gc.grant_id, a.credential_id, g.rate_window_ms,
-       window_start(a.ts, g.rate_window_ms) AS window_start, count(*) AS actions
-FROM actions a
-JOIN grant_credentials gc ON gc.credential_id = a.credential_id
-JOIN grants g ON g.grant_id = gc.grant_id
-WHERE g.rate_window_ms IS NOT NULL
-GROUP BY gc.grant_id, a.credential_id, g.rate_window_ms, window_start(a.ts, g.rate_window_ms)";
+SELECT l.grant_id, a.credential_id, l.rate_window_ms,
+       window_start(a.ts, l.rate_window_ms) AS window_start, count(*) AS actions
+FROM (SELECT gc.credential_id, g.grant_id, g.rate_window_ms
+      FROM grants g JOIN grant_credentials gc ON gc.grant_id = g.grant_id
+      WHERE g.rate_window_ms IS NOT NULL) l
+JOIN actions a ON a.credential_id = l.credential_id
+GROUP BY l.grant_id, a.credential_id, l.rate_window_ms, window_start(a.ts, l.rate_window_ms)";
 
 /// Money moved per UTC day and currency by successful actions, for grants with a
 /// `max_daily_amount`.
 pub(super) const AMOUNTS_SQL: &str = "\
-SELECT gc.grant_id, a.credential_id, window_start(a.ts, 86400000) AS day, a.currency,
+SELECT l.grant_id, a.credential_id, window_start(a.ts, 86400000) AS day, a.currency,
        sum(a.amount) AS amount
-FROM actions a
-JOIN grant_credentials gc ON gc.credential_id = a.credential_id
-JOIN grants g ON g.grant_id = gc.grant_id
-WHERE g.max_daily_amount IS NOT NULL AND a.amount IS NOT NULL AND a.outcome = 'success'
-GROUP BY gc.grant_id, a.credential_id, window_start(a.ts, 86400000), a.currency";
+FROM (SELECT gc.credential_id, g.grant_id
+      FROM grants g JOIN grant_credentials gc ON gc.grant_id = g.grant_id
+      WHERE g.max_daily_amount IS NOT NULL) l
+JOIN actions a ON a.credential_id = l.credential_id
+WHERE a.amount IS NOT NULL AND a.outcome = 'success'
+GROUP BY l.grant_id, a.credential_id, window_start(a.ts, 86400000), a.currency";
 
 /// The internal queries' results for one batch.
 pub(super) struct ActivityRows {
