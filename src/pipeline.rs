@@ -136,7 +136,12 @@ pub async fn run(
     health.set_grants_loaded(true);
 
     let progress = Progress::default();
-    let consumer = kafka::consumer(&config.kafka, metrics.clone(), progress.clone())?;
+    let consumer = kafka::consumer(
+        &config.kafka,
+        metrics.clone(),
+        progress.clone(),
+        health.clone(),
+    )?;
     kafka::wait_for_brokers(&consumer, &config.kafka.brokers, 5).await?;
     let producer = kafka::producer(&config.kafka)?;
     // State first: activity and findings in force are known before any batch.

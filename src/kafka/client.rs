@@ -11,19 +11,30 @@ use rdkafka::{ClientConfig, ClientContext, Statistics};
 
 use super::progress::Progress;
 use crate::config::KafkaConfig;
-use crate::telemetry::Metrics;
+use crate::telemetry::events::BrokersSeen;
 use crate::telemetry::metrics::PartitionLabels;
+use crate::telemetry::{Health, Metrics};
 
 /// The consumer's context: turns librdkafka's periodic statistics into the
-/// `grantwatch_consumer_lag` gauges and the read [`Progress`].
+/// `grantwatch_consumer_lag` gauges, the read [`Progress`], and readiness (connected
+/// to a broker or not).
 pub struct LagContext {
     metrics: Metrics,
     progress: Progress,
+    health: Health,
 }
 
 impl ClientContext for LagContext {
     fn stats(&self, statistics: Statistics) {
         self.progress.record(&statistics);
+        // Bootstrap entries (nodeid -1) only stand for the configured addresses.
+        let up = statistics
+            .brokers
+            .values()
+            .filter(|b| b.nodeid >= 0 && b.state == "UP")
+            .count();
+        let was_up = self.health.set_brokers_up(up > 0);
+        BrokersSeen { up, was_up }.emit(&self.metrics);
         for (topic, stats) in statistics.topics {
             for (partition, p) in stats.partitions {
                 // -1 is librdkafka's internal unassigned partition; lag -1 is unknown.
@@ -101,12 +112,13 @@ fn passthrough(client: &mut ClientConfig, config: &KafkaConfig) {
     }
 }
 
-/// A consumer in `group_id`, auto-committing only offsets the pipeline stored, and
-/// reporting how far it has read to `progress`.
+/// A consumer in `group_id`, auto-committing only offsets the pipeline stored,
+/// reporting how far it has read to `progress` and its connection to `health`.
 pub fn consumer(
     config: &KafkaConfig,
     metrics: Metrics,
     progress: Progress,
+    health: Health,
 ) -> Result<ActionConsumer, KafkaError> {
     let mut client = base(config);
     client
@@ -125,7 +137,11 @@ pub fn consumer(
         );
     passthrough(&mut client, config);
     client
-        .create_with_context(LagContext { metrics, progress })
+        .create_with_context(LagContext {
+            metrics,
+            progress,
+            health,
+        })
         .map_err(|source| KafkaError::Client {
             role: "consumer",
             source,

@@ -205,3 +205,26 @@ impl AlertsSuppressed<'_> {
         }
     }
 }
+
+/// The consumer's broker connections, as of a statistics report. Without any it is
+/// not ready; librdkafka keeps reconnecting and consuming resumes where it stood.
+pub struct BrokersSeen {
+    /// Brokers connected now.
+    pub up: usize,
+    /// Whether some broker was connected at the report before.
+    pub was_up: bool,
+}
+
+impl BrokersSeen {
+    /// Sets the gauge; logs when the consumer loses its last broker or gets one back.
+    pub fn emit(&self, metrics: &Metrics) {
+        metrics
+            .brokers_up
+            .set(i64::try_from(self.up).unwrap_or(i64::MAX));
+        match (self.was_up, self.up > 0) {
+            (true, false) => warn!("Lost every Kafka broker: not ready until one is back."),
+            (false, true) => info!(brokers = self.up, "Connected to Kafka: ready."),
+            _ => {}
+        }
+    }
+}

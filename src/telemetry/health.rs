@@ -3,11 +3,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Readiness: grants are loaded and the consumer is consuming.
+/// Readiness: grants are loaded, the consumer is consuming, and it is connected to a
+/// broker (a consumer cut off from every broker judges nothing, however alive).
 #[derive(Clone, Default)]
 pub struct Health {
     grants_loaded: Arc<AtomicBool>,
     consuming: Arc<AtomicBool>,
+    brokers_up: Arc<AtomicBool>,
 }
 
 impl Health {
@@ -21,8 +23,15 @@ impl Health {
         self.consuming.store(consuming, Ordering::Relaxed);
     }
 
+    /// Records whether the consumer is connected to some broker; returns what it was.
+    pub fn set_brokers_up(&self, up: bool) -> bool {
+        self.brokers_up.swap(up, Ordering::Relaxed)
+    }
+
     /// Ready to judge traffic.
     pub fn is_ready(&self) -> bool {
-        self.grants_loaded.load(Ordering::Relaxed) && self.consuming.load(Ordering::Relaxed)
+        self.grants_loaded.load(Ordering::Relaxed)
+            && self.consuming.load(Ordering::Relaxed)
+            && self.brokers_up.load(Ordering::Relaxed)
     }
 }

@@ -28,6 +28,7 @@ const SCOPES: &str = "grantwatch_grant_scopes";
 const CONSUMER_LAG: &str = "grantwatch_consumer_lag";
 const LINT_FINDINGS: &str = "grantwatch_grant_lint_findings";
 const SUPPRESSED: &str = "grantwatch_alerts_suppressed";
+const BROKERS_UP: &str = "grantwatch_kafka_brokers_up";
 
 /// `result` label of events and grant loads.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -160,6 +161,8 @@ pub struct Metrics {
     pub lint_findings: Family<SeverityLabel, Gauge>,
     /// Alerts a suppression silenced, by rule.
     pub suppressed: Family<RuleLabel, Counter>,
+    /// Brokers the consumer is connected to, as of librdkafka's latest statistics.
+    pub brokers_up: Gauge,
 }
 
 impl Metrics {
@@ -183,6 +186,7 @@ impl Metrics {
             consumer_lag: Family::default(),
             lint_findings: Family::default(),
             suppressed: Family::default(),
+            brokers_up: Gauge::default(),
         };
         // Bounded label sets start at zero, so rate() and alerts see the first increase.
         for fault in crate::decode::DecodeFault::ALL {
@@ -285,6 +289,11 @@ impl Metrics {
             LINT_FINDINGS,
             "Lint findings (grants check) in the grant set in force, by severity",
             metrics.lint_findings.clone(),
+        );
+        registry.register(
+            BROKERS_UP,
+            "Kafka brokers the consumer is connected to (0: not ready)",
+            metrics.brokers_up.clone(),
         );
         (metrics, registry)
     }

@@ -1,5 +1,6 @@
 //! The pipeline end to end: exact alerts for a scenario covering every rule,
-//! dead-lettering, stop/restart without loss, and inputs refused at start.
+//! dead-lettering, stop/restart and kill -9 without loss, a broker outage ridden out
+//! without a restart, and inputs refused at start.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -239,8 +240,28 @@ fn bad_messages_are_dead_lettered_unchanged_and_good_ones_processed() {
 
 #[test]
 fn a_restart_mid_stream_resumes_without_losing_alerts() {
+    restart_mid_stream("restart", |gw| {
+        let log = gw.stop();
+        assert!(
+            log.contains("Committed offsets"),
+            "graceful stop commits:\n{log}"
+        );
+    });
+}
+
+/// kill -9: nothing drains, nothing commits, the dedup state may be behind; the
+/// restart redelivers from the last commit and every alert still arrives, repeats
+/// only as the same alert id.
+#[test]
+fn a_kill_9_mid_stream_loses_nothing() {
+    restart_mid_stream("kill9", Grantwatch::kill);
+}
+
+/// The scenario's violations spread through a backlog; `interrupt` ends the first
+/// instance once it has raised some alerts, a second one finishes the stream.
+fn restart_mid_stream(test: &str, interrupt: impl FnOnce(Grantwatch)) {
     let dir = tempfile::tempdir().unwrap();
-    let names = Names::new("restart");
+    let names = Names::new(test);
     let config = write_config(dir.path(), &names, &fixture("scenario/grants.yaml"), "");
     // A backlog of compliant traffic with the scenario's violations spread through it,
     // so the stop lands while batches are in flight.
@@ -273,11 +294,7 @@ fn a_restart_mid_stream_resumes_without_losing_alerts() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let log = first.stop();
-    assert!(
-        log.contains("Committed offsets"),
-        "graceful stop commits:\n{log}"
-    );
+    interrupt(first);
     let before = event_alerts(&names.alerts).len();
 
     let mut second = Grantwatch::start(&config);
@@ -304,6 +321,102 @@ fn a_restart_mid_stream_resumes_without_losing_alerts() {
         before < all.len(),
         "the first run stopped before the end of the stream"
     );
+}
+
+/// The broker stopped for 30 s mid-stream: grantwatch stays up, reports not ready
+/// meanwhile, resumes by itself when the broker is back, and loses nothing.
+#[test]
+fn a_broker_outage_is_ridden_out_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = PrivateBroker::start(&dir.path().join("kafka"));
+    let names = Names::new("outage");
+    let config = write_config(dir.path(), &names, &fixture("scenario/grants.yaml"), "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&brokers(), &broker.addr);
+    std::fs::write(&config, text).unwrap();
+    let alerts_file = dir.path().join("alerts.jsonl");
+    let file_alerts = || -> Vec<Value> {
+        std::fs::read_to_string(&alerts_file)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(is_event_alert)
+            .collect()
+    };
+    let names_event = |alerts: &[Value], id: &str| {
+        alerts
+            .iter()
+            .any(|a| a["event_ids"].as_array().unwrap().iter().any(|e| e == id))
+    };
+    let mut before = json!({"ts": "2026-11-30T09:30:00Z", "event_id": "before-outage",
+        "credential_id": "cli_before_outage", "action": "GET /ping"});
+    let scenario = scenario_events();
+    let (first_half, second_half) = scenario.split_at(scenario.len() / 2);
+    let mut events = first_half.to_vec();
+    events.push(before.take());
+    produce_lines_at(&broker.addr, &names.actions, &keyed(&events));
+
+    let mut gw = Grantwatch::start(&config);
+    let addr = gw.metrics_addr();
+    let ready = |want: u16| {
+        let addr = addr.clone();
+        move || match http_get(&addr, "/readyz", None).0 {
+            status if status == want => Ok(()),
+            status => Err(format!("/readyz {status}")),
+        }
+    };
+    wait_until(&mut gw, WAIT, "alert before the outage", || {
+        let alerts = file_alerts();
+        if names_event(&alerts, "before-outage") {
+            Ok(())
+        } else {
+            Err(format!("{} alerts", alerts.len()))
+        }
+    });
+    wait_until(&mut gw, WAIT, "ready", ready(200));
+
+    let outage = std::time::Instant::now();
+    broker.stop();
+    wait_until(
+        &mut gw,
+        WAIT,
+        "not ready while the broker is down",
+        ready(503),
+    );
+    let brokers_up = sample(
+        &http_get(&addr, "/metrics", None).1,
+        "grantwatch_kafka_brokers_up",
+    );
+    assert_eq!(brokers_up, 0.0);
+    std::thread::sleep(Duration::from_secs(30).saturating_sub(outage.elapsed()));
+    assert!(gw.child.try_wait().unwrap().is_none(), "{}", gw.log());
+    broker.restart();
+    wait_until(&mut gw, WAIT, "ready again", ready(200));
+
+    let mut events = second_half.to_vec();
+    events.push(sentinel());
+    produce_lines_at(&broker.addr, &names.actions, &keyed(&events));
+    wait_until(&mut gw, WAIT, "the sentinel's alert", || {
+        let alerts = file_alerts();
+        if names_event(&alerts, "sentinel") {
+            Ok(())
+        } else {
+            Err(format!("{} alerts", alerts.len()))
+        }
+    });
+    let log = gw.stop();
+    assert!(log.contains("Lost every Kafka broker"), "{log}");
+
+    let mut want = expected();
+    want.insert((
+        "unknown_credential".into(),
+        String::new(),
+        "cli_before_outage".into(),
+        "before-outage".into(),
+    ));
+    let got: BTreeSet<AlertKey> = file_alerts().iter().map(key).collect();
+    assert_eq!(got, want, "nothing lost across the outage");
 }
 
 #[test]

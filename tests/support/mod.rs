@@ -178,18 +178,13 @@ pub fn scenario_with_sentinel() -> Vec<Value> {
 /// Produces `key<TAB>payload` lines with kcat; the broker auto-creates the topic with
 /// one partition, which is what these tests use.
 pub fn produce_lines(topic: &str, lines: &[String]) {
+    produce_lines_at(&brokers(), topic, lines);
+}
+
+/// [`produce_lines`] to another cluster.
+pub fn produce_lines_at(brokers: &str, topic: &str, lines: &[String]) {
     let mut kcat = Command::new("kcat")
-        .args([
-            "-P",
-            "-b",
-            &brokers(),
-            "-t",
-            topic,
-            "-K",
-            "\t",
-            "-z",
-            "none",
-        ])
+        .args(["-P", "-b", brokers, "-t", topic, "-K", "\t", "-z", "none"])
         .stdin(Stdio::piped())
         .spawn()
         .expect("kcat (apt-get install kcat)");
@@ -346,6 +341,58 @@ pub fn wait_for_event_alert(
     })
 }
 
+/// A single-node broker of the test's own (`deploy/local/kafka.sh` on a free port,
+/// state in `dir`), for tests that stop it; stopped when dropped.
+pub struct PrivateBroker {
+    pub addr: String,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl PrivateBroker {
+    pub fn start(dir: &Path) -> Self {
+        let port = free_port();
+        let broker = Self {
+            addr: format!("127.0.0.1:{port}"),
+            port,
+            dir: dir.to_owned(),
+        };
+        broker.script("start");
+        broker
+    }
+
+    /// Stops the broker (SIGTERM, SIGKILL after 30 s); its data stays.
+    pub fn stop(&self) {
+        self.script("stop");
+    }
+
+    /// Starts it again on the same port and data.
+    pub fn restart(&self) {
+        self.script("start");
+    }
+
+    fn script(&self, command: &str) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/local/kafka.sh");
+        let out = Command::new(script)
+            .arg(command)
+            .env("KAFKA_PORT", self.port.to_string())
+            .env("KAFKA_STATE_DIR", &self.dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kafka.sh {command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// A running `grantwatch run`.
 pub struct Grantwatch {
     pub child: Child,
@@ -398,6 +445,12 @@ impl Grantwatch {
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// SIGKILL: no draining, no commit, no state flush.
+    pub fn kill(mut self) {
+        self.signal("-KILL");
+        let _ = self.child.wait();
     }
 
     /// SIGTERM, then wait for a clean exit.
