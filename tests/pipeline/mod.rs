@@ -344,10 +344,18 @@ fn a_broker_outage_is_ridden_out_without_a_restart() {
             .filter(is_event_alert)
             .collect()
     };
-    let names_event = |alerts: &[Value], id: &str| {
-        alerts
-            .iter()
-            .any(|a| a["event_ids"].as_array().unwrap().iter().any(|e| e == id))
+    let wait_for = |gw: &mut Grantwatch, id: &str| {
+        wait_until(gw, WAIT, &format!("an alert for {id}"), || {
+            let alerts = file_alerts();
+            let named = alerts
+                .iter()
+                .any(|a| a["event_ids"].as_array().unwrap().iter().any(|e| e == id));
+            if named {
+                Ok(())
+            } else {
+                Err(format!("{} alerts", alerts.len()))
+            }
+        })
     };
     let mut before = json!({"ts": "2026-11-30T09:30:00Z", "event_id": "before-outage",
         "credential_id": "cli_before_outage", "action": "GET /ping"});
@@ -366,14 +374,7 @@ fn a_broker_outage_is_ridden_out_without_a_restart() {
             status => Err(format!("/readyz {status}")),
         }
     };
-    wait_until(&mut gw, WAIT, "alert before the outage", || {
-        let alerts = file_alerts();
-        if names_event(&alerts, "before-outage") {
-            Ok(())
-        } else {
-            Err(format!("{} alerts", alerts.len()))
-        }
-    });
+    wait_for(&mut gw, "before-outage");
     wait_until(&mut gw, WAIT, "ready", ready(200));
 
     let outage = std::time::Instant::now();
@@ -397,14 +398,7 @@ fn a_broker_outage_is_ridden_out_without_a_restart() {
     let mut events = second_half.to_vec();
     events.push(sentinel());
     produce_lines_at(&broker.addr, &names.actions, &keyed(&events));
-    wait_until(&mut gw, WAIT, "the sentinel's alert", || {
-        let alerts = file_alerts();
-        if names_event(&alerts, "sentinel") {
-            Ok(())
-        } else {
-            Err(format!("{} alerts", alerts.len()))
-        }
-    });
+    wait_for(&mut gw, "sentinel");
     let log = gw.stop();
     assert!(log.contains("Lost every Kafka broker"), "{log}");
 
