@@ -396,6 +396,21 @@ mod tests {
         assert!(batch.column_by_name("partner").expect("p").is_null(0));
     }
 
+    /// Unusual but valid (README, "Bad input"): duplicate keys keep the last value,
+    /// any time from year 1 to 9999 is judged as it is.
+    #[test]
+    fn unusual_messages_follow_the_documented_rules() {
+        let batch = decode(
+            r#"{"ts":"9999-12-31T23:59:59Z","credential_id":"first","credential_id":"last","action":"a"}"#,
+        )
+        .expect("valid");
+        let credential = batch.column_by_name("credential_id").expect("c");
+        assert_eq!(credential.as_string::<i32>().value(0), "last");
+        decode(r#"{"ts":"0001-01-01T00:00:00Z","credential_id":"c","action":"a"}"#)
+            .expect("year 1");
+        decode(r#"{"ts":-1,"credential_id":"c","action":"a"}"#).expect("before 1970");
+    }
+
     #[test]
     fn names_the_fault_and_field() {
         use DecodeFault::*;
@@ -431,6 +446,18 @@ mod tests {
         assert_eq!(
             fault(format!("{{{ok},\"attributes\":[1]}}").as_bytes()),
             (WrongType, Some("attributes".into()))
+        );
+        assert_eq!(
+            fault(br#"{"ts":99999999999999999,"credential_id":"c","action":"a"}"#),
+            (InvalidValue, Some("ts".into()))
+        );
+        assert_eq!(
+            fault(br#"{"ts":1,"credential_id":"\ud800","action":"a"}"#),
+            (InvalidJson, Some("credential_id".into()))
+        );
+        assert_eq!(
+            fault(format!("{{{ok},\"amount\":1e999}}").as_bytes()),
+            (InvalidJson, Some("amount".into()))
         );
         let deep = format!(
             "{{{ok},\"x\":{}{}}}",

@@ -33,8 +33,22 @@ impl<'de> de::Deserialize<'de> for Str<'de> {
     }
 }
 
-/// `ts`: an RFC 3339 string or integer epoch milliseconds.
+/// `ts`: an RFC 3339 string or integer epoch milliseconds, from year 1 to 9999 (what
+/// RFC 3339 can write; beyond, times cannot be shown in alerts or compared sensibly).
 struct Timestamp(Result<i64, String>);
+
+/// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z in epoch milliseconds.
+const TS_RANGE: std::ops::RangeInclusive<i64> = -62_135_596_800_000..=253_402_300_799_999;
+
+fn in_range(ms: i64) -> Result<i64, String> {
+    if TS_RANGE.contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(format!(
+            "{ms} ms is outside years 1 to 9999 (epoch milliseconds expected)"
+        ))
+    }
+}
 
 impl<'de> de::Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -48,15 +62,18 @@ impl<'de> de::Deserialize<'de> for Timestamp {
                 Ok(Timestamp(
                     chrono::DateTime::parse_from_rfc3339(v)
                         .map(|t| t.timestamp_millis())
-                        .map_err(|e| format!("`{v}` is not an RFC 3339 time: {e}")),
+                        .map_err(|e| format!("`{v}` is not an RFC 3339 time: {e}"))
+                        .and_then(in_range),
                 ))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Timestamp(Ok(v)))
+                Ok(Timestamp(in_range(v)))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
                 Ok(Timestamp(
-                    i64::try_from(v).map_err(|_| format!("{v} is out of range")),
+                    i64::try_from(v)
+                        .map_err(|_| format!("{v} is out of range"))
+                        .and_then(in_range),
                 ))
             }
         }
@@ -101,9 +118,17 @@ pub(super) fn parse(text: &str) -> Result<Action<'_>, DecodeError> {
     let parsed = ActionSeed { fault: &mut fault }
         .deserialize(&mut de)
         .and_then(|action| de.end().map(|()| action));
-    match parsed {
-        Ok(action) => Ok(action),
-        Err(error) => Err(fault.unwrap_or_else(|| classify(&error))),
+    match (parsed, fault) {
+        (Ok(action), _) => Ok(action),
+        // A field whose text is not even JSON (a broken escape) is a syntax fault,
+        // not a type mismatch.
+        (Err(error), Some(mut fault)) => {
+            if fault.fault == DecodeFault::WrongType && error.is_syntax() {
+                fault.fault = DecodeFault::InvalidJson;
+            }
+            Err(fault)
+        }
+        (Err(error), None) => Err(classify(&error)),
     }
 }
 

@@ -27,6 +27,16 @@ fn key(alert: &Value) -> AlertKey {
     )
 }
 
+/// The child's peak resident set (VmHWM), in KiB.
+fn peak_rss_kib(gw: &Grantwatch) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", gw.child.id())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
 fn expected() -> BTreeSet<AlertKey> {
     let text = std::fs::read_to_string(fixture("scenario/expected_alerts.tsv")).unwrap();
     let mut set: BTreeSet<AlertKey> = text
@@ -134,39 +144,118 @@ fn scenario_raises_exactly_the_expected_alerts() {
 }
 
 /// Good events with malformed ones mixed in.
+/// The poison corpus: each message with the reason it must be dead-lettered for.
+/// Sized for `max_message_bytes = 32768`.
 fn poison() -> Vec<(Vec<u8>, &'static str)> {
-    let big = format!(
-        r#"{{"ts":1,"credential_id":"c","action":"a","pad":"{}"}}"#,
-        "x".repeat(5000)
-    );
-    let deep = format!(
-        r#"{{"ts":1,"credential_id":"c","action":"a","x":{}{}}}"#,
-        "[".repeat(10_000),
-        "]".repeat(10_000)
-    );
+    let ok = r#""ts":1,"credential_id":"c","action":"a""#;
+    let with = |extra: &str| format!("{{{ok},{extra}}}").into_bytes();
+    let big = with(&format!(r#""pad":"{}""#, "x".repeat(40_000)));
+    let nested = |field: &str| {
+        with(&format!(
+            r#""{field}":{}{}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        ))
+    };
+    let deep_object = with(&format!(
+        r#""attributes":{}1{}"#,
+        r#"{"a":"#.repeat(100),
+        "}".repeat(100)
+    ));
     vec![
         (b"{not json".to_vec(), "invalid_json"),
+        (format!("{{{ok}}} trailing").into_bytes(), "invalid_json"),
         (
-            br#"{"ts":1,"credential_id":"c","action":"a"} trailing"#.to_vec(),
+            br#"{"ts":1,"credential_id":"c","act"#.to_vec(),
+            "invalid_json",
+        ),
+        (with(r#""amount":NaN"#), "invalid_json"),
+        (
+            br#"{"ts":1,"credential_id":"\ud800","action":"a"}"#.to_vec(),
+            "invalid_json",
+        ),
+        (
+            b"{\"ts\":1,\"credential_id\":\"c\",\"action\":\"a\"".to_vec(),
             "invalid_json",
         ),
         (b"[1,2,3]".to_vec(), "not_an_object"),
         (b"\"a string\"".to_vec(), "not_an_object"),
+        (b"null".to_vec(), "not_an_object"),
+        (b"42".to_vec(), "not_an_object"),
         (br#"{"ts":1,"action":"GET /x"}"#.to_vec(), "missing_field"),
         (
-            br#"{"ts":1,"credential_id":"c","action":"a","amount":"12"}"#.to_vec(),
+            br#"{"credential_id":"c","action":"a"}"#.to_vec(),
+            "missing_field",
+        ),
+        (br#"{"ts":1,"credential_id":"c"}"#.to_vec(), "missing_field"),
+        (
+            br#"{"ts":1,"credential_id":null,"action":"a"}"#.to_vec(),
+            "missing_field",
+        ),
+        (with(r#""amount":"12""#), "wrong_type"),
+        (with(r#""amount":"NaN""#), "wrong_type"),
+        (with(r#""amount":1e999"#), "invalid_json"),
+        (
+            br#"{"ts":true,"credential_id":"c","action":"a"}"#.to_vec(),
             "wrong_type",
         ),
+        (
+            br#"{"ts":1,"credential_id":5,"action":"a"}"#.to_vec(),
+            "wrong_type",
+        ),
+        (with(r#""data_classes":"pii""#), "wrong_type"),
+        (with(r#""attributes":[1]"#), "wrong_type"),
         (
             br#"{"ts":"2026-02-30T00:00:00Z","credential_id":"c","action":"a"}"#.to_vec(),
             "invalid_value",
         ),
         (
+            br#"{"ts":"2026-13-01T00:00:00Z","credential_id":"c","action":"a"}"#.to_vec(),
+            "invalid_value",
+        ),
+        (
+            br#"{"ts":"yesterday","credential_id":"c","action":"a"}"#.to_vec(),
+            "invalid_value",
+        ),
+        (
+            br#"{"ts":99999999999999999,"credential_id":"c","action":"a"}"#.to_vec(),
+            "invalid_value",
+        ),
+        (with(r#""outcome":"maybe""#), "invalid_value"),
+        (
             b"{\"ts\":1,\"credential_id\":\"\xff\",\"action\":\"a\"}".to_vec(),
             "not_utf8",
         ),
-        (big.into_bytes(), "too_large"),
-        (deep.into_bytes(), "too_large"),
+        (big, "too_large"),
+        (nested("x"), "too_deep"),
+        (nested("attributes"), "too_deep"),
+        (deep_object, "too_deep"),
+    ]
+}
+
+/// Unusual messages that are valid (README, "Bad input"): each is judged, and its
+/// unknown credential raises an alert naming it. (event id, credential judged).
+fn unusual() -> Vec<(Vec<u8>, &'static str, &'static str)> {
+    let large = json!({"ts": "2026-11-30T09:00:00Z", "event_id": "unusual-large",
+        "credential_id": "cli_unusual_large", "action": "GET /x",
+        "attributes": {"blob": "y".repeat(30_000)}});
+    vec![
+        (
+            br#"{"ts":"2026-11-30T09:00:00Z","event_id":"unusual-dup","credential_id":"cli_dup_first","credential_id":"cli_dup_last","action":"GET /x"}"#.to_vec(),
+            "unusual-dup",
+            "cli_dup_last",
+        ),
+        (
+            br#"{"ts":"9999-12-31T23:59:59Z","event_id":"unusual-future","credential_id":"cli_future","action":"GET /x"}"#.to_vec(),
+            "unusual-future",
+            "cli_future",
+        ),
+        (
+            br#"{"ts":"1970-01-01T00:00:00Z","event_id":"unusual-past","credential_id":"cli_past","action":"GET /x"}"#.to_vec(),
+            "unusual-past",
+            "cli_past",
+        ),
+        (large.to_string().into_bytes(), "unusual-large", "cli_unusual_large"),
     ]
 }
 
@@ -179,32 +268,58 @@ fn bad_messages_are_dead_lettered_unchanged_and_good_ones_processed() {
         dir.path(),
         &names,
         &fixture("scenario/grants.yaml"),
-        "max_message_bytes = 4096\n",
+        "max_message_bytes = 32768\n",
     );
     let good = scenario_events();
     let poison = poison();
+    assert!(poison.len() >= 25);
+    let unusual = unusual();
+    // Bad, unusual and good messages interleaved; all without a key (kcat sends
+    // files unkeyed), which is one of the unusual cases.
     let mut payloads = Vec::new();
-    for (i, event) in good.iter().enumerate() {
+    let mut bad = poison.iter().map(|(p, _)| p.clone());
+    let mut odd = unusual.iter().map(|(p, _, _)| p.clone());
+    for event in &good {
         payloads.push(event.to_string().into_bytes());
-        if let Some((bad, _)) = poison.get(i) {
-            payloads.push(bad.clone());
-        }
+        payloads.extend(bad.next());
+        payloads.extend(bad.next());
+        payloads.extend(odd.next());
     }
-    payloads.push(sentinel().to_string().into_bytes());
+    payloads.extend(bad);
+    payloads.extend(odd);
     produce_raw(&names.actions, dir.path(), &payloads);
+    // An empty value and no value at all, then the sentinel last.
+    produce_empty(&names.actions, Some(b""));
+    produce_empty(&names.actions, None);
+    let mut poison = poison;
+    poison.push((Vec::new(), "empty"));
+    poison.push((Vec::new(), "empty"));
+    produce_raw(
+        &names.actions,
+        dir.path(),
+        &[sentinel().to_string().into_bytes()],
+    );
 
     let mut gw = Grantwatch::start(&config);
     wait_for_event_alert(&names.alerts, "sentinel", WAIT, &mut gw);
+    let peak_kib = peak_rss_kib(&gw);
     gw.stop();
 
+    let mut want = expected();
+    for (_, event_id, credential) in &unusual {
+        want.insert((
+            "unknown_credential".into(),
+            String::new(),
+            (*credential).into(),
+            (*event_id).into(),
+        ));
+    }
     let got: BTreeSet<AlertKey> = event_alerts(&names.alerts).iter().map(key).collect();
-    assert_eq!(got, expected(), "every good event was still judged");
+    assert_eq!(got, want, "every good and unusual event was judged");
+    // Bounded: the stream holds 33 bad messages up to 40 kB each.
+    eprintln!("peak RSS after the poison corpus: {peak_kib} KiB");
+    assert!(peak_kib < 512 * 1024, "peak RSS {peak_kib} KiB");
     let dead = read_all(&names.dlq);
-    assert_eq!(
-        dead.len(),
-        poison.len(),
-        "each bad message dead-lettered once"
-    );
     for (i, (payload, reason)) in poison.iter().enumerate() {
         // Dead letters are sent concurrently, so their order on the topic is not fixed.
         let record = dead.iter().find(|r| &r.payload == payload);
@@ -221,20 +336,19 @@ fn bad_messages_are_dead_lettered_unchanged_and_good_ones_processed() {
             "{source}"
         );
     }
+    assert_eq!(
+        dead.len(),
+        poison.len(),
+        "each bad message dead-lettered once"
+    );
     let missing = dead
         .iter()
-        .find(|r| {
-            r.header("grantwatch.error")
-                .unwrap()
-                .starts_with("missing_field")
-        })
+        .find(|r| r.payload == br#"{"ts":1,"action":"GET /x"}"#)
         .unwrap();
+    let reason = missing.header("grantwatch.error").unwrap();
     assert!(
-        missing
-            .header("grantwatch.error")
-            .unwrap()
-            .contains("credential_id"),
-        "reason names the field"
+        reason.contains("credential_id"),
+        "names the field: {reason}"
     );
 }
 

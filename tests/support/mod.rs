@@ -212,6 +212,23 @@ pub fn produce_raw(topic: &str, dir: &Path, payloads: &[Vec<u8>]) {
     assert!(status.success(), "kcat produce failed");
 }
 
+/// Produces one message with an empty value (`Some(b"")`) or no value at all (`None`,
+/// a tombstone): kcat skips empty files, so this one goes through librdkafka.
+pub fn produce_empty(topic: &str, value: Option<&[u8]>) {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .unwrap();
+    let record: BaseRecord<'_, (), [u8]> = BaseRecord::to(topic);
+    let record = match value {
+        Some(value) => record.payload(value),
+        None => record,
+    };
+    producer.send(record).map_err(|(e, _)| e).unwrap();
+    producer.flush(Duration::from_secs(10)).unwrap();
+}
+
 /// Event lines keyed by credential_id, as partner gateways produce them.
 pub fn keyed(events: &[Value]) -> Vec<String> {
     events
