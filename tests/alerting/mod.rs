@@ -17,13 +17,16 @@ struct Alertmanager {
 
 impl Alertmanager {
     fn start(dir: &std::path::Path) -> Self {
+        Self::start_at(dir, format!("127.0.0.1:{}", free_port()))
+    }
+
+    fn start_at(dir: &std::path::Path, addr: String) -> Self {
         let config = dir.join("alertmanager.yml");
         std::fs::write(
             &config,
             "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
         )
         .unwrap();
-        let addr = format!("127.0.0.1:{}", free_port());
         let child = Command::new("prometheus-alertmanager")
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.path={}", dir.join("am-data").display()))
@@ -294,4 +297,101 @@ fn repeats_update_one_alert_and_rereading_everything_raises_nothing_again() {
     std::thread::sleep(Duration::from_secs(3));
     again.stop();
     assert_eq!(alerts(&names.alerts).len(), before, "no alert storm");
+}
+
+/// A sink that keeps failing holds everything back: retried with backoff, counted,
+/// no offset committed, memory flat; when it comes back, every alert arrives.
+fn sink_outage(
+    test: &str,
+    sink: &str,
+    setup: impl FnOnce(&std::path::Path, &Names) -> String,
+    recover: impl FnOnce(),
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let names = Names::new(test);
+    let alerts_extra = setup(dir.path(), &names);
+    let mut gw = scenario_instance(dir.path(), &names, &alerts_extra);
+    let failing = format!("grantwatch_sink_errors_total{{sink=\"{sink}\"}}");
+    wait_for_metrics(&mut gw, WAIT, "three failed deliveries", |m| {
+        try_sample(m, &failing).is_some_and(|n| n >= 3.0)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        committed_offset(&names.group, &names.actions),
+        None,
+        "nothing committed past undelivered alerts"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", gw.child.id())).unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    eprintln!("{sink} down: peak RSS {peak_kib} KiB while retrying");
+    assert!(peak_kib < 512 * 1024, "peak RSS {peak_kib} KiB");
+
+    recover();
+    let file = dir.path().join("alerts.jsonl");
+    wait_until(&mut gw, WAIT, "the sentinel's alert in the file", || {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if text.contains("\"sentinel\"") {
+            Ok(())
+        } else {
+            Err(format!("{} lines", text.lines().count()))
+        }
+    });
+    gw.stop();
+    let count = scenario_with_sentinel().len() as i64;
+    assert_eq!(
+        committed_offset(&names.group, &names.actions),
+        Some(count),
+        "committed once delivered"
+    );
+    let delivered: std::collections::BTreeSet<String> = alerts(&names.alerts)
+        .iter()
+        .filter(|a| is_event_alert(a))
+        .map(|a| a["alert_id"].as_str().unwrap().to_owned())
+        .collect();
+    let written: std::collections::BTreeSet<String> = read_jsonl(&file)
+        .iter()
+        .filter(|a| is_event_alert(a))
+        .map(|a| a["alert_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(delivered, written, "every sink got every alert");
+}
+
+#[test]
+fn an_unreachable_alertmanager_holds_offsets_until_it_returns() {
+    let port_dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let am: std::cell::RefCell<Option<Alertmanager>> = std::cell::RefCell::new(None);
+    sink_outage(
+        "am-down",
+        "alertmanager",
+        |_, _| format!("alertmanager_url = \"http://{addr}\""),
+        || *am.borrow_mut() = Some(Alertmanager::start_at(port_dir.path(), addr.clone())),
+    );
+    let posted = am.borrow().as_ref().unwrap().alerts();
+    assert!(
+        posted
+            .iter()
+            .any(|a| a["labels"]["credential"] == "cli_sentinel"),
+        "{posted:#?}"
+    );
+}
+
+#[test]
+fn an_alert_topic_refusing_writes_holds_offsets_until_it_accepts() {
+    let topic: std::cell::RefCell<String> = std::cell::RefCell::new(String::new());
+    sink_outage(
+        "topic-down",
+        "kafka",
+        |_, names| {
+            // Every alert is larger than the topic accepts, until the limit is raised.
+            create_topic_with(&names.alerts, &[("max.message.bytes", "100")]);
+            *topic.borrow_mut() = names.alerts.clone();
+            String::new()
+        },
+        || alter_topic(&topic.borrow(), &[("max.message.bytes", "1048588")]),
+    );
 }

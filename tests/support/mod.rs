@@ -229,6 +229,75 @@ pub fn produce_empty(topic: &str, value: Option<&[u8]>) {
     producer.flush(Duration::from_secs(10)).unwrap();
 }
 
+/// The offset `group` committed for partition 0 of `topic`, if any.
+pub fn committed_offset(group: &str, topic: &str) -> Option<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut partitions = TopicPartitionList::new();
+    partitions.add_partition(topic, 0);
+    let committed = consumer
+        .committed_offsets(partitions, Duration::from_secs(10))
+        .unwrap();
+    match committed.find_partition(topic, 0)?.offset() {
+        Offset::Offset(offset) => Some(offset),
+        _ => None,
+    }
+}
+
+/// Creates `topic` with topic-level `configs` (e.g. `max.message.bytes`).
+pub fn create_topic_with(topic: &str, configs: &[(&str, &str)]) {
+    admin_run(|admin, runtime| {
+        use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+        let mut new = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
+        for (key, value) in configs {
+            new = new.set(key, value);
+        }
+        let results = runtime
+            .block_on(admin.create_topics([&new], &AdminOptions::new()))
+            .unwrap();
+        results.into_iter().for_each(|r| {
+            r.unwrap();
+        });
+    });
+}
+
+/// Sets topic-level `configs` on an existing topic.
+pub fn alter_topic(topic: &str, configs: &[(&str, &str)]) {
+    admin_run(|admin, runtime| {
+        use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
+        let mut change = AlterConfig::new(ResourceSpecifier::Topic(topic));
+        for (key, value) in configs {
+            change = change.set(key, value);
+        }
+        let results = runtime
+            .block_on(admin.alter_configs([&change], &AdminOptions::new()))
+            .unwrap();
+        results.into_iter().for_each(|r| {
+            r.unwrap();
+        });
+    });
+}
+
+fn admin_run(
+    f: impl FnOnce(
+        &rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>,
+        &tokio::runtime::Runtime,
+    ),
+) {
+    let admin = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    f(&admin, &runtime);
+}
+
 /// Event lines keyed by credential_id, as partner gateways produce them.
 pub fn keyed(events: &[Value]) -> Vec<String> {
     events
