@@ -2,7 +2,8 @@
 //! so it works for editors, `git pull` and Kubernetes ConfigMap symlink swaps alike)
 //! and on SIGHUP. A valid set is handed to the pipeline, which swaps it in between
 //! two batches, so every event is judged by exactly one grant set. An invalid set is
-//! logged error by error and counted; the last good set stays in force.
+//! logged error by error and counted; the last good set stays in force. So is an
+//! empty one: files emptied by accident would otherwise make every partner unknown.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use crate::config::GrantsConfig;
 use crate::grants::lint::{Finding, Policy, lint};
 use crate::grants::{self, GrantErrors, GrantSet};
 use crate::telemetry::Metrics;
-use crate::telemetry::events::{GrantsLinted, GrantsReloadFailed};
+use crate::telemetry::events::{GrantsLinted, GrantsReloadEmpty, GrantsReloadFailed};
 
 /// The grant files of a configuration, and how to judge them.
 #[derive(Debug, Clone)]
@@ -72,6 +73,8 @@ pub async fn watch(
     metrics: Metrics,
 ) {
     let mut hangup = Hangup::new();
+    // A changed digest seen once, waiting to be seen again before it is read.
+    let mut settling = None;
     let mut tick = (!interval.is_zero()).then(|| {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -88,18 +91,31 @@ pub async fn watch(
                 }
             } => false,
         };
-        if !forced && grants::fingerprint(&files.paths) == fingerprint {
-            continue;
+        if !forced {
+            let now = grants::fingerprint(&files.paths);
+            if now == fingerprint {
+                settling = None;
+                continue;
+            }
+            // Read a change once it has held still for an interval: a file caught
+            // halfway through a copy can be truncated yet still valid YAML.
+            if settling != Some(now) {
+                settling = Some(now);
+                continue;
+            }
         }
+        settling = None;
         if forced {
             tracing::info!("SIGHUP: reloading grants.");
         }
+        let paths = files.paths.clone();
         let files = files.clone();
         let Ok(snapshot) = tokio::task::spawn_blocking(move || files.read()).await else {
             continue;
         };
         fingerprint = snapshot.fingerprint;
         match snapshot.grants {
+            Ok(set) if set.is_empty() => GrantsReloadEmpty { paths: &paths }.emit(&metrics),
             Ok(set) => {
                 GrantsLinted {
                     findings: &snapshot.findings,

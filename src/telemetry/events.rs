@@ -163,6 +163,24 @@ impl GrantsReloadFailed<'_> {
     }
 }
 
+/// A reload found no grant at all and was refused: files emptied by accident would
+/// otherwise make every partner unknown. Revoking is `status: revoked`.
+pub struct GrantsReloadEmpty<'a> {
+    /// The grant paths read.
+    pub paths: &'a [std::path::PathBuf],
+}
+
+impl GrantsReloadEmpty<'_> {
+    /// Logs and counts the failure.
+    pub fn emit(&self, metrics: &Metrics) {
+        error!(paths = ?self.paths, "Grant reload refused: no grant at all (set `status: revoked` to withdraw one); the last good grant set stays in force.");
+        metrics
+            .grants_reload
+            .get_or_create(&ResultLabel { result: "error" })
+            .inc();
+    }
+}
+
 /// The grant set in force was linted: findings never stop the service.
 pub struct GrantsLinted<'a> {
     /// The findings.

@@ -273,6 +273,40 @@ fn an_invalid_reload_keeps_the_last_good_set() {
     assert_eq!(alert["rule"], "out_of_purpose_action");
     assert_eq!(alert["purpose"], "Test grant g");
 
+    // Garbage under traffic: binary junk, a file cut mid-grant, an empty file. Each
+    // reload is refused and every event meanwhile is judged by the last good set.
+    let traffic = std::thread::spawn({
+        let topic = names.actions.clone();
+        move || {
+            for chunk in 0..10 {
+                let events: Vec<Value> = (0..20)
+                    .map(|i| event(&format!("junk-{chunk}-{i}"), "c-g", "GET /a", &now))
+                    .collect();
+                produce_lines(&topic, &keyed(&events));
+                std::thread::sleep(Duration::from_millis(150));
+            }
+        }
+    });
+    let junk: [&[u8]; 3] = [
+        b"\x00\xff\x89PNG\r\n\x1a\n",
+        b"- id: g\n  partner: p-g\n  owner: [",
+        b"",
+    ];
+    for (i, junk) in junk.iter().enumerate() {
+        std::fs::write(&grants, junk).unwrap();
+        wait_for_metrics(&mut gw, WAIT, "garbage refused", |m| {
+            try_sample(m, "grantwatch_grants_reload_total{result=\"error\"}")
+                == Some(2.0 + i as f64)
+        });
+    }
+    traffic.join().unwrap();
+    let in_purpose = "grantwatch_actions_total{grant=\"g\",partner=\"p-g\",verdict=\"in_purpose\"}";
+    wait_for_metrics(&mut gw, WAIT, "the traffic judged by the good set", |m| {
+        // 200 under the garbage, plus the warm-up event.
+        try_sample(m, in_purpose) == Some(201.0)
+    });
+    assert!(gw.log().contains("no grant at all"), "{}", gw.log());
+
     // Fixed: the new set comes into force.
     std::fs::write(&grants, grant("g", SINCE, "30d", &["GET /a", "POST /b"])).unwrap();
     wait_for_metrics(&mut gw, WAIT, "reload accepted", |m| {
