@@ -163,6 +163,9 @@ fn main() -> ExitCode {
 
 async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&config_path, std::env::vars())?;
+    if let Some(warning) = &config.readable_secrets {
+        tracing::warn!(%warning, "Secrets in a readable config file.");
+    }
     let files = GrantFiles::new(&config.grants);
     let snapshot = files.read();
     let grants = snapshot.grants?;

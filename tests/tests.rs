@@ -15,4 +15,5 @@ mod grants;
 mod metrics;
 mod pipeline;
 mod replay;
+mod security;
 mod support;

@@ -7,11 +7,14 @@
 #
 # KAFKA_PORT        client port (default 9092); the controller listens on KAFKA_PORT+1
 # KAFKA_STATE_DIR   jars, config, data and log (default ~/.cache/grantwatch/kafka-$KAFKA_PORT)
+# KAFKA_SASL_PORT   also a SASL_PLAINTEXT listener with SCRAM-SHA-256 on this port
+# KAFKA_SCRAM_USER  USER:PASSWORD created for it when the storage is first formatted
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 port=${KAFKA_PORT:-9092}
 controller_port=$((port + 1))
+sasl_port=${KAFKA_SASL_PORT:-}
 state=${KAFKA_STATE_DIR:-$HOME/.cache/grantwatch/kafka-$port}
 jars=${KAFKA_JARS_DIR:-$HOME/.cache/grantwatch/kafka-jars}
 pidfile=$state/kafka.pid
@@ -41,15 +44,23 @@ running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 
 write_config() {
   mkdir -p "$state/data"
+  local listeners="PLAINTEXT://127.0.0.1:$port" map="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT" sasl=""
+  if [ -n "$sasl_port" ]; then
+    listeners="$listeners,SASL_PLAINTEXT://127.0.0.1:$sasl_port"
+    map="$map,SASL_PLAINTEXT:SASL_PLAINTEXT"
+    sasl="sasl.enabled.mechanisms=SCRAM-SHA-256
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+  fi
   cat > "$state/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$map
+$sasl
 log.dirs=$state/data
 num.partitions=1
 auto.create.topics.enable=true
@@ -85,9 +96,13 @@ start() {
   fetch_jars
   write_config
   if [ ! -f "$state/data/meta.properties" ]; then
+    local scram=()
+    if [ -n "${KAFKA_SCRAM_USER:-}" ]; then
+      scram=(--add-scram "SCRAM-SHA-256=[name=${KAFKA_SCRAM_USER%%:*},password=${KAFKA_SCRAM_USER#*:}]")
+    fi
     java_cmd kafka.tools.StorageTool format --ignore-formatted \
       -t "$(java_cmd kafka.tools.StorageTool random-uuid)" \
-      -c "$state/server.properties" >"$state/format.log" 2>&1 \
+      -c "$state/server.properties" "${scram[@]}" >"$state/format.log" 2>&1 \
       || { cat "$state/format.log" >&2; die "storage format failed"; }
   fi
   nohup java -Xms256m -Xmx768m -XX:+UseG1GC \

@@ -3,6 +3,7 @@
 //! (`raw`), then validated types ([`Config`]) that the rest of the code trusts.
 
 mod raw;
+pub mod secrets;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -15,8 +16,8 @@ use std::time::Duration;
 
 pub use validate::ConfigError;
 
-/// `[kafka]`.
-#[derive(Debug, Clone)]
+/// `[kafka]`. Its `Debug` hides secret librdkafka values.
+#[derive(Clone)]
 pub struct KafkaConfig {
     /// Bootstrap servers.
     pub brokers: String,
@@ -36,6 +37,21 @@ pub struct KafkaConfig {
     pub max_message_bytes: usize,
     /// Passed to librdkafka verbatim (security.protocol, sasl.*, ssl.*).
     pub librdkafka: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("group_id", &self.group_id)
+            .field("topics", &self.topics)
+            .field("formats", &self.formats)
+            .field("dead_letter_topic", &self.dead_letter_topic)
+            .field("state_topic", &self.state_topic)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("librdkafka", &secrets::redacted(&self.librdkafka))
+            .finish()
+    }
 }
 
 impl KafkaConfig {
@@ -113,6 +129,8 @@ pub struct Config {
     pub metrics_listen: SocketAddr,
     /// `[batch]`.
     pub batch: BatchConfig,
+    /// Secrets in a file others can read: worth a warning, not a refusal.
+    pub readable_secrets: Option<secrets::ReadableSecrets>,
 }
 
 impl Config {
@@ -123,7 +141,9 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::single(path, format!("cannot read: {e}")))?;
-        Self::from_toml(&text, path, env)
+        let mut config = Self::from_toml(&text, path, env)?;
+        config.readable_secrets = secrets::readable_secrets(path, &raw::librdkafka_keys(&text));
+        Ok(config)
     }
 
     /// Parses TOML text; relative paths resolve against `path`'s directory.

@@ -248,6 +248,17 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
     }
 }
 
+/// The `[kafka.librdkafka]` keys written in the file itself (environment overrides
+/// left out), for the readable-secrets warning. Text that does not parse has none.
+pub(super) fn librdkafka_keys(text: &str) -> Vec<String> {
+    toml::from_str::<toml::Table>(text)
+        .ok()
+        .as_ref()
+        .and_then(|t| t.get("kafka")?.get("librdkafka")?.as_table())
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
 /// `GRANTWATCH__BATCH__MAX_EVENTS=100` sets `batch.max_events`. Under
 /// `kafka.librdkafka`, `_` stands for `.` (`GRANTWATCH__KAFKA__LIBRDKAFKA__SASL_PASSWORD`
 /// sets `sasl.password`), since environment names cannot hold dots.

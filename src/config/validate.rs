@@ -221,6 +221,7 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
             max_events: usize::try_from(raw.batch.max_events).unwrap_or(usize::MAX),
             linger,
         },
+        readable_secrets: None,
     })
 }
 
@@ -271,6 +272,14 @@ mod tests {
         assert!(e.to_string().contains("unknown field `brokerz`"), "{e}");
         let e = load("[kafka]\n[kafka.librdkafka]\n[grantz]\n", &[]).expect_err("unknown");
         assert!(e.to_string().contains("grantz"), "{e}");
+    }
+
+    #[test]
+    fn endpoints_listen_on_loopback_unless_configured() {
+        let c = load("", &[]).expect("defaults");
+        assert!(c.metrics_listen.ip().is_loopback(), "{}", c.metrics_listen);
+        let c = load("[metrics]\nlisten = \"0.0.0.0:9464\"\n", &[]).expect("explicit");
+        assert!(c.metrics_listen.ip().is_unspecified());
     }
 
     #[test]

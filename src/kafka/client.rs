@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::producer::FutureProducer;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, ClientContext, Statistics};
 
 use super::progress::Progress;
@@ -22,9 +24,59 @@ pub struct LagContext {
     metrics: Metrics,
     progress: Progress,
     health: Health,
+    /// The brokers' latest refusal of the credentials, for a start that cannot connect.
+    auth_failure: std::sync::Mutex<Option<String>>,
+}
+
+impl LagContext {
+    /// Whether the brokers refused the credentials (SASL or TLS), with librdkafka's
+    /// reason: retrying will not help.
+    fn authentication_failure(&self) -> Option<String> {
+        self.auth_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn note_auth_failure(&self, reason: &str) {
+        *self.auth_failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_owned());
+    }
+}
+
+/// librdkafka's words for credentials the brokers refused.
+fn is_auth_failure(message: &str) -> bool {
+    message.contains("SASL authentication error") || message.contains("SSL handshake failed")
 }
 
 impl ClientContext for LagContext {
+    /// librdkafka's log lines go to `tracing` (target `librdkafka`), called from its
+    /// own threads; a refused login is also remembered for the start-up check.
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => tracing::error!(target: "librdkafka", fac, "{message}"),
+            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", fac, "{message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", fac, "{message}")
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", fac, "{message}"),
+        }
+        if is_auth_failure(message) {
+            self.note_auth_failure(message);
+        }
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        tracing::warn!(target: "librdkafka", %error, "{reason}");
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Authentication)
+            || is_auth_failure(reason)
+        {
+            self.note_auth_failure(reason);
+        }
+    }
+
     fn stats(&self, statistics: Statistics) {
         self.progress.record(&statistics);
         // Bootstrap entries (nodeid -1) only stand for the configured addresses.
@@ -80,6 +132,16 @@ pub enum KafkaError {
         /// The last error.
         #[source]
         source: rdkafka::error::KafkaError,
+    },
+    /// The brokers refused the credentials: a configuration to fix, not an outage.
+    #[error(
+        "Kafka brokers {brokers} refused the credentials (kafka.librdkafka sasl.*/ssl.*): {reason}"
+    )]
+    Authentication {
+        /// Bootstrap servers.
+        brokers: String,
+        /// librdkafka's reason.
+        reason: String,
     },
     /// The state topic cannot be created, read or written.
     #[error("state topic `{topic}`: {message}")]
@@ -141,6 +203,7 @@ pub fn consumer(
             metrics,
             progress,
             health,
+            auth_failure: std::sync::Mutex::new(None),
         })
         .map_err(|source| KafkaError::Client {
             role: "consumer",
@@ -200,6 +263,18 @@ pub async fn wait_for_brokers(
         // fetch_metadata blocks; keep it off the reactor.
         let result =
             tokio::task::block_in_place(|| consumer.fetch_metadata(None, Duration::from_secs(5)));
+        if result.is_err() {
+            // Serve librdkafka's queued events (logs, errors): a refused login reaches
+            // the context only through them. Nothing is subscribed yet, so no message
+            // can be taken by this.
+            let _ = tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await;
+        }
+        if let Some(reason) = consumer.context().authentication_failure() {
+            return Err(KafkaError::Authentication {
+                brokers: brokers.to_owned(),
+                reason,
+            });
+        }
         match result {
             Ok(_) => return Ok(()),
             Err(e) => {

@@ -431,16 +431,39 @@ pub fn wait_for_event_alert(
 /// state in `dir`), for tests that stop it; stopped when dropped.
 pub struct PrivateBroker {
     pub addr: String,
+    /// The SASL_PLAINTEXT (SCRAM-SHA-256) listener, if started with one.
+    pub sasl_addr: Option<String>,
     port: u16,
+    env: Vec<(&'static str, String)>,
     dir: PathBuf,
 }
 
 impl PrivateBroker {
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, Vec::new())
+    }
+
+    /// With a SASL_PLAINTEXT listener too, and a SCRAM-SHA-256 `user` with `password`.
+    pub fn start_sasl(dir: &Path, user: &str, password: &str) -> Self {
+        let sasl_port = free_port();
+        let mut broker = Self::start_with(
+            dir,
+            vec![
+                ("KAFKA_SASL_PORT", sasl_port.to_string()),
+                ("KAFKA_SCRAM_USER", format!("{user}:{password}")),
+            ],
+        );
+        broker.sasl_addr = Some(format!("127.0.0.1:{sasl_port}"));
+        broker
+    }
+
+    fn start_with(dir: &Path, env: Vec<(&'static str, String)>) -> Self {
         let port = free_port();
         let broker = Self {
             addr: format!("127.0.0.1:{port}"),
+            sasl_addr: None,
             port,
+            env,
             dir: dir.to_owned(),
         };
         broker.script("start");
@@ -463,6 +486,7 @@ impl PrivateBroker {
             .arg(command)
             .env("KAFKA_PORT", self.port.to_string())
             .env("KAFKA_STATE_DIR", &self.dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap();
         assert!(
