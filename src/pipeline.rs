@@ -108,6 +108,8 @@ struct Pipeline {
     schedules: Schedules,
     /// The topic whose partitions decide which grants this instance reports.
     ownership_topic: String,
+    /// Readiness: a failing sink marks the pipeline blocked.
+    health: Health,
 }
 
 /// Runs the service until `shutdown` resolves, then drains the in-flight batch and
@@ -214,6 +216,7 @@ pub async fn run(
         suppressions,
         schedules: Schedules::default(),
         ownership_topic: config.kafka.topics.first().cloned().unwrap_or_default(),
+        health: health.clone(),
     };
     let result = pipeline.run(stop).await;
     health.set_consuming(false);
@@ -407,12 +410,14 @@ impl Pipeline {
                 retry_in: backoff,
             }
             .emit(&self.metrics);
+            self.health.set_blocked(true);
             if *stop.borrow() {
                 return false;
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(10));
         }
+        self.health.set_blocked(false);
         self.source.store(&offsets);
         true
     }
@@ -437,8 +442,10 @@ impl Pipeline {
                 }
             }
             if failed.is_empty() {
+                self.health.set_blocked(false);
                 return true;
             }
+            self.health.set_blocked(true);
             if *stop.borrow() {
                 return false;
             }

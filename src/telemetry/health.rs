@@ -3,13 +3,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Readiness: grants are loaded, the consumer is consuming, and it is connected to a
-/// broker (a consumer cut off from every broker judges nothing, however alive).
+/// Readiness: grants are loaded, the consumer is consuming, it is connected to a
+/// broker, and no sink is holding the pipeline back. Alive but cut off from every
+/// broker, or retrying a sink, it judges nothing.
 #[derive(Clone, Default)]
 pub struct Health {
     grants_loaded: Arc<AtomicBool>,
     consuming: Arc<AtomicBool>,
     brokers_up: Arc<AtomicBool>,
+    blocked: Arc<AtomicBool>,
 }
 
 impl Health {
@@ -28,10 +30,18 @@ impl Health {
         self.brokers_up.swap(up, Ordering::Relaxed)
     }
 
+    /// Records whether a failing sink holds the pipeline back. While it does, the
+    /// consumer is not polled, so the broker state above goes stale: this is what
+    /// tells a broker outage met mid-delivery.
+    pub fn set_blocked(&self, blocked: bool) {
+        self.blocked.store(blocked, Ordering::Relaxed);
+    }
+
     /// Ready to judge traffic.
     pub fn is_ready(&self) -> bool {
         self.grants_loaded.load(Ordering::Relaxed)
             && self.consuming.load(Ordering::Relaxed)
             && self.brokers_up.load(Ordering::Relaxed)
+            && !self.blocked.load(Ordering::Relaxed)
     }
 }

@@ -321,6 +321,12 @@ fn sink_outage(
         None,
         "nothing committed past undelivered alerts"
     );
+    let addr = gw.metrics_addr();
+    assert_eq!(
+        http_get(&addr, "/readyz", None).0,
+        503,
+        "blocked: not ready"
+    );
     let status = std::fs::read_to_string(format!("/proc/{}/status", gw.child.id())).unwrap();
     let peak_kib: u64 = status
         .lines()
@@ -338,6 +344,12 @@ fn sink_outage(
             Ok(())
         } else {
             Err(format!("{} lines", text.lines().count()))
+        }
+    });
+    wait_until(&mut gw, WAIT, "ready again", || {
+        match http_get(&addr, "/readyz", None).0 {
+            200 => Ok(()),
+            status => Err(format!("/readyz {status}")),
         }
     });
     gw.stop();
