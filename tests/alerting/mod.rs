@@ -289,14 +289,22 @@ fn repeats_update_one_alert_and_rereading_everything_raises_nothing_again() {
             ..Extra::default()
         },
     );
-    let before = alerts(&names.alerts).len();
+    // Event alerts only: whether the first instance got to its first scheduled round
+    // (idle and expiry findings) before it stopped depends on the machine's load.
+    let before = event_alerts(&names.alerts).len();
     let mut again = Grantwatch::start(&regrouped);
     wait_for_metrics(&mut again, Duration::from_secs(60), "re-read", |m| {
         try_sample(m, "grantwatch_events_total{result=\"decoded\"}") == Some(5.0)
     });
     std::thread::sleep(Duration::from_secs(3));
     again.stop();
-    assert_eq!(alerts(&names.alerts).len(), before, "no alert storm");
+    let after = event_alerts(&names.alerts);
+    assert_eq!(
+        after.len(),
+        before,
+        "no alert storm: {:#?}",
+        &after[before.min(after.len())..]
+    );
 }
 
 /// A sink that keeps failing holds everything back: retried with backoff, counted,
@@ -327,25 +335,13 @@ fn sink_outage(
         503,
         "blocked: not ready"
     );
-    let status = std::fs::read_to_string(format!("/proc/{}/status", gw.child.id())).unwrap();
-    let peak_kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap();
+    let peak_kib = gw.peak_rss_kib();
     eprintln!("{sink} down: peak RSS {peak_kib} KiB while retrying");
     assert!(peak_kib < 512 * 1024, "peak RSS {peak_kib} KiB");
 
     recover();
     let file = dir.path().join("alerts.jsonl");
-    wait_until(&mut gw, WAIT, "the sentinel's alert in the file", || {
-        let text = std::fs::read_to_string(&file).unwrap_or_default();
-        if text.contains("\"sentinel\"") {
-            Ok(())
-        } else {
-            Err(format!("{} lines", text.lines().count()))
-        }
-    });
+    wait_for_file_alert(&mut gw, &file, "sentinel");
     wait_until(&mut gw, WAIT, "ready again", || {
         match http_get(&addr, "/readyz", None).0 {
             200 => Ok(()),

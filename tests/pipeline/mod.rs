@@ -27,16 +27,6 @@ fn key(alert: &Value) -> AlertKey {
     )
 }
 
-/// The child's peak resident set (VmHWM), in KiB.
-fn peak_rss_kib(gw: &Grantwatch) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", gw.child.id())).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
-
 fn expected() -> BTreeSet<AlertKey> {
     let text = std::fs::read_to_string(fixture("scenario/expected_alerts.tsv")).unwrap();
     let mut set: BTreeSet<AlertKey> = text
@@ -302,7 +292,7 @@ fn bad_messages_are_dead_lettered_unchanged_and_good_ones_processed() {
 
     let mut gw = Grantwatch::start(&config);
     wait_for_event_alert(&names.alerts, "sentinel", WAIT, &mut gw);
-    let peak_kib = peak_rss_kib(&gw);
+    let peak_kib = gw.peak_rss_kib();
     gw.stop();
 
     let mut want = expected();
@@ -450,27 +440,6 @@ fn a_broker_outage_is_ridden_out_without_a_restart() {
         .replace(&brokers(), &broker.addr);
     std::fs::write(&config, text).unwrap();
     let alerts_file = dir.path().join("alerts.jsonl");
-    let file_alerts = || -> Vec<Value> {
-        std::fs::read_to_string(&alerts_file)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .filter(is_event_alert)
-            .collect()
-    };
-    let wait_for = |gw: &mut Grantwatch, id: &str| {
-        wait_until(gw, WAIT, &format!("an alert for {id}"), || {
-            let alerts = file_alerts();
-            let named = alerts
-                .iter()
-                .any(|a| a["event_ids"].as_array().unwrap().iter().any(|e| e == id));
-            if named {
-                Ok(())
-            } else {
-                Err(format!("{} alerts", alerts.len()))
-            }
-        })
-    };
     let mut before = json!({"ts": "2026-11-30T09:30:00Z", "event_id": "before-outage",
         "credential_id": "cli_before_outage", "action": "GET /ping"});
     let scenario = scenario_events();
@@ -488,7 +457,7 @@ fn a_broker_outage_is_ridden_out_without_a_restart() {
             status => Err(format!("/readyz {status}")),
         }
     };
-    wait_for(&mut gw, "before-outage");
+    wait_for_file_alert(&mut gw, &alerts_file, "before-outage");
     wait_until(&mut gw, WAIT, "ready", ready(200));
 
     let outage = std::time::Instant::now();
@@ -514,7 +483,7 @@ fn a_broker_outage_is_ridden_out_without_a_restart() {
     let mut events = second_half.to_vec();
     events.push(sentinel());
     produce_lines_at(&broker.addr, &names.actions, &keyed(&events));
-    wait_for(&mut gw, "sentinel");
+    wait_for_file_alert(&mut gw, &alerts_file, "sentinel");
     let log = gw.stop();
     assert!(log.contains("Lost every Kafka broker"), "{log}");
 
@@ -525,7 +494,7 @@ fn a_broker_outage_is_ridden_out_without_a_restart() {
         "cli_before_outage".into(),
         "before-outage".into(),
     ));
-    let got: BTreeSet<AlertKey> = file_alerts().iter().map(key).collect();
+    let got: BTreeSet<AlertKey> = file_event_alerts(&alerts_file).iter().map(key).collect();
     assert_eq!(got, want, "nothing lost across the outage");
 }
 

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-const WAIT: Duration = Duration::from_secs(90);
 const USER: &str = "grantwatch";
 const PASSWORD: &str = "s3cret-Zq8vW2";
 
@@ -56,14 +55,7 @@ fn sasl_scram_authenticates_and_secrets_stay_out_of_logs_and_metrics() {
 
     let mut gw = Grantwatch::start(&config);
     let file = dir.path().join("alerts.jsonl");
-    wait_until(&mut gw, WAIT, "the sentinel's alert over SASL", || {
-        let text = std::fs::read_to_string(&file).unwrap_or_default();
-        if text.contains("\"sentinel\"") {
-            Ok(())
-        } else {
-            Err(format!("{} alerts", text.lines().count()))
-        }
-    });
+    wait_for_file_alert(&mut gw, &file, "sentinel");
     let metrics = http_get(&gw.metrics_addr(), "/metrics", None).1;
     let log = gw.stop();
     assert!(

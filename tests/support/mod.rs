@@ -503,6 +503,35 @@ impl Drop for PrivateBroker {
     }
 }
 
+/// The event-rule alerts in a JSON-lines alert file (none while it does not exist).
+pub fn file_event_alerts(file: &Path) -> Vec<Value> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(is_event_alert)
+        .collect()
+}
+
+/// Polls the alert `file` until an alert names `event_id`; returns the file's event
+/// alerts then.
+pub fn wait_for_file_alert(gw: &mut Grantwatch, file: &Path, event_id: &str) -> Vec<Value> {
+    let what = format!("an alert for {event_id} in {}", file.display());
+    wait_until(gw, Duration::from_secs(90), &what, || {
+        let alerts = file_event_alerts(file);
+        let named = alerts.iter().any(|a| {
+            a["event_ids"]
+                .as_array()
+                .is_some_and(|ids| ids.iter().any(|e| e == event_id))
+        });
+        if named {
+            Ok(alerts)
+        } else {
+            Err(format!("{} alerts", alerts.len()))
+        }
+    })
+}
+
 /// A running `grantwatch run`.
 pub struct Grantwatch {
     pub child: Child,
@@ -555,6 +584,16 @@ impl Grantwatch {
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// The process's peak resident set (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap()
     }
 
     /// SIGKILL: no draining, no commit, no state flush.
