@@ -25,7 +25,7 @@ pub struct ActivityRecord {
     pub out_of_purpose_total: u64,
     /// Action patterns of the scopes used.
     pub scopes_used: Vec<String>,
-    /// Environments it acted in, sorted (at most [`MAX_ENVIRONMENTS`]).
+    /// Environments it acted in, sorted (at most `MAX_ENVIRONMENTS`).
     #[serde(default)]
     pub environments: Vec<String>,
     /// Actions per rate window, for grants with a `rate_limit`: recent windows only.
