@@ -10,7 +10,6 @@ pub fn is_secret(key: &str) -> bool {
     key.contains("password")
         || key.contains("secret")
         || key == "ssl.key.pem"
-        || key == "ssl_key"
         || key == "sasl.oauthbearer.config"
 }
 

@@ -412,8 +412,19 @@ pub fn wait_for_event_alert(
     gw: &mut Grantwatch,
 ) -> Vec<Value> {
     let what = format!("an alert for {event_id}");
-    wait_until(gw, timeout, &what, || {
-        let alerts = alerts(topic);
+    wait_for_alert_naming(gw, timeout, &what, event_id, || alerts(topic))
+}
+
+/// Polls `read` until one of the alerts it returns names `event_id`; returns them.
+fn wait_for_alert_naming(
+    gw: &mut Grantwatch,
+    timeout: Duration,
+    what: &str,
+    event_id: &str,
+    read: impl Fn() -> Vec<Value>,
+) -> Vec<Value> {
+    wait_until(gw, timeout, what, || {
+        let alerts = read();
         let named = alerts.iter().any(|a| {
             a["event_ids"]
                 .as_array()
@@ -517,18 +528,8 @@ pub fn file_event_alerts(file: &Path) -> Vec<Value> {
 /// alerts then.
 pub fn wait_for_file_alert(gw: &mut Grantwatch, file: &Path, event_id: &str) -> Vec<Value> {
     let what = format!("an alert for {event_id} in {}", file.display());
-    wait_until(gw, Duration::from_secs(90), &what, || {
-        let alerts = file_event_alerts(file);
-        let named = alerts.iter().any(|a| {
-            a["event_ids"]
-                .as_array()
-                .is_some_and(|ids| ids.iter().any(|e| e == event_id))
-        });
-        if named {
-            Ok(alerts)
-        } else {
-            Err(format!("{} alerts", alerts.len()))
-        }
+    wait_for_alert_naming(gw, Duration::from_secs(90), &what, event_id, || {
+        file_event_alerts(file)
     })
 }
 
