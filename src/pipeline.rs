@@ -1,6 +1,7 @@
 //! The service loop: collect a batch → run the rules → deliver alerts to every sink →
-//! wait for dead letters → store offsets. Offsets move only after all of it
-//! succeeded, so a crash at any point re-reads the batch and yields the same alert ids.
+//! wait for dead letters → archive → store offsets. Offsets move only after all of it
+//! succeeded (grant state written, archive files put), so a crash at any point
+//! re-reads the batch and yields the same alert ids.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use tokio::sync::watch;
 use crate::alerts::{
     Alert, AlertmanagerSink, FileSink, KafkaSink, Sink, SinkError, StdoutSink, build_alerts,
 };
+use crate::archive::{Archive, ArchiveError};
 use crate::config::Config;
 use crate::decode::ActionsBuilder;
 use crate::findings::{self, Schedules};
@@ -22,7 +24,7 @@ use crate::rules::{EngineError, Rule, RuleEngine, RuleError};
 use crate::state::{StateRecord, StateStore, StateTopic};
 use crate::suppressions::Suppression;
 use crate::telemetry::events::{
-    AlertsSuppressed, BatchProcessed, FindingsRaised, GrantsLoaded, SinkFailed,
+    AlertsSuppressed, ArchiveFlushed, BatchProcessed, FindingsRaised, GrantsLoaded, SinkFailed,
 };
 use crate::telemetry::{GrantMetrics, Health, Metrics};
 
@@ -87,6 +89,9 @@ pub enum PipelineError {
     /// Building a batch failed (a bug).
     #[error("cannot build batch: {0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
+    /// The archive cannot take more (its writer stopped: a bug).
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
 }
 
 /// Everything the loop needs, built by [`run`].
@@ -110,6 +115,11 @@ struct Pipeline {
     ownership_topic: String,
     /// Readiness: a failing sink marks the pipeline blocked.
     health: Health,
+    /// Where events, alerts and grant versions are archived, if anywhere.
+    archive: Option<Archive>,
+    /// Offsets of batches whose state is written but whose archive files are not
+    /// put yet.
+    unarchived: HashMap<(String, i32), i64>,
 }
 
 /// Runs the service until `shutdown` resolves, then drains the in-flight batch and
@@ -133,6 +143,21 @@ pub async fn run(
         count: grants.len(),
     }
     .emit(&metrics);
+    let mut archive = match &config.archive {
+        Some(a) => Some(Archive::start(
+            a.location.clone(),
+            a.settings,
+            tokio::runtime::Handle::current(),
+        )?),
+        None => {
+            tracing::info!("No [archive] url: events and alerts are not archived.");
+            None
+        }
+    };
+    if let Some(archive) = &mut archive {
+        archive.append_grants(&grants, Utc::now()).await?;
+        tracing::info!(url = %archive.location().url(), "Archiving.");
+    }
     let mut grant_metrics = GrantMetrics::new(metrics.clone(), DRIFT_WINDOW_MS);
     grant_metrics.loaded(&grants);
     health.set_grants_loaded(true);
@@ -217,6 +242,8 @@ pub async fn run(
         schedules: Schedules::default(),
         ownership_topic: config.kafka.topics.first().cloned().unwrap_or_default(),
         health: health.clone(),
+        archive,
+        unarchived: HashMap::new(),
     };
     let result = pipeline.run(stop).await;
     health.set_consuming(false);
@@ -228,7 +255,7 @@ impl Pipeline {
         loop {
             if self.grant_updates.has_changed().unwrap_or(false) {
                 let grants = Arc::clone(&self.grant_updates.borrow_and_update());
-                self.apply_grants(grants)?;
+                self.apply_grants(grants).await?;
             }
             let collected = self.source.collect(&mut self.builder, &mut stop).await;
             let idle = collected.messages == 0;
@@ -238,7 +265,7 @@ impl Pipeline {
             }
             let stopping = *stop.borrow();
             if !stopping {
-                self.send_updates(&stop).await;
+                self.send_updates(&stop).await?;
             }
             if (idle || stopping || self.unflushed.due()) && !self.flush(&stop).await {
                 tracing::warn!("Stopped with grant state unwritten; its batches will be re-read.");
@@ -255,8 +282,11 @@ impl Pipeline {
     }
 
     /// Puts a new grant set in force; called only between batches.
-    fn apply_grants(&mut self, grants: Arc<GrantSet>) -> Result<(), PipelineError> {
+    async fn apply_grants(&mut self, grants: Arc<GrantSet>) -> Result<(), PipelineError> {
         self.engine.set_grants(GrantTables::build(&grants)?);
+        if let Some(archive) = &mut self.archive {
+            archive.append_grants(&grants, Utc::now()).await?;
+        }
         self.grant_metrics.loaded(&grants);
         GrantsLoaded {
             count: grants.len(),
@@ -296,6 +326,12 @@ impl Pipeline {
             return Ok(false);
         }
         let acknowledged_ms = Utc::now().timestamp_millis();
+        if let Some(archive) = &mut self.archive
+            && batch.num_rows() > 0
+        {
+            archive.append_actions(batch.clone()).await?;
+            archive.append_alerts(&alerts).await?;
+        }
         self.state.with_store(|s| s.record_batch(&activity));
         self.unflushed.add([], &collected.offsets);
         let alert_event_ms: Vec<i64> = alerts.iter().filter_map(last_seen_ms).collect();
@@ -341,6 +377,9 @@ impl Pipeline {
         if !self.deliver(&alerts, stop).await {
             return Ok(());
         }
+        if let Some(archive) = &mut self.archive {
+            archive.append_alerts(&alerts).await?;
+        }
         // Written at once: another instance may take these grants over any moment.
         self.unflushed.add(round.records, &HashMap::new());
         if !self.flush(stop).await {
@@ -357,13 +396,13 @@ impl Pipeline {
     /// Sends the alerts whose count grew since the sinks last saw them (same id,
     /// cumulative count), at most once per `alerts.update_interval` each, and
     /// forgets alerts whose window is over.
-    async fn send_updates(&mut self, stop: &watch::Receiver<bool>) {
+    async fn send_updates(&mut self, stop: &watch::Receiver<bool>) -> Result<(), PipelineError> {
         // A walk over every alert in its window: once a second is plenty.
         if self
             .updates_checked
             .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
         {
-            return;
+            return Ok(());
         }
         self.updates_checked = Some(Instant::now());
         let now_ms = Utc::now().timestamp_millis();
@@ -374,8 +413,13 @@ impl Pipeline {
         });
         if !updates.is_empty() {
             tracing::debug!(alerts = updates.len(), "Sending alert updates.");
-            self.deliver(&updates, stop).await;
+            if self.deliver(&updates, stop).await
+                && let Some(archive) = &mut self.archive
+            {
+                archive.append_alerts(&updates).await?;
+            }
         }
+        Ok(())
     }
 
     /// Drops (and counts) the alerts a suppression silences.
@@ -391,8 +435,13 @@ impl Pipeline {
     }
 
     /// Writes the unflushed state, retrying with backoff until it is acknowledged or
-    /// `stop`, then stores the offsets of the batches it covers.
+    /// `stop`; then, once the archive holds them too, stores the offsets of the
+    /// batches it covers.
     async fn flush(&mut self, stop: &watch::Receiver<bool>) -> bool {
+        self.flush_state(stop).await && self.flush_archive(stop).await
+    }
+
+    async fn flush_state(&mut self, stop: &watch::Receiver<bool>) -> bool {
         if self.unflushed.is_empty() {
             return true;
         }
@@ -418,6 +467,59 @@ impl Pipeline {
             backoff = (backoff * 2).min(Duration::from_secs(10));
         }
         self.health.set_blocked(false);
+        if self.archive.is_none() {
+            self.source.store(&offsets);
+            return true;
+        }
+        for (partition, next) in offsets {
+            let slot = self.unarchived.entry(partition).or_insert(next);
+            *slot = (*slot).max(next);
+        }
+        true
+    }
+
+    /// Puts the archive's files when due (or stopping), retrying with backoff, then
+    /// stores the offsets they cover. Files are large: a flush waits for
+    /// `archive.flush_interval` or `archive.max_rows`, and offsets wait with it.
+    async fn flush_archive(&mut self, stop: &watch::Receiver<bool>) -> bool {
+        let Some(archive) = &mut self.archive else {
+            return true;
+        };
+        if !archive.is_empty() {
+            if !archive.due() && !*stop.borrow() {
+                return true;
+            }
+            let mut backoff = Duration::from_millis(200);
+            loop {
+                let started = Instant::now();
+                match archive.flush().await {
+                    Ok(flushed) => {
+                        ArchiveFlushed {
+                            flushed: &flushed,
+                            duration: started.elapsed(),
+                        }
+                        .emit(&self.metrics);
+                        break;
+                    }
+                    Err(error) => {
+                        SinkFailed {
+                            sink: "archive",
+                            error: &error,
+                            retry_in: backoff,
+                        }
+                        .emit(&self.metrics);
+                        self.health.set_blocked(true);
+                        if *stop.borrow() {
+                            return false;
+                        }
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+            self.health.set_blocked(false);
+        }
+        let offsets = std::mem::take(&mut self.unarchived);
         self.source.store(&offsets);
         true
     }

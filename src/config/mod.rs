@@ -9,6 +9,7 @@ mod validate;
 use std::collections::BTreeMap;
 
 use crate::alerts::AlertFormat;
+use crate::archive::{ArchiveLocation, ArchiveSettings};
 use crate::decode::TopicFormat;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -101,6 +102,15 @@ pub struct AlertsConfig {
     pub format: AlertFormat,
 }
 
+/// `[archive]`.
+#[derive(Debug, Clone)]
+pub struct ArchiveConfig {
+    /// Where, with the store that serves it.
+    pub location: ArchiveLocation,
+    /// When to put files.
+    pub settings: ArchiveSettings,
+}
+
 /// `[batch]`.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchConfig {
@@ -123,8 +133,8 @@ pub struct Config {
     pub report_dirs: Vec<PathBuf>,
     /// `[alerts]`.
     pub alerts: AlertsConfig,
-    /// `[archive] url`.
-    pub archive_url: Option<String>,
+    /// `[archive]`: `None` when no `url` is set.
+    pub archive: Option<ArchiveConfig>,
     /// `[metrics] listen`.
     pub metrics_listen: SocketAddr,
     /// `[batch]`.

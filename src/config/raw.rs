@@ -98,10 +98,24 @@ pub(super) struct RawAlerts {
     pub format: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawArchive {
     pub url: Option<String>,
+    #[serde(default = "default_archive_flush")]
+    pub flush_interval: String,
+    #[serde(default = "default_archive_rows")]
+    pub max_rows: u64,
+}
+
+impl Default for RawArchive {
+    fn default() -> Self {
+        Self {
+            url: None,
+            flush_interval: default_archive_flush(),
+            max_rows: default_archive_rows(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +134,12 @@ pub(super) struct RawBatch {
     pub linger: String,
 }
 
+fn default_archive_flush() -> String {
+    "30s".into()
+}
+fn default_archive_rows() -> u64 {
+    1_000_000
+}
 fn default_brokers() -> String {
     "localhost:9092".into()
 }

@@ -8,8 +8,9 @@ use std::time::Duration;
 use super::raw::RawConfig;
 use std::collections::BTreeMap;
 
-use super::{AlertsConfig, BatchConfig, Config, GrantsConfig, KafkaConfig};
+use super::{AlertsConfig, ArchiveConfig, BatchConfig, Config, GrantsConfig, KafkaConfig};
 use crate::alerts::AlertFormat;
+use crate::archive::{ArchiveLocation, ArchiveSettings};
 use crate::decode::{Format, TopicFormat};
 use crate::grants::parse_duration;
 
@@ -174,6 +175,26 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
         );
     }
     let kafka_topic = raw.alerts.kafka_topic.filter(|t| !t.is_empty());
+    let archive_flush = errors.duration("archive.flush_interval", &raw.archive.flush_interval);
+    errors.require(!archive_flush.is_zero(), || {
+        "`archive.flush_interval` must be positive".into()
+    });
+    errors.require(raw.archive.max_rows > 0, || {
+        "`archive.max_rows` must be positive".into()
+    });
+    let base = path.parent().unwrap_or(Path::new("."));
+    let archive = raw.archive.url.filter(|u| !u.is_empty()).and_then(|url| {
+        ArchiveLocation::parse(&url, base)
+            .map_err(|e| errors.0.push(format!("`archive.url`: {e}")))
+            .ok()
+            .map(|location| ArchiveConfig {
+                location,
+                settings: ArchiveSettings {
+                    flush_interval: archive_flush,
+                    max_rows: usize::try_from(raw.archive.max_rows).unwrap_or(usize::MAX),
+                },
+            })
+    });
 
     if !errors.0.is_empty() {
         return Err(ConfigError {
@@ -215,7 +236,7 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
             stdout: raw.alerts.stdout,
             format,
         },
-        archive_url: raw.archive.url.filter(|u| !u.is_empty()),
+        archive,
         metrics_listen,
         batch: BatchConfig {
             max_events: usize::try_from(raw.batch.max_events).unwrap_or(usize::MAX),

@@ -126,6 +126,30 @@ impl SinkFailed<'_> {
     }
 }
 
+/// The archive put a flush's files; the offsets they cover may now be stored.
+pub struct ArchiveFlushed<'a> {
+    /// What was put.
+    pub flushed: &'a crate::archive::Flushed,
+    /// Wall time of the puts.
+    pub duration: Duration,
+}
+
+impl ArchiveFlushed<'_> {
+    /// Logs at debug and counts.
+    pub fn emit(&self, metrics: &Metrics) {
+        tracing::debug!(
+            files = self.flushed.files,
+            rows = self.flushed.rows,
+            bytes = self.flushed.bytes,
+            duration_ms = self.duration.as_millis() as u64,
+            "Archive flushed."
+        );
+        metrics.archive_rows.inc_by(self.flushed.rows as u64);
+        metrics.archive_bytes.inc_by(self.flushed.bytes as u64);
+        metrics.archive_flush.observe(self.duration.as_secs_f64());
+    }
+}
+
 /// A grant set came into force.
 pub struct GrantsLoaded {
     /// Number of grants.

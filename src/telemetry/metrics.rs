@@ -29,6 +29,9 @@ const CONSUMER_LAG: &str = "grantwatch_consumer_lag";
 const LINT_FINDINGS: &str = "grantwatch_grant_lint_findings";
 const SUPPRESSED: &str = "grantwatch_alerts_suppressed";
 const BROKERS_UP: &str = "grantwatch_kafka_brokers_up";
+const ARCHIVE_ROWS: &str = "grantwatch_archive_rows";
+const ARCHIVE_BYTES: &str = "grantwatch_archive_bytes";
+const ARCHIVE_FLUSH: &str = "grantwatch_archive_flush_duration_seconds";
 
 /// `result` label of events and grant loads.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -163,6 +166,12 @@ pub struct Metrics {
     pub suppressed: Family<RuleLabel, Counter>,
     /// Brokers the consumer is connected to, as of librdkafka's latest statistics.
     pub brokers_up: Gauge,
+    /// Rows put in archive files (actions, alerts, grant versions).
+    pub archive_rows: Counter,
+    /// Bytes of Parquet put in the archive.
+    pub archive_bytes: Counter,
+    /// Time to put one flush's files.
+    pub archive_flush: Histogram,
 }
 
 impl Metrics {
@@ -187,6 +196,9 @@ impl Metrics {
             lint_findings: Family::default(),
             suppressed: Family::default(),
             brokers_up: Gauge::default(),
+            archive_rows: Counter::default(),
+            archive_bytes: Counter::default(),
+            archive_flush: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
         };
         // Bounded label sets start at zero, so rate() and alerts see the first increase.
         for fault in crate::decode::DecodeFault::ALL {
@@ -294,6 +306,21 @@ impl Metrics {
             BROKERS_UP,
             "Kafka brokers the consumer is connected to (0: not ready)",
             metrics.brokers_up.clone(),
+        );
+        registry.register(
+            ARCHIVE_ROWS,
+            "Rows put in archive files: actions, alerts and grant versions",
+            metrics.archive_rows.clone(),
+        );
+        registry.register(
+            ARCHIVE_BYTES,
+            "Bytes of Parquet put in the archive",
+            metrics.archive_bytes.clone(),
+        );
+        registry.register(
+            ARCHIVE_FLUSH,
+            "Time to put one archive flush's files",
+            metrics.archive_flush.clone(),
         );
         (metrics, registry)
     }
