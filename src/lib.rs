@@ -12,6 +12,7 @@
 //! mock Kafka with generated traffic.
 
 pub mod alerts;
+pub mod archive;
 pub mod config;
 pub mod decode;
 pub mod demo;
@@ -21,6 +22,7 @@ pub mod grants;
 pub mod http;
 pub mod kafka;
 pub mod pipeline;
+pub mod query;
 pub mod reload;
 pub mod replay;
 pub mod rules;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use grantwatch::archive::ArchiveLocation;
 use grantwatch::config::Config;
 use grantwatch::decode::Format;
 use grantwatch::reload::{self, GrantFiles};
@@ -55,6 +56,8 @@ enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Run a canned report or a SQL file over the archive and the grants.
+    Query(QueryArgs),
     /// Work with alert suppressions.
     Suppressions {
         #[command(subcommand)]
@@ -147,6 +150,7 @@ fn main() -> ExitCode {
                 .map(|()| ExitCode::SUCCESS),
             Command::Run { config } => run(config).await.map(|()| ExitCode::SUCCESS),
             Command::Replay(args) => replay(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Query(args) => query(args).await.map(|()| ExitCode::SUCCESS),
             Command::Grants {
                 command: GrantsCommand::Check(args),
             } => grants_check(args),
@@ -209,12 +213,43 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `grantwatch query` options.
+#[derive(Args)]
+struct QueryArgs {
+    /// A canned report's name (see `queries/reports/`) or a path to a .sql file.
+    report: String,
+    /// A report parameter, `name=value` (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// Start of the window: RFC 3339, a date, or an age like 90d (default: all history).
+    #[arg(long)]
+    since: Option<String>,
+    /// End of the window, exclusive; also what `now()` answers (default: now).
+    #[arg(long)]
+    until: Option<String>,
+    /// `table`, `csv` or `json`.
+    #[arg(long, default_value = "table", value_parser = ["table", "csv", "json"])]
+    format: String,
+    /// The configuration file (archive URL, grants, report dirs).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// The archive to read, instead of the config's `archive.url`.
+    #[arg(long)]
+    archive: Option<String>,
+}
+
 /// `grantwatch replay` options.
 #[derive(Args)]
 struct ReplayArgs {
     /// Files or directories of events (JSON lines, or CloudTrail delivery files).
-    #[arg(long, required = true)]
+    #[arg(long, required_unless_present = "archive", conflicts_with = "archive")]
     input: Vec<PathBuf>,
+    /// Replay the events archived under this URL (or directory) instead of files.
+    #[arg(long)]
+    archive: Option<String>,
+    /// Also archive the replayed events and the alerts to this URL or directory.
+    #[arg(long)]
+    archive_out: Option<String>,
     /// Where to write the alerts, as JSON lines.
     #[arg(long)]
     alerts_out: PathBuf,
@@ -236,6 +271,45 @@ struct ReplayArgs {
     /// Environment for events that carry none (a k8s cluster name).
     #[arg(long)]
     environment: Option<String>,
+}
+
+async fn query(args: QueryArgs) -> anyhow::Result<()> {
+    use grantwatch::query::{self, OutputFormat, QuerySession, TimeRange};
+    let config = config_or_default(args.config.as_deref())?;
+    let archive = match &args.archive {
+        Some(url) => Some(ArchiveLocation::parse(url, Path::new("."))?),
+        None => config.archive.as_ref().map(|a| a.location.clone()),
+    };
+    if archive.is_none() {
+        tracing::warn!("No archive (--archive or [archive] url): its tables are empty.");
+    }
+    let grants = if args.config.is_some() {
+        grants::load_paths(&config.grants.paths, config.grants.default_idle_after)?
+    } else {
+        grants::GrantSet::default()
+    };
+    let range = TimeRange::parse(
+        args.since.as_deref(),
+        args.until.as_deref(),
+        chrono::Utc::now(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let mut params = std::collections::BTreeMap::new();
+    for param in &args.params {
+        let (k, v) = param
+            .split_once('=')
+            .with_context(|| format!("--param `{param}`: expected NAME=VALUE"))?;
+        params.insert(k.trim().to_owned(), v.to_owned());
+    }
+    let reports = query::load_reports(&config.report_dirs)?;
+    let report = query::find_report(&args.report, &reports)?;
+    let session = QuerySession::open(archive.as_ref(), &grants, range).await?;
+    let (schema, batches) = session.run(&report, &params).await?;
+    let format = OutputFormat::parse(&args.format).context("unknown --format")?;
+    let mut out = Vec::new();
+    query::write_batches(&mut out, schema, &batches, format)?;
+    write_stdout(&String::from_utf8_lossy(&out))?;
+    Ok(())
 }
 
 /// The config at `path`, or the defaults (relative to the working directory).
@@ -422,8 +496,19 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         format.format = Format::parse(name).context("unknown --format")?;
     }
     format.environment = args.environment.clone().or(format.environment);
+    let cwd = Path::new(".");
     let options = ReplayOptions {
         inputs: args.input.clone(),
+        archive_in: args
+            .archive
+            .as_deref()
+            .map(|url| ArchiveLocation::parse(url, cwd))
+            .transpose()?,
+        archive_out: args
+            .archive_out
+            .as_deref()
+            .map(|url| ArchiveLocation::parse(url, cwd))
+            .transpose()?,
         format,
         since: args
             .since

@@ -10,13 +10,18 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch};
-use datafusion::arrow::compute::{filter_record_batch, max};
+use datafusion::arrow::compute::{concat_batches, filter_record_batch, max};
 use datafusion::arrow::datatypes::TimestampMillisecondType;
 
+use futures::StreamExt;
+
 use crate::alerts::{Alert, build_alerts};
+use crate::archive::{Archive, ArchiveLocation, ArchiveSettings, Table};
+use crate::decode::schema;
 use crate::decode::{ActionsBuilder, Format, Rejected, Source, TopicFormat};
 use crate::findings;
 use crate::grants::{GrantSet, GrantTables};
+use crate::query::{QuerySession, TimeRange};
 use crate::rules::{Rule, RuleEngine};
 use crate::state::{Ownership, StateStore};
 use crate::suppressions::Suppression;
@@ -25,6 +30,10 @@ use crate::suppressions::Suppression;
 pub struct ReplayOptions {
     /// Files or directories of input.
     pub inputs: Vec<PathBuf>,
+    /// Replay the archive's actions instead of files.
+    pub archive_in: Option<ArchiveLocation>,
+    /// Also archive the events replayed and the alerts raised (a backfill).
+    pub archive_out: Option<ArchiveLocation>,
     /// How to read them.
     pub format: TopicFormat,
     /// Keep events at or after this time.
@@ -76,6 +85,12 @@ pub enum ReplayError {
     /// A batch could not be built.
     #[error(transparent)]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
+    /// The archive could not be read.
+    #[error(transparent)]
+    Query(#[from] crate::query::QueryError),
+    /// The archive could not be written.
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
 }
 
 /// Replays `options.inputs` and writes the alerts as JSON lines to `out`.
@@ -104,13 +119,29 @@ pub async fn replay(
         summary: ReplaySummary::default(),
         store: StateStore::default(),
         newest_ms: None,
+        archive: options
+            .archive_out
+            .clone()
+            .map(|location| {
+                Archive::start(
+                    location,
+                    ArchiveSettings::default(),
+                    tokio::runtime::Handle::current(),
+                )
+            })
+            .transpose()?,
     };
-    for file in input_files(&options.inputs)? {
-        replayer.file(&file).await?;
+    match &options.archive_in {
+        Some(location) => replayer.archived(location).await?,
+        None => {
+            for file in input_files(&options.inputs)? {
+                replayer.file(&file).await?;
+            }
+        }
     }
     replayer.judge().await?;
     replayer.scheduled().await?;
-    replayer.write(out)
+    replayer.write(out).await
 }
 
 /// One replay under way.
@@ -126,6 +157,8 @@ struct Replayer<'a> {
     store: StateStore,
     /// The newest event time: the clock scheduled rules run at.
     newest_ms: Option<i64>,
+    /// Where replayed events and alerts are archived, if anywhere.
+    archive: Option<Archive>,
 }
 
 impl Replayer<'_> {
@@ -158,6 +191,42 @@ impl Replayer<'_> {
         Ok(())
     }
 
+    /// Reads the archive's actions in the window, oldest first, a batch at a time.
+    async fn archived(&mut self, location: &ArchiveLocation) -> Result<(), ReplayError> {
+        let range = TimeRange {
+            since: self.options.since.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+            until: self.options.until.unwrap_or(DateTime::<Utc>::MAX_UTC),
+        };
+        let session = QuerySession::open(Some(location), &GrantSet::default(), range).await?;
+        let files = location.dates(Table::Actions).await?.len();
+        self.summary.files += files;
+        let failed = |source| crate::query::QueryError::Sql {
+            file: PathBuf::from(location.url().as_str()),
+            source,
+        };
+        let sql = "SELECT * FROM actions ORDER BY ts, event_id";
+        let frame = session.context().sql(sql).await.map_err(failed)?;
+        let mut stream = frame.execute_stream().await.map_err(failed)?;
+        let mut pending: Vec<RecordBatch> = Vec::new();
+        let mut rows = 0;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(failed)?;
+            rows += batch.num_rows();
+            pending.push(batch);
+            if rows >= self.options.batch {
+                let batch = concat_batches(&schema::actions(), &pending)?;
+                self.evaluate(batch).await?;
+                pending.clear();
+                rows = 0;
+            }
+        }
+        if rows > 0 {
+            let batch = concat_batches(&schema::actions(), &pending)?;
+            self.evaluate(batch).await?;
+        }
+        Ok(())
+    }
+
     /// Runs the event rules over the events collected so far.
     async fn judge(&mut self) -> Result<(), ReplayError> {
         if self.builder.is_empty() {
@@ -166,9 +235,21 @@ impl Replayer<'_> {
         self.builder.set_ingest_ts(Utc::now().timestamp_millis());
         let options = self.options;
         let batch = within(self.builder.finish()?, options.since, options.until)?;
+        self.evaluate(batch).await
+    }
+
+    /// Runs the event rules over one batch and merges the alerts it raises.
+    async fn evaluate(&mut self, batch: RecordBatch) -> Result<(), ReplayError> {
+        let options = self.options;
         self.summary.events += batch.num_rows();
         if batch.num_rows() == 0 {
             return Ok(());
+        }
+        if let Some(archive) = &mut self.archive {
+            archive.append_actions(batch.clone()).await?;
+            if archive.due() {
+                archive.flush().await?;
+            }
         }
         let evaluation = self
             .engine
@@ -221,8 +302,8 @@ impl Replayer<'_> {
         Ok(())
     }
 
-    /// Writes the alerts no suppression silences, as JSON lines.
-    fn write(mut self, out: &mut impl Write) -> Result<ReplaySummary, ReplayError> {
+    /// Writes the alerts no suppression silences, as JSON lines (and to the archive).
+    async fn write(mut self, out: &mut impl Write) -> Result<ReplaySummary, ReplayError> {
         let fail = |source| ReplayError::Input {
             path: "alerts".into(),
             source,
@@ -236,6 +317,15 @@ impl Replayer<'_> {
             out.write_all(b"\n").map_err(fail)?;
         }
         self.summary.alerts = self.alerts.len() - self.summary.suppressed;
+        if let Some(mut archive) = self.archive.take() {
+            let alerts: Vec<Alert> = self
+                .alerts
+                .into_values()
+                .filter(|a| !self.options.suppressions.iter().any(|s| s.silences(a)))
+                .collect();
+            archive.append_alerts(&alerts).await?;
+            archive.flush().await?;
+        }
         Ok(self.summary)
     }
 }

@@ -120,10 +120,7 @@ impl RuleEngine {
             .with_information_schema(false);
         let ctx = SessionContext::new_with_config(config);
         let clock = Clock::default();
-        ctx.register_udf(udf::action_matches());
-        ctx.register_udf(udf::array_subset());
-        ctx.register_udf(udf::window_start());
-        ctx.register_udf(udf::now(&clock));
+        udf::register(&ctx, &clock);
         let mut engine = Self {
             clock,
             state: StateSlots::new(),

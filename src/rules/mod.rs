@@ -17,3 +17,4 @@ pub use builtin::BUILTIN_FIXTURES;
 pub use engine::{Evaluation, RuleEngine, RuleHits};
 pub use error::{EngineError, RuleError};
 pub use rule::{Rule, Schedule, Severity, load_rules};
+pub use udf::{Clock, register as register_functions};

@@ -32,6 +32,15 @@ impl Clock {
     }
 }
 
+/// Registers every rule function on `ctx`, `now()` reading `clock`. Reports use the
+/// same functions as rules, so a pattern means the same in both.
+pub fn register(ctx: &datafusion::prelude::SessionContext, clock: &Clock) {
+    ctx.register_udf(action_matches());
+    ctx.register_udf(array_subset());
+    ctx.register_udf(window_start());
+    ctx.register_udf(now(clock));
+}
+
 /// `now() -> timestamp`: the clock's time, volatile so that it is never folded.
 pub(super) fn now(clock: &Clock) -> ScalarUDF {
     let clock = Arc::clone(&clock.0);

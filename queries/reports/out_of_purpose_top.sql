@@ -1,0 +1,23 @@
+-- report: out_of_purpose_top
+-- question: Which out-of-purpose actions does each grant see most, by events alerted? (OWASP-NHI:NHI5)
+-- param: top = 10   (actions per grant)
+-- From the alerts archive: an alert is archived again at each update with a larger
+-- count, so each alert id counts once, at its largest count.
+WITH latest AS (
+    SELECT alert_id, grant_id, partner, action, max(count) AS events,
+           min(first_seen) AS first_seen, max(last_seen) AS last_seen
+    FROM alerts
+    WHERE rule = 'out_of_purpose_action'
+    GROUP BY alert_id, grant_id, partner, action
+), per_action AS (
+    SELECT grant_id, partner, action, sum(events) AS events, count(*) AS alerts,
+           min(first_seen) AS first_seen, max(last_seen) AS last_seen
+    FROM latest GROUP BY grant_id, partner, action
+), ranked AS (
+    SELECT *, row_number() OVER (PARTITION BY grant_id ORDER BY events DESC, action) AS rank
+    FROM per_action
+)
+SELECT grant_id, partner, action, events, alerts, first_seen, last_seen
+FROM ranked
+WHERE rank <= CAST($top AS BIGINT)
+ORDER BY events DESC, grant_id, action

@@ -1,0 +1,14 @@
+//! `grantwatch query`: canned reports and user SQL over the archive joined with the
+//! grants in force. Owns report files, the read-only session over the archive and
+//! result formatting; it must not write to the archive.
+
+mod builtin;
+mod error;
+mod output;
+mod report;
+mod session;
+
+pub use error::QueryError;
+pub use output::{OutputFormat, write_batches};
+pub use report::{Report, ReportParam, load_reports};
+pub use session::{QuerySession, TimeRange, find_report};

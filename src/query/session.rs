@@ -1,0 +1,452 @@
+//! The read-only SQL session a query runs in: the archive's tables for the asked
+//! window (only the date partitions it overlaps are listed), the grants in force,
+//! and the rule functions.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::ScalarValue;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::{SessionConfig, SessionContext, col, lit};
+
+use super::error::QueryError;
+use super::report::Report;
+use crate::archive::{ArchiveLocation, Table, alerts_schema, grant_versions_schema};
+use crate::decode::schema;
+use crate::grants::{GrantSet, GrantTables, parse_duration, parse_time};
+use crate::rules::{Clock, register_functions};
+
+/// The window of history a query sees: `since` inclusive, `until` exclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    /// Earliest event time.
+    pub since: DateTime<Utc>,
+    /// End of the window; also what `now()` answers, so a report is reproducible.
+    pub until: DateTime<Utc>,
+}
+
+impl TimeRange {
+    /// Reads `--since` and `--until`: an RFC 3339 time, a date, or (for `--since`) a
+    /// duration back from `until` such as `90d`. Without `--since` the window starts
+    /// at the beginning of the archive; without `--until` it ends `now`.
+    pub fn parse(
+        since: Option<&str>,
+        until: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, String> {
+        let until = match until {
+            Some(text) => parse_time(text).map_err(|e| format!("--until: {e}"))?,
+            None => now,
+        };
+        let since = match since {
+            None => DateTime::<Utc>::UNIX_EPOCH,
+            Some(text) => match parse_time(text) {
+                Ok(t) => t,
+                Err(_) => {
+                    let back = parse_duration(text).map_err(|e| {
+                        format!("--since: `{text}` is neither a time, a date nor a duration ({e})")
+                    })?;
+                    chrono::Duration::from_std(back)
+                        .ok()
+                        .and_then(|d| until.checked_sub_signed(d))
+                        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+                }
+            },
+        };
+        if since >= until {
+            return Err(format!("--since ({since}) is not before --until ({until})"));
+        }
+        Ok(Self { since, until })
+    }
+
+    fn literal(t: DateTime<Utc>) -> ScalarValue {
+        ScalarValue::TimestampMillisecond(Some(t.timestamp_millis()), Some("UTC".into()))
+    }
+}
+
+/// A session over the archive and the grants.
+pub struct QuerySession {
+    ctx: SessionContext,
+    range: TimeRange,
+}
+
+impl QuerySession {
+    /// Registers `actions` and `alerts` (limited to `range`), `grant_versions` (all of
+    /// them: a change is judged against the version before it), and the grant tables.
+    /// Without an archive the archive tables are empty.
+    pub async fn open(
+        archive: Option<&ArchiveLocation>,
+        grants: &GrantSet,
+        range: TimeRange,
+    ) -> Result<Self, QueryError> {
+        let ctx =
+            SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
+        let clock = Clock::default();
+        clock.set(range.until.timestamp_millis());
+        register_functions(&ctx, &clock);
+        let tables =
+            GrantTables::build(grants).map_err(datafusion::error::DataFusionError::from)?;
+        for (name, batch) in [
+            ("grants", tables.grants),
+            ("grant_credentials", tables.grant_credentials),
+            ("grant_scopes", tables.grant_scopes),
+        ] {
+            let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+            ctx.register_table(name, Arc::new(table))?;
+        }
+        if let Some(location) = archive {
+            ctx.register_object_store(location.url(), location.store());
+        }
+        let session = Self { ctx, range };
+        session
+            .register(
+                archive,
+                "actions",
+                Table::Actions,
+                schema::actions(),
+                Some("ts"),
+            )
+            .await?;
+        session
+            .register(
+                archive,
+                "alerts",
+                Table::Alerts,
+                alerts_schema(),
+                Some("first_seen"),
+            )
+            .await?;
+        session
+            .register(
+                archive,
+                "grant_versions",
+                Table::Grants,
+                grant_versions_schema(),
+                None,
+            )
+            .await?;
+        Ok(session)
+    }
+
+    /// The session, for callers that plan their own SQL over the same tables.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    async fn register(
+        &self,
+        archive: Option<&ArchiveLocation>,
+        name: &str,
+        table: Table,
+        schema: SchemaRef,
+        time_column: Option<&str>,
+    ) -> Result<(), QueryError> {
+        let mut urls = Vec::new();
+        if let Some(location) = archive {
+            // A partition holds one UTC day: list only the days the window overlaps.
+            let first = self.range.since.date_naive();
+            let last = (self.range.until - chrono::Duration::milliseconds(1)).date_naive();
+            for date in location.dates(table).await? {
+                if time_column.is_none() || (first <= date && date <= last) {
+                    urls.push(ListingTableUrl::parse(location.partition_url(table, date))?);
+                }
+            }
+        }
+        if urls.is_empty() {
+            let empty = MemTable::try_new(Arc::clone(&schema), vec![vec![]])?;
+            self.ctx.register_table(name, Arc::new(empty))?;
+            return Ok(());
+        }
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .with_schema(schema);
+        let listing = Arc::new(ListingTable::try_new(config)?);
+        let Some(column) = time_column else {
+            self.ctx.register_table(name, listing)?;
+            return Ok(());
+        };
+        let view = self
+            .ctx
+            .read_table(listing)?
+            .filter(
+                col(column)
+                    .gt_eq(lit(TimeRange::literal(self.range.since)))
+                    .and(col(column).lt(lit(TimeRange::literal(self.range.until)))),
+            )?
+            .into_view();
+        self.ctx.register_table(name, view)?;
+        Ok(())
+    }
+
+    /// Runs a report with `params` (`--param k=v`, as strings) bound to its `$names`,
+    /// `$since` and `$until` to the window.
+    pub async fn run(
+        &self,
+        report: &Report,
+        params: &BTreeMap<String, String>,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
+        let bound = bind(report, params)?;
+        let mut values: Vec<(String, ScalarValue)> = bound
+            .into_iter()
+            .map(|(k, v)| (k, ScalarValue::Utf8(Some(v))))
+            .collect();
+        values.push(("since".into(), TimeRange::literal(self.range.since)));
+        values.push(("until".into(), TimeRange::literal(self.range.until)));
+        let sql_error = |source| QueryError::Sql {
+            file: report.source.clone(),
+            source,
+        };
+        let frame = self
+            .ctx
+            .sql(&report.sql)
+            .await
+            .and_then(|f| f.with_param_values(values))
+            .map_err(sql_error)?;
+        let schema = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await.map_err(sql_error)?;
+        Ok((schema, batches))
+    }
+}
+
+/// The `$name`s a SQL text uses (outside string literals and comments).
+fn placeholders(sql: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for line in sql.lines() {
+        let code = line.split("--").next().unwrap_or_default();
+        let mut in_string = false;
+        for (i, c) in code.char_indices() {
+            match c {
+                '\'' => in_string = !in_string,
+                '$' if !in_string => {
+                    let name: String = code[i + 1..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+                        names.insert(name);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    names
+}
+
+/// Checks `params` against what the report declares and uses, filling defaults.
+fn bind(
+    report: &Report,
+    params: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, QueryError> {
+    let error = |message: String| QueryError::Param {
+        report: report.name.clone(),
+        message,
+    };
+    let mut bound = BTreeMap::new();
+    if report.declares_params() {
+        let declared: Vec<&str> = report.params.iter().map(|p| p.name.as_str()).collect();
+        if let Some(unknown) = params.keys().find(|k| !declared.contains(&k.as_str())) {
+            return Err(error(format!(
+                "no parameter `{unknown}` (it takes: {})",
+                if declared.is_empty() {
+                    "none".to_owned()
+                } else {
+                    declared.join(", ")
+                }
+            )));
+        }
+        for p in &report.params {
+            match params.get(&p.name).or(p.default.as_ref()) {
+                Some(v) => bound.insert(p.name.clone(), v.clone()),
+                None => return Err(error(format!("needs --param {}=…", p.name))),
+            };
+        }
+    } else {
+        bound.extend(params.clone());
+    }
+    let unbound: Vec<String> = placeholders(&report.sql)
+        .into_iter()
+        .filter(|n| n != "since" && n != "until" && !bound.contains_key(n))
+        .collect();
+    if !unbound.is_empty() {
+        return Err(error(format!(
+            "uses {} without a value: pass --param NAME=VALUE",
+            unbound
+                .iter()
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(bound)
+}
+
+/// The report `name_or_file` names: a path to a `.sql` file, or a canned report.
+pub fn find_report(name_or_file: &str, reports: &[Report]) -> Result<Report, QueryError> {
+    let path = Path::new(name_or_file);
+    if name_or_file.ends_with(".sql") || path.is_file() {
+        let text = std::fs::read_to_string(path).map_err(|source| QueryError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        return Report::parse(&text, path);
+    }
+    reports
+        .iter()
+        .find(|r| r.name == name_or_file)
+        .cloned()
+        .ok_or_else(|| QueryError::UnknownReport {
+            name: name_or_file.to_owned(),
+            known: reports
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::AsArray;
+
+    #[test]
+    fn placeholders_skip_strings_and_comments() {
+        let sql = "SELECT '$not', $a -- $comment\nFROM t WHERE x = $b_2 AND y = '$$' AND $1";
+        let names: Vec<String> = placeholders(sql).into_iter().collect();
+        assert_eq!(names, vec!["a", "b_2"]);
+    }
+
+    #[test]
+    fn windows_from_times_dates_and_durations() {
+        let now = parse_time("2026-11-29T12:00:00Z").unwrap();
+        let r = TimeRange::parse(Some("90d"), None, now).unwrap();
+        assert_eq!(r.until, now);
+        assert_eq!(r.since, parse_time("2026-08-31T12:00:00Z").unwrap());
+        let r = TimeRange::parse(Some("2026-11-01"), Some("2026-11-02"), now).unwrap();
+        assert_eq!(r.since, parse_time("2026-11-01T00:00:00Z").unwrap());
+        assert_eq!(
+            TimeRange::parse(None, None, now).unwrap().since,
+            DateTime::<Utc>::UNIX_EPOCH
+        );
+        let err = TimeRange::parse(Some("soon"), None, now).unwrap_err();
+        assert!(err.starts_with("--since: `soon`"), "{err}");
+        assert!(TimeRange::parse(Some("2026-12-01"), None, now).is_err());
+    }
+
+    /// Every canned report plans and runs over the archive's schemas (here empty), with
+    /// its default parameters.
+    #[tokio::test]
+    async fn every_canned_report_runs_on_an_empty_archive() {
+        let range = TimeRange::parse(Some("30d"), None, chrono::Utc::now()).unwrap();
+        let session = QuerySession::open(None, &GrantSet::default(), range)
+            .await
+            .unwrap();
+        for report in super::super::load_reports(&[]).unwrap() {
+            let (schema, batches) = session
+                .run(&report, &BTreeMap::new())
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", report.name));
+            assert!(schema.fields().len() >= 3, "{}", report.name);
+            assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 0);
+        }
+    }
+
+    fn actions(times: &[&str]) -> RecordBatch {
+        let mut builder = crate::decode::ActionsBuilder::new(1 << 20);
+        for (i, ts) in times.iter().enumerate() {
+            let event = format!(r#"{{"ts":"{ts}","credential_id":"c","action":"GET /x"}}"#);
+            let source = crate::decode::Source {
+                topic: "t",
+                partition: 0,
+                offset: i as i64,
+            };
+            builder.push_native(event.as_bytes(), source).unwrap();
+        }
+        builder.finish().unwrap()
+    }
+
+    async fn count(
+        location: &ArchiveLocation,
+        since: &str,
+        until: &str,
+    ) -> Result<i64, QueryError> {
+        let now = chrono::Utc::now();
+        let range = TimeRange::parse(Some(since), Some(until), now).unwrap();
+        let session = QuerySession::open(Some(location), &GrantSet::default(), range).await?;
+        let report = Report::parse("SELECT count(*) AS n FROM actions", Path::new("n.sql"))?;
+        let (_, batches) = session.run(&report, &BTreeMap::new()).await?;
+        let n = batches[0]
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        Ok(n.value(0))
+    }
+
+    /// Events written across days come back per window, and a window reads only the
+    /// days it overlaps: a corrupt file on another day does not break it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn archive_round_trip_reads_only_the_days_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = ArchiveLocation::parse("archive", dir.path()).unwrap();
+        let settings = crate::archive::ArchiveSettings::default();
+        let mut archive = crate::archive::Archive::start(
+            location.clone(),
+            settings,
+            tokio::runtime::Handle::current(),
+        )
+        .unwrap();
+        let batch = actions(&[
+            "2026-11-01T10:00:00Z",
+            "2026-11-02T23:59:59.999Z",
+            "2026-11-03T00:00:00Z",
+            "2026-11-03T12:00:00Z",
+        ]);
+        archive.append_actions(batch).await.unwrap();
+        let flushed = archive.flush().await.unwrap();
+        assert_eq!((flushed.files, flushed.rows), (3, 4));
+        assert!(archive.is_empty());
+        let dates: Vec<String> = location
+            .dates(Table::Actions)
+            .await
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(dates, ["2026-11-01", "2026-11-02", "2026-11-03"]);
+
+        assert_eq!(
+            count(&location, "2026-11-01", "2026-11-04").await.unwrap(),
+            4
+        );
+        assert_eq!(
+            count(&location, "2026-11-02", "2026-11-03").await.unwrap(),
+            1
+        );
+        assert_eq!(
+            count(&location, "2026-11-03T06:00:00Z", "2026-11-04")
+                .await
+                .unwrap(),
+            1
+        );
+        std::fs::write(
+            dir.path().join("archive/date=2026-11-01/part-bad.parquet"),
+            b"not parquet",
+        )
+        .unwrap();
+        assert_eq!(
+            count(&location, "2026-11-02", "2026-11-04").await.unwrap(),
+            3
+        );
+        assert!(count(&location, "2026-11-01", "2026-11-04").await.is_err());
+    }
+}
