@@ -98,6 +98,27 @@ enum RulesCommand {
 enum GrantsCommand {
     /// Lint grants: exit 0 clean or warnings only, 1 any error finding, 2 unreadable input.
     Check(CheckArgs),
+    /// Print a least-privilege version of a grant from its use in the archive.
+    Propose(ProposeArgs),
+}
+
+/// `grantwatch grants propose` options.
+#[derive(Args)]
+struct ProposeArgs {
+    /// The grant to narrow.
+    grant_id: String,
+    /// How far back to look: RFC 3339, a date, or an age like 90d.
+    #[arg(long, default_value = "90d")]
+    since: String,
+    /// End of the window (default: now).
+    #[arg(long)]
+    until: Option<String>,
+    /// The configuration file (grants and archive).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// The archive to read, instead of the config's `archive.url`.
+    #[arg(long)]
+    archive: Option<String>,
 }
 
 /// `grantwatch grants check` options.
@@ -154,6 +175,9 @@ fn main() -> ExitCode {
             Command::Grants {
                 command: GrantsCommand::Check(args),
             } => grants_check(args),
+            Command::Grants {
+                command: GrantsCommand::Propose(args),
+            } => grants_propose(args).await.map(|()| ExitCode::SUCCESS),
             Command::Rules {
                 command: RulesCommand::Test { dir, config },
             } => rules_test(dir, config.as_deref()).await,
@@ -273,16 +297,37 @@ struct ReplayArgs {
     environment: Option<String>,
 }
 
-async fn query(args: QueryArgs) -> anyhow::Result<()> {
-    use grantwatch::query::{self, OutputFormat, QuerySession, TimeRange};
-    let config = config_or_default(args.config.as_deref())?;
-    let archive = match &args.archive {
+/// The archive `--archive` names, else the config's; `None` (with a warning) if neither.
+fn archive_of(flag: Option<&str>, config: &Config) -> anyhow::Result<Option<ArchiveLocation>> {
+    let archive = match flag {
         Some(url) => Some(ArchiveLocation::parse(url, Path::new("."))?),
         None => config.archive.as_ref().map(|a| a.location.clone()),
     };
     if archive.is_none() {
         tracing::warn!("No archive (--archive or [archive] url): its tables are empty.");
     }
+    Ok(archive)
+}
+
+async fn grants_propose(args: ProposeArgs) -> anyhow::Result<()> {
+    use grantwatch::query::{self, QuerySession, TimeRange};
+    let config = config_or_default(args.config.as_deref())?;
+    let archive = archive_of(args.archive.as_deref(), &config)?;
+    let grants = grants::load_paths(&config.grants.paths, config.grants.default_idle_after)?;
+    let grant = grants
+        .get(&args.grant_id)
+        .with_context(|| format!("no grant `{}` in {:?}", args.grant_id, config.grants.paths))?;
+    let range = TimeRange::parse(Some(&args.since), args.until.as_deref(), chrono::Utc::now())
+        .map_err(anyhow::Error::msg)?;
+    let session = QuerySession::open(archive.as_ref(), &grants, range).await?;
+    write_stdout(&query::propose(&session, grant, range).await?)?;
+    Ok(())
+}
+
+async fn query(args: QueryArgs) -> anyhow::Result<()> {
+    use grantwatch::query::{self, OutputFormat, QuerySession, TimeRange};
+    let config = config_or_default(args.config.as_deref())?;
+    let archive = archive_of(args.archive.as_deref(), &config)?;
     let grants = if args.config.is_some() {
         grants::load_paths(&config.grants.paths, config.grants.default_idle_after)?
     } else {

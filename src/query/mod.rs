@@ -5,10 +5,12 @@
 mod builtin;
 mod error;
 mod output;
+mod propose;
 mod report;
 mod session;
 
 pub use error::QueryError;
 pub use output::{OutputFormat, write_batches};
+pub use propose::propose;
 pub use report::{Report, ReportParam, load_reports};
 pub use session::{QuerySession, TimeRange, find_report};
