@@ -12,6 +12,7 @@
 mod alerting;
 mod deploy;
 mod grants;
+mod history;
 mod metrics;
 mod pipeline;
 mod replay;

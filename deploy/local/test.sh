@@ -33,6 +33,10 @@ install_system_packages() {
 
 install_system_packages
 
+log "python with duckdb and pyarrow (the reports' independent check)"
+export GRANTWATCH_TEST_PYTHON
+GRANTWATCH_TEST_PYTHON=$(deploy/local/python.sh)
+
 export KAFKA_PORT=${KAFKA_PORT:-9092}
 export GRANTWATCH_TEST_BROKERS=127.0.0.1:$KAFKA_PORT
 started_kafka=0

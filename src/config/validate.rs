@@ -332,6 +332,35 @@ mod tests {
     }
 
     #[test]
+    fn archive_paths_resolve_and_bad_settings_are_named() {
+        let c = load("[archive]\nurl = \"archive\"\n", &[]).expect("valid");
+        let archive = c.archive.expect("on");
+        assert_eq!(archive.location.url().as_str(), "file:///etc/gw/archive/");
+        assert_eq!(archive.settings.max_rows, 1_000_000);
+        assert!(
+            load("[archive]\nurl = \"\"\n", &[])
+                .unwrap()
+                .archive
+                .is_none()
+        );
+        let c = load("[archive]\nurl = \"s3://bucket/grantwatch\"\n", &[]).expect("valid");
+        assert_eq!(
+            c.archive.unwrap().location.url().as_str(),
+            "s3://bucket/grantwatch/"
+        );
+        let e = load(
+            "[archive]\nurl = \"nope://x\"\nflush_interval = \"0s\"\nmax_rows = 0\n",
+            &[],
+        )
+        .expect_err("invalid");
+        assert_eq!(e.errors.len(), 3, "{e}");
+        assert!(
+            e.errors.iter().any(|m| m.starts_with("`archive.url`")),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn owner_filter_needs_a_file() {
         let e = load("[alerts]\nfile_owners = [\"a@bank.example\"]\n", &[]).expect_err("no file");
         assert!(e.to_string().contains("alerts.file_owners"), "{e}");

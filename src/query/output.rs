@@ -2,8 +2,10 @@
 
 use std::io::Write;
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::util::pretty::pretty_format_batches_with_schema;
 
 use super::error::QueryError;
@@ -31,6 +33,37 @@ impl OutputFormat {
     }
 }
 
+/// CSV has no lists: a list of strings becomes one cell, items joined by `;`.
+fn flat(batch: &RecordBatch) -> Result<RecordBatch, QueryError> {
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        match column.as_list_opt::<i32>() {
+            Some(list) => {
+                let joined: StringArray = (0..list.len())
+                    .map(|row| {
+                        list.is_valid(row).then(|| {
+                            let items = list.value(row);
+                            let items = items.as_string_opt::<i32>();
+                            items
+                                .map(|s| s.iter().flatten().collect::<Vec<_>>().join(";"))
+                                .unwrap_or_default()
+                        })
+                    })
+                    .collect();
+                fields.push(Field::new(field.name(), DataType::Utf8, true));
+                columns.push(Arc::new(joined));
+            }
+            None => {
+                fields.push(field.as_ref().clone());
+                columns.push(Arc::clone(column));
+            }
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| QueryError::Output(e.to_string()))
+}
+
 /// Writes `batches` (of `schema`) to `out` in `format`.
 pub fn write_batches(
     out: &mut impl Write,
@@ -50,12 +83,11 @@ pub fn write_batches(
                 .with_header(true)
                 .build(&mut *out);
             if batches.is_empty() {
-                writer
-                    .write(&RecordBatch::new_empty(schema))
-                    .map_err(|e| failed(&e))?;
+                let empty = RecordBatch::new_empty(schema);
+                writer.write(&flat(&empty)?).map_err(|e| failed(&e))?;
             }
             for batch in batches {
-                writer.write(batch).map_err(|e| failed(&e))?;
+                writer.write(&flat(batch)?).map_err(|e| failed(&e))?;
             }
         }
         OutputFormat::Json => {

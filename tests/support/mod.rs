@@ -635,6 +635,12 @@ impl Drop for Grantwatch {
 
 /// Runs the binary to completion with `args`; returns (exit code, stderr).
 pub fn run_to_exit(args: &[&str], dir: &Path) -> (i32, String) {
+    let (code, _, stderr) = run_for_output(args, dir);
+    (code, stderr)
+}
+
+/// Runs the binary to completion with `args`; returns (exit code, stdout, stderr).
+pub fn run_for_output(args: &[&str], dir: &Path) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_grantwatch"))
         .args(args)
         .current_dir(dir)
@@ -642,8 +648,15 @@ pub fn run_to_exit(args: &[&str], dir: &Path) -> (i32, String) {
         .unwrap();
     (
         out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The Python with duckdb and pyarrow that `deploy/local/python.sh` prepared
+/// (`GRANTWATCH_TEST_PYTHON`), else `python3`.
+pub fn python() -> String {
+    std::env::var("GRANTWATCH_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
 /// A plain HTTP/1.0 GET: (status, body).

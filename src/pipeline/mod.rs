@@ -24,9 +24,12 @@ use crate::rules::{EngineError, Rule, RuleEngine, RuleError};
 use crate::state::{StateRecord, StateStore, StateTopic};
 use crate::suppressions::Suppression;
 use crate::telemetry::events::{
-    AlertsSuppressed, ArchiveFlushed, BatchProcessed, FindingsRaised, GrantsLoaded, SinkFailed,
+    AlertsSuppressed, ArchiveFlushed, BatchProcessed, FindingsRaised, GrantsLoaded,
 };
 use crate::telemetry::{GrantMetrics, Health, Metrics};
+
+mod backoff;
+use backoff::Backoff;
 
 /// Drift is the out-of-purpose share over the last hour of processing.
 const DRIFT_WINDOW_MS: i64 = 3_600_000;
@@ -451,22 +454,14 @@ impl Pipeline {
         let changed = self.state.with_store(StateStore::take_changes);
         let records: Vec<(String, Option<StateRecord>)> =
             records.into_iter().chain(changed).collect();
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = Backoff::new(&self.metrics, &self.health);
         while let Err(error) = self.state.publish(&records).await {
-            SinkFailed {
-                sink: "state",
-                error: &error,
-                retry_in: backoff,
-            }
-            .emit(&self.metrics);
-            self.health.set_blocked(true);
-            if *stop.borrow() {
+            backoff.record("state", &error);
+            if !backoff.wait(stop).await {
                 return false;
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(10));
         }
-        self.health.set_blocked(false);
+        backoff.succeeded();
         if self.archive.is_none() {
             self.source.store(&offsets);
             return true;
@@ -489,9 +484,9 @@ impl Pipeline {
             if !archive.due() && !*stop.borrow() {
                 return true;
             }
-            let mut backoff = Duration::from_millis(200);
+            let mut backoff = Backoff::new(&self.metrics, &self.health);
+            let started = Instant::now();
             loop {
-                let started = Instant::now();
                 match archive.flush().await {
                     Ok(flushed) => {
                         ArchiveFlushed {
@@ -502,22 +497,14 @@ impl Pipeline {
                         break;
                     }
                     Err(error) => {
-                        SinkFailed {
-                            sink: "archive",
-                            error: &error,
-                            retry_in: backoff,
-                        }
-                        .emit(&self.metrics);
-                        self.health.set_blocked(true);
-                        if *stop.borrow() {
+                        backoff.record("archive", &error);
+                        if !backoff.wait(stop).await {
                             return false;
                         }
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
                     }
                 }
             }
-            self.health.set_blocked(false);
+            backoff.succeeded();
         }
         let offsets = std::mem::take(&mut self.unarchived);
         self.source.store(&offsets);
@@ -528,32 +515,24 @@ impl Pipeline {
     /// succeeds (backpressure: nothing new is consumed meanwhile) or `stop`.
     async fn deliver(&mut self, alerts: &[Alert], stop: &watch::Receiver<bool>) -> bool {
         let mut pending: Vec<usize> = (0..self.sinks.len()).collect();
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = Backoff::new(&self.metrics, &self.health);
         loop {
             let mut failed = Vec::new();
             for &i in &pending {
                 let sink = &mut self.sinks[i];
                 if let Err(error) = sink.send(alerts).await {
-                    SinkFailed {
-                        sink: sink.name(),
-                        error: &error,
-                        retry_in: backoff,
-                    }
-                    .emit(&self.metrics);
+                    backoff.record(sink.name(), &error);
                     failed.push(i);
                 }
             }
             if failed.is_empty() {
-                self.health.set_blocked(false);
+                backoff.succeeded();
                 return true;
             }
-            self.health.set_blocked(true);
-            if *stop.borrow() {
+            if !backoff.wait(stop).await {
                 return false;
             }
             pending = failed;
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(10));
         }
     }
 }
