@@ -5,8 +5,11 @@
 //!    (undecodable messages go to the dead-letter topic);
 //! 2. [`rules`] runs DataFusion SQL over each batch joined with the [`grants`] tables;
 //! 3. [`alerts`] groups rule rows into deterministic alerts and delivers them to sinks;
-//! 4. [`pipeline`] stores offsets only after every sink and the dead-letter topic acknowledged;
+//! 4. [`pipeline`] stores offsets only after every sink, the dead-letter topic and the
+//!    [`archive`] (Parquet, by day) acknowledged;
 //! 5. [`telemetry`] counts all of it, served by [`http`] on `/metrics`.
+//!
+//! [`query`] runs canned SQL reports and least-privilege proposals over the archive.
 //!
 //! [`config`] validates the TOML once; [`demo`] runs the same pipeline on an embedded
 //! mock Kafka with generated traffic.

@@ -41,11 +41,21 @@ pub async fn run(seconds: Option<u64>, metrics_listen: SocketAddr) -> anyhow::Re
         Path::new("demo-grants.yaml"),
         Duration::from_secs(30 * 86_400),
     )?;
+    // The archive, grants and a config for `grantwatch query` go to a directory of
+    // their own, kept after the demo so its reports can be run.
+    let dir = std::env::temp_dir().join(format!("grantwatch-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(dir.join("grants.yaml"), &grants_yaml)?;
+    std::fs::write(
+        dir.join("grantwatch.toml"),
+        "[grants]\npaths = [\"grants.yaml\"]\n[archive]\nurl = \"archive\"\n",
+    )?;
     let toml = format!(
         "[kafka]\nbrokers = \"{brokers}\"\ngroup_id = \"grantwatch-demo\"\ntopics = [\"{ACTIONS_TOPIC}\"]\n\
-         [alerts]\nkafka_topic = \"partner-alerts\"\nstdout = true\n[metrics]\nlisten = \"{metrics_listen}\"\n"
+         [alerts]\nkafka_topic = \"partner-alerts\"\nstdout = true\n[metrics]\nlisten = \"{metrics_listen}\"\n\
+         [archive]\nurl = \"archive\"\nflush_interval = \"5s\"\n"
     );
-    let config = Config::from_toml(&toml, Path::new("demo.toml"), std::iter::empty())?;
+    let config = Config::from_toml(&toml, &dir.join("demo.toml"), std::iter::empty())?;
     let rules = rules::load_rules(&[]).map_err(|e| anyhow::anyhow!("built-in rules: {e:?}"))?;
 
     let (metrics, registry) = Metrics::new();
@@ -83,5 +93,12 @@ pub async fn run(seconds: Option<u64>, metrics_listen: SocketAddr) -> anyhow::Re
     pipeline::run(config, grants, rules, metrics, health, stop).await?;
     generator.abort();
     drop(cluster);
+    let config = dir.join("grantwatch.toml");
+    println!(
+        "\nArchived to {}. Reports over it, for example:\n  grantwatch query alerts_summary --config {c}\n  \
+         grantwatch query least_privilege --config {c}\n  grantwatch grants propose acme-payroll-payouts --config {c}",
+        dir.join("archive").display(),
+        c = config.display()
+    );
     Ok(())
 }
