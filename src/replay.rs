@@ -165,28 +165,54 @@ impl Replayer<'_> {
     /// Reads one file, judging a batch whenever one is full.
     async fn file(&mut self, file: &Path) -> Result<(), ReplayError> {
         self.summary.files += 1;
-        let text = std::fs::read(file).map_err(|source| ReplayError::Input {
+        let fail = |source| ReplayError::Input {
             path: file.to_owned(),
             source,
-        })?;
+        };
         let name = file.display().to_string();
+        if self.options.format.format == Format::CloudTrail {
+            // A delivery file is one JSON document (or lines): small, read whole.
+            let text = std::fs::read(file).map_err(fail)?;
+            for (line, message) in messages(&text, Format::CloudTrail).into_iter().enumerate() {
+                self.push(&name, line, message).await?;
+            }
+            return Ok(());
+        }
+        // JSON lines are streamed, so an export of any size replays in bounded memory.
+        let mut reader =
+            std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(file).map_err(fail)?);
+        let mut buffer = Vec::new();
+        let mut line = 0;
+        loop {
+            buffer.clear();
+            if std::io::BufRead::read_until(&mut reader, b'\n', &mut buffer).map_err(fail)? == 0 {
+                return Ok(());
+            }
+            let message = buffer.trim_ascii();
+            if !message.is_empty() {
+                self.push(&name, line, message).await?;
+                line += 1;
+            }
+        }
+    }
+
+    /// Decodes one message (line `line` of file `name`), judging a batch when full.
+    async fn push(&mut self, name: &str, line: usize, message: &[u8]) -> Result<(), ReplayError> {
+        let source = Source {
+            topic: name,
+            partition: 0,
+            offset: line as i64,
+        };
         let format = &self.options.format;
-        for (line, message) in messages(&text, format.format).into_iter().enumerate() {
-            let source = Source {
-                topic: &name,
-                partition: 0,
-                offset: line as i64,
-            };
-            for Rejected { error, .. } in self.builder.push(format, message, source) {
-                *self
-                    .summary
-                    .rejected
-                    .entry(error.fault.label().to_owned())
-                    .or_default() += 1;
-            }
-            if self.builder.len() >= self.options.batch {
-                self.judge().await?;
-            }
+        for Rejected { error, .. } in self.builder.push(format, message, source) {
+            *self
+                .summary
+                .rejected
+                .entry(error.fault.label().to_owned())
+                .or_default() += 1;
+        }
+        if self.builder.len() >= self.options.batch {
+            self.judge().await?;
         }
         Ok(())
     }

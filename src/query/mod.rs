@@ -12,5 +12,5 @@ mod session;
 pub use error::QueryError;
 pub use output::{OutputFormat, write_batches};
 pub use propose::propose;
-pub use report::{Report, ReportParam, load_reports};
-pub use session::{QuerySession, TimeRange, find_report};
+pub use report::{Report, ReportParam, find_report, load_reports};
+pub use session::{QuerySession, TimeRange};

@@ -12,6 +12,7 @@
 //! `$since` and `$until` are always bound (the `--since`/`--until` window); every other
 //! `$name` must be declared.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::builtin::BUILTIN_REPORTS;
@@ -116,6 +117,112 @@ impl Report {
     pub fn declares_params(&self) -> bool {
         !self.params.is_empty() || !self.question.is_empty()
     }
+
+    /// The values of its `$names` (other than `$since`/`$until`): `params` checked
+    /// against what it declares and uses, defaults filled in.
+    pub fn bind(
+        &self,
+        params: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, QueryError> {
+        bind(self, params)
+    }
+}
+
+/// The `$name`s a SQL text uses (outside string literals and comments).
+fn placeholders(sql: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for line in sql.lines() {
+        let code = line.split("--").next().unwrap_or_default();
+        let mut in_string = false;
+        for (i, c) in code.char_indices() {
+            match c {
+                '\'' => in_string = !in_string,
+                '$' if !in_string => {
+                    let name: String = code[i + 1..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+                        names.insert(name);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    names
+}
+
+/// Checks `params` against what `report` declares and uses, filling defaults.
+fn bind(
+    report: &Report,
+    params: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, QueryError> {
+    let error = |message: String| QueryError::Param {
+        report: report.name.clone(),
+        message,
+    };
+    let mut bound = BTreeMap::new();
+    if report.declares_params() {
+        let declared: Vec<&str> = report.params.iter().map(|p| p.name.as_str()).collect();
+        if let Some(unknown) = params.keys().find(|k| !declared.contains(&k.as_str())) {
+            return Err(error(format!(
+                "no parameter `{unknown}` (it takes: {})",
+                if declared.is_empty() {
+                    "none".to_owned()
+                } else {
+                    declared.join(", ")
+                }
+            )));
+        }
+        for p in &report.params {
+            match params.get(&p.name).or(p.default.as_ref()) {
+                Some(v) => bound.insert(p.name.clone(), v.clone()),
+                None => return Err(error(format!("needs --param {}=…", p.name))),
+            };
+        }
+    } else {
+        bound.extend(params.clone());
+    }
+    let unbound: Vec<String> = placeholders(&report.sql)
+        .into_iter()
+        .filter(|n| n != "since" && n != "until" && !bound.contains_key(n))
+        .collect();
+    if !unbound.is_empty() {
+        return Err(error(format!(
+            "uses {} without a value: pass --param NAME=VALUE",
+            unbound
+                .iter()
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(bound)
+}
+
+/// The report `name_or_file` names: a path to a `.sql` file, or a canned report.
+pub fn find_report(name_or_file: &str, reports: &[Report]) -> Result<Report, QueryError> {
+    let path = Path::new(name_or_file);
+    if name_or_file.ends_with(".sql") || path.is_file() {
+        let text = std::fs::read_to_string(path).map_err(|source| QueryError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        return Report::parse(&text, path);
+    }
+    reports
+        .iter()
+        .find(|r| r.name == name_or_file)
+        .cloned()
+        .ok_or_else(|| QueryError::UnknownReport {
+            name: name_or_file.to_owned(),
+            known: reports
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }
 
 /// The built-in reports, overridden or extended by `.sql` files in `dirs`.
@@ -176,6 +283,13 @@ mod tests {
         assert!(err.to_string().starts_with("q/y.sql:1:"), "{err}");
         let err = Report::parse("-- param: since\nSELECT 1", Path::new("q/y.sql")).unwrap_err();
         assert!(err.to_string().contains("q/y.sql:1:"), "{err}");
+    }
+
+    #[test]
+    fn placeholders_skip_strings_and_comments() {
+        let sql = "SELECT '$not', $a -- $comment\nFROM t WHERE x = $b_2 AND y = '$$' AND $1";
+        let names: Vec<String> = placeholders(sql).into_iter().collect();
+        assert_eq!(names, vec!["a", "b_2"]);
     }
 
     #[test]

@@ -2,8 +2,7 @@
 //! window (only the date partitions it overlaps are listed), the grants in force,
 //! and the rule functions.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -195,7 +194,7 @@ impl QuerySession {
         report: &Report,
         params: &BTreeMap<String, String>,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
-        let bound = bind(report, params)?;
+        let bound = report.bind(params)?;
         let mut values: Vec<(String, ScalarValue)> = bound
             .into_iter()
             .map(|(k, v)| (k, ScalarValue::Utf8(Some(v))))
@@ -218,114 +217,10 @@ impl QuerySession {
     }
 }
 
-/// The `$name`s a SQL text uses (outside string literals and comments).
-fn placeholders(sql: &str) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    for line in sql.lines() {
-        let code = line.split("--").next().unwrap_or_default();
-        let mut in_string = false;
-        for (i, c) in code.char_indices() {
-            match c {
-                '\'' => in_string = !in_string,
-                '$' if !in_string => {
-                    let name: String = code[i + 1..]
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                        .collect();
-                    if name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
-                        names.insert(name);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    names
-}
-
-/// Checks `params` against what the report declares and uses, filling defaults.
-fn bind(
-    report: &Report,
-    params: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, QueryError> {
-    let error = |message: String| QueryError::Param {
-        report: report.name.clone(),
-        message,
-    };
-    let mut bound = BTreeMap::new();
-    if report.declares_params() {
-        let declared: Vec<&str> = report.params.iter().map(|p| p.name.as_str()).collect();
-        if let Some(unknown) = params.keys().find(|k| !declared.contains(&k.as_str())) {
-            return Err(error(format!(
-                "no parameter `{unknown}` (it takes: {})",
-                if declared.is_empty() {
-                    "none".to_owned()
-                } else {
-                    declared.join(", ")
-                }
-            )));
-        }
-        for p in &report.params {
-            match params.get(&p.name).or(p.default.as_ref()) {
-                Some(v) => bound.insert(p.name.clone(), v.clone()),
-                None => return Err(error(format!("needs --param {}=…", p.name))),
-            };
-        }
-    } else {
-        bound.extend(params.clone());
-    }
-    let unbound: Vec<String> = placeholders(&report.sql)
-        .into_iter()
-        .filter(|n| n != "since" && n != "until" && !bound.contains_key(n))
-        .collect();
-    if !unbound.is_empty() {
-        return Err(error(format!(
-            "uses {} without a value: pass --param NAME=VALUE",
-            unbound
-                .iter()
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
-    Ok(bound)
-}
-
-/// The report `name_or_file` names: a path to a `.sql` file, or a canned report.
-pub fn find_report(name_or_file: &str, reports: &[Report]) -> Result<Report, QueryError> {
-    let path = Path::new(name_or_file);
-    if name_or_file.ends_with(".sql") || path.is_file() {
-        let text = std::fs::read_to_string(path).map_err(|source| QueryError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        return Report::parse(&text, path);
-    }
-    reports
-        .iter()
-        .find(|r| r.name == name_or_file)
-        .cloned()
-        .ok_or_else(|| QueryError::UnknownReport {
-            name: name_or_file.to_owned(),
-            known: reports
-                .iter()
-                .map(|r| r.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use datafusion::arrow::array::AsArray;
-
-    #[test]
-    fn placeholders_skip_strings_and_comments() {
-        let sql = "SELECT '$not', $a -- $comment\nFROM t WHERE x = $b_2 AND y = '$$' AND $1";
-        let names: Vec<String> = placeholders(sql).into_iter().collect();
-        assert_eq!(names, vec!["a", "b_2"]);
-    }
 
     #[test]
     fn windows_from_times_dates_and_durations() {
@@ -384,7 +279,10 @@ mod tests {
         let now = chrono::Utc::now();
         let range = TimeRange::parse(Some(since), Some(until), now).unwrap();
         let session = QuerySession::open(Some(location), &GrantSet::default(), range).await?;
-        let report = Report::parse("SELECT count(*) AS n FROM actions", Path::new("n.sql"))?;
+        let report = Report::parse(
+            "SELECT count(*) AS n FROM actions",
+            std::path::Path::new("n.sql"),
+        )?;
         let (_, batches) = session.run(&report, &BTreeMap::new()).await?;
         let n = batches[0]
             .column(0)

@@ -135,15 +135,28 @@ def main():
         with open(os.path.join(a.out, name + ".json"), "w") as f:
             json.dump(grants, f)
 
-    events = []
+    events = []  # (time, JSON text without event_id) of the day being generated
     count = {}  # (grant, scope or out-of-purpose action) -> events
+    written = 0
+    out = open(os.path.join(a.out, "events.jsonl"), "w")
 
     def emit(t, cred, action, grant, key, **extra):
-        events.append((t, dict(ts=iso(t), credential_id=cred, action=action, **extra)))
+        e = dict(ts=iso(t), credential_id=cred, action=action, **extra)
+        events.append((t, json.dumps(e, separators=(",", ":"))))
         count[(grant, key)] = count.get((grant, key), 0) + 1
 
+    # Emergency retries: one before the window, three during, two after.
+    retries = [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in [
+        "2026-11-01T20:00:00Z", "2026-11-02T01:00:00Z", "2026-11-02T02:00:00Z",
+        "2026-11-02T03:00:00Z", "2026-11-02T18:00:00Z", "2026-11-02T19:00:00Z"]]
+
+    # A day at a time, so ten million events never sit in memory together.
     for day in range(a.days):
         base = START + timedelta(days=day)
+        for t in retries:
+            if base <= t < base + timedelta(days=1):
+                emit(t, "cli_acme", "POST /v1/payouts/p1/retry", "payouts-main",
+                     "POST /v1/payouts/*/retry", partner="acme", actor="acme", environment="prod")
         at = lambda: base + timedelta(milliseconds=rnd.randrange(86_400_000))
         for _ in range(40):
             emit(at(), "cli_acme", "POST /v1/payouts", "payouts-main", "POST /v1/payouts",
@@ -190,18 +203,12 @@ def main():
                 action, key = f"GET /v2/items/i{rnd.randrange(100000)}", "GET /v2/items/*"
             emit(at(), f"cli_bulk_{i:05d}", action, g, key, partner=f"bulkco-{i % 50:02d}",
                  environment="prod", user_agent="sync/2.1")
-    # Emergency retries: one before the window, three during, two after.
-    for t in ["2026-11-01T20:00:00Z", "2026-11-02T01:00:00Z", "2026-11-02T02:00:00Z",
-              "2026-11-02T03:00:00Z", "2026-11-02T18:00:00Z", "2026-11-02T19:00:00Z"]:
-        t = datetime.fromisoformat(t.replace("Z", "+00:00"))
-        emit(t, "cli_acme", "POST /v1/payouts/p1/retry", "payouts-main",
-             "POST /v1/payouts/*/retry", partner="acme", actor="acme", environment="prod")
-
-    events.sort(key=lambda e: e[0])
-    with open(os.path.join(a.out, "events.jsonl"), "w") as f:
-        for n, (_, e) in enumerate(events):
-            e["event_id"] = f"e{n:09d}"
-            f.write(json.dumps(e, separators=(",", ":")) + "\n")
+        events.sort(key=lambda e: e[0])
+        for _, line in events:
+            out.write(f'{line[:-1]},"event_id":"e{written:09d}"}}\n')
+            written += 1
+        events.clear()
+    out.close()
 
     partners = {}
     for (grant, key), n in count.items():
@@ -212,7 +219,7 @@ def main():
         total, drift = partners.get(partner, (0, 0))
         partners[partner] = (total + n, drift + (n if out else 0))
     truth = {
-        "events": len(events),
+        "events": written,
         "idle_grants": ["idle-oldco"],
         "unused_scopes": sorted([["idle-oldco", "GET /v1/statements/*"],
                                  ["kyc-b", "GET /v1/kyc/archive/*"],
@@ -240,7 +247,7 @@ def main():
     }
     with open(os.path.join(a.out, "truth.json"), "w") as f:
         json.dump(truth, f, indent=1)
-    print(f"{len(events)} events, {len(bulk) + 7} grants, {a.days} days -> {a.out}")
+    print(f"{written} events, {len(bulk) + 7} grants, {a.days} days -> {a.out}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Time of every canned report over an archive of generated events, side by side with
+# DuckDB asking the same question of the same Parquet files (tests/history/check.py).
+#   deploy/bench/reports.sh [EVENTS=10000000] [DAYS=10]
+# Needs a release build. The archive is built once per size (generate.py, then
+# `grantwatch replay --archive-out`) and kept in $BENCH_DIR for reruns.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+events=${1:-10000000}
+days=${2:-10}
+bin=${GRANTWATCH_BIN:-target/release/grantwatch}
+[ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 2; }
+bin=$(realpath "$bin")
+work=${BENCH_DIR:-/tmp/grantwatch-reports-$events}
+python=$(deploy/local/python.sh)
+since=2026-11-01
+until=$(date -u -d "$since + $days days" +%F)
+
+if [ ! -f "$work/generated" ]; then
+  rm -rf "$work"
+  echo "generating $events events over $days days in $work"
+  python3 tests/history/generate.py --out "$work" --days "$days" \
+    --events-per-day $((events / days)) --bulk-grants 1000
+  touch "$work/generated"
+fi
+if [ ! -f "$work/ready" ]; then
+  rm -rf "$work/archive"
+  echo "archiving with grantwatch replay --archive-out"
+  /usr/bin/time -f "replay: %e s, peak RSS %M KiB" "$bin" replay --input "$work/events.jsonl" \
+    --grants "$work/grants.yaml" --alerts-out "$work/alerts.jsonl" --archive-out "$work/archive"
+  printf '[grants]\npaths = ["grants.yaml"]\n[archive]\nurl = "archive"\n' > "$work/grantwatch.toml"
+  touch "$work/ready"
+fi
+rows=$(find "$work/archive" -path '*alerts*' -prune -o -name '*.parquet' -print | wc -l)
+size=$(du -sh "$work/archive" | cut -f1)
+echo "archive: $size, $rows action files"
+
+best() { sort -n | head -1; }
+printf '\n| report | grantwatch query (s, process) | DuckDB (s, query only) | ratio |\n|---|---|---|---|\n'
+for report in idle_grants unused_scopes least_privilege drift_by_partner out_of_purpose_top \
+  delegate_activity emergency_usage expiring_soon credential_reuse grant_changes alerts_summary; do
+  gw=$(for _ in 1 2 3; do
+    t0=$(date +%s.%N)
+    (cd "$work" && "$bin" query "$report" --config grantwatch.toml --since "$since" \
+      --until "$until" --format csv >/dev/null)
+    t1=$(date +%s.%N)
+    echo "$t1 - $t0" | bc
+  done | best)
+  duck=$(for _ in 1 2 3; do
+    "$python" tests/history/check.py --dir "$work" --since "$since" --until "$until" --bench "$report"
+  done | best)
+  printf '| %s | %.3f | %.3f | %.2f |\n' "$report" "$gw" "$duck" "$(echo "$gw / $duck" | bc -l)"
+done
+echo "cores: $(nproc); best of 3 each"
