@@ -349,7 +349,16 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
     let reports = query::load_reports(&config.report_dirs)?;
     let report = query::find_report(&args.report, &reports)?;
     let session = QuerySession::open(archive.as_ref(), &grants, range).await?;
+    let started = std::time::Instant::now();
     let (schema, batches) = session.run(&report, &params).await?;
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    // On stderr, like a SQL shell's timer: planning and execution, not start-up.
+    eprintln!(
+        "{} row{} in {:.3} s",
+        rows,
+        plural(rows),
+        started.elapsed().as_secs_f64()
+    );
     let format = OutputFormat::parse(&args.format).context("unknown --format")?;
     let mut out = Vec::new();
     query::write_batches(&mut out, schema, &batches, format)?;

@@ -119,18 +119,19 @@ pub async fn replay(
         summary: ReplaySummary::default(),
         store: StateStore::default(),
         newest_ms: None,
-        archive: options
-            .archive_out
-            .clone()
-            .map(|location| {
-                Archive::start(
-                    location,
-                    ArchiveSettings::default(),
-                    tokio::runtime::Handle::current(),
-                )
-            })
-            .transpose()?,
+        archive: None,
     };
+    if let Some(location) = &options.archive_out {
+        let settings = ArchiveSettings::default();
+        let mut archive = Archive::start(
+            location.clone(),
+            settings,
+            tokio::runtime::Handle::current(),
+        )?;
+        // The grant set these alerts were judged by, as `run` records each one it loads.
+        archive.append_grants(grants, Utc::now()).await?;
+        replayer.archive = Some(archive);
+    }
     match &options.archive_in {
         Some(location) => replayer.archived(location).await?,
         None => {

@@ -3,12 +3,16 @@
 WITH bindings AS (
     SELECT credential_id, count(*) AS grants, array_agg(grant_id ORDER BY grant_id) AS grant_ids
     FROM grant_credentials GROUP BY credential_id
+), combos AS (
+    -- One pass over the history; the distinct counts then run over its few combinations.
+    SELECT credential_id, environment, partner, source_ip, count(*) AS n
+    FROM actions GROUP BY credential_id, environment, partner, source_ip
 ), usage AS (
-    SELECT credential_id, count(*) AS actions,
+    SELECT credential_id, sum(n) AS actions,
            count(DISTINCT environment) AS environments,
            count(DISTINCT partner) AS partners,
            count(DISTINCT source_ip) AS source_ips
-    FROM actions GROUP BY credential_id
+    FROM combos GROUP BY credential_id
 )
 SELECT coalesce(b.credential_id, u.credential_id) AS credential_id,
        coalesce(b.grants, 0) AS grants, b.grant_ids,

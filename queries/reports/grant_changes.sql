@@ -5,37 +5,31 @@
 -- means "any environment": shown as '*'. Changes loaded in the window are listed,
 -- each judged against the version before it, however old.
 WITH v AS (
-    SELECT *, lag(grant_hash) OVER (PARTITION BY grant_id ORDER BY loaded_at) AS prev_hash
+    SELECT grant_id, grant_hash, loaded_at,
+           lag(grant_hash) OVER (PARTITION BY grant_id ORDER BY loaded_at) AS prev_hash
     FROM grant_versions
 ), changed AS (
-    SELECT * FROM v WHERE prev_hash IS NULL OR prev_hash <> grant_hash
-), c AS (
-    SELECT grant_id, loaded_at, approved_by, approved_at, expires_at, scopes,
-           environments, delegates, scope_constraints,
-           lag(grant_hash) OVER w AS prev_hash,
-           lag(scopes) OVER w AS prev_scopes,
-           lag(environments) OVER w AS prev_environments,
-           lag(delegates) OVER w AS prev_delegates,
-           lag(scope_constraints) OVER w AS prev_constraints,
-           lag(expires_at) OVER w AS prev_expires_at,
-           lag(approved_at) OVER w AS prev_approved_at,
-           lag(approved_by) OVER w AS prev_approved_by
-    FROM changed
-    WINDOW w AS (PARTITION BY grant_id ORDER BY loaded_at)
+    -- Window functions over scalars only; the versions' lists come back by join
+    -- (lag over list columns is slow in DataFusion).
+    SELECT grant_id, loaded_at,
+           lag(loaded_at) OVER (PARTITION BY grant_id ORDER BY loaded_at) AS prev_loaded_at
+    FROM v WHERE prev_hash IS NULL OR prev_hash <> grant_hash
 ), diff AS (
-    SELECT grant_id, loaded_at AS changed_at, approved_by, approved_at,
-           prev_approved_by, prev_approved_at,
-           array_except(scopes, prev_scopes) AS scopes_added,
-           CASE WHEN cardinality(environments) = 0 AND cardinality(prev_environments) > 0
+    SELECT c.grant_id, c.loaded_at AS changed_at, n.approved_by, n.approved_at,
+           o.approved_by AS prev_approved_by, o.approved_at AS prev_approved_at,
+           array_except(n.scopes, o.scopes) AS scopes_added,
+           CASE WHEN cardinality(n.environments) = 0 AND cardinality(o.environments) > 0
                 THEN make_array('*')
-                ELSE array_except(environments, prev_environments) END AS environments_added,
-           array_except(delegates, prev_delegates) AS delegates_added,
-           cardinality(array_except(scope_constraints, prev_constraints)) > 0
-               AND cardinality(array_except(scopes, prev_scopes)) = 0 AS constraints_changed,
-           prev_expires_at, expires_at,
-           coalesce(expires_at > prev_expires_at, false) AS expiry_extended
-    FROM c
-    WHERE prev_hash IS NOT NULL AND loaded_at >= $since AND loaded_at < $until
+                ELSE array_except(n.environments, o.environments) END AS environments_added,
+           array_except(n.delegates, o.delegates) AS delegates_added,
+           cardinality(array_except(n.scope_constraints, o.scope_constraints)) > 0
+               AND cardinality(array_except(n.scopes, o.scopes)) = 0 AS constraints_changed,
+           o.expires_at AS prev_expires_at, n.expires_at,
+           coalesce(n.expires_at > o.expires_at, false) AS expiry_extended
+    FROM changed c
+    JOIN grant_versions n ON n.grant_id = c.grant_id AND n.loaded_at = c.loaded_at
+    JOIN grant_versions o ON o.grant_id = c.grant_id AND o.loaded_at = c.prev_loaded_at
+    WHERE c.loaded_at >= $since AND c.loaded_at < $until
 )
 SELECT grant_id, changed_at, approved_by, approved_at, scopes_added, environments_added,
        delegates_added, constraints_changed, prev_expires_at, expires_at, expiry_extended,

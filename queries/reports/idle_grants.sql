@@ -3,10 +3,14 @@
 -- param: partner = %   (LIKE pattern on the grant's partner)
 -- A grant never used in the window counts from its valid_from (or approval); the
 -- window should reach back further than the longest idle_after.
-WITH used AS (
-    SELECT gc.grant_id, max(a.ts) AS last_seen, count(*) AS actions
-    FROM actions a
-    JOIN grant_credentials gc ON gc.credential_id = a.credential_id
+WITH per_credential AS (
+    -- Reduced before the join: one row per credential, whatever the history's size.
+    SELECT credential_id, max(ts) AS last_seen, count(*) AS actions
+    FROM actions GROUP BY credential_id
+), used AS (
+    SELECT gc.grant_id, max(c.last_seen) AS last_seen, sum(c.actions) AS actions
+    FROM per_credential c
+    JOIN grant_credentials gc ON gc.credential_id = c.credential_id
     GROUP BY gc.grant_id
 ), judged AS (
     SELECT g.grant_id, g.partner, g.owner, u.last_seen, coalesce(u.actions, 0) AS actions,

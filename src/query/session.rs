@@ -86,8 +86,11 @@ impl QuerySession {
         grants: &GrantSet,
         range: TimeRange,
     ) -> Result<Self, QueryError> {
-        let ctx =
-            SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
+        let mut config = SessionConfig::new().with_information_schema(true);
+        // Late materialization: a report filtering on one column (actor IS NOT NULL)
+        // decodes the others only for the rows that pass.
+        config.options_mut().execution.parquet.pushdown_filters = true;
+        let ctx = SessionContext::new_with_config(config);
         let clock = Clock::default();
         clock.set(range.until.timestamp_millis());
         register_functions(&ctx, &clock);
@@ -148,43 +151,84 @@ impl QuerySession {
         schema: SchemaRef,
         time_column: Option<&str>,
     ) -> Result<(), QueryError> {
-        let mut urls = Vec::new();
-        if let Some(location) = archive {
-            // A partition holds one UTC day: list only the days the window overlaps.
-            let first = self.range.since.date_naive();
-            let last = (self.range.until - chrono::Duration::milliseconds(1)).date_naive();
-            for date in location.dates(table).await? {
-                if time_column.is_none() || (first <= date && date <= last) {
-                    urls.push(ListingTableUrl::parse(location.partition_url(table, date))?);
-                }
-            }
-        }
-        if urls.is_empty() {
+        let dates = match archive {
+            Some(location) => location.dates(table).await?,
+            None => Vec::new(),
+        };
+        let Some(location) = archive.filter(|_| !dates.is_empty()) else {
             let empty = MemTable::try_new(Arc::clone(&schema), vec![vec![]])?;
             self.ctx.register_table(name, Arc::new(empty))?;
             return Ok(());
+        };
+        let Some(column) = time_column else {
+            let all = self.listing(location, table, &dates, &schema)?;
+            self.ctx.register_table(name, all)?;
+            return Ok(());
+        };
+        // A partition holds one UTC day: list only the days the window overlaps, and
+        // filter rows only on the days it cuts (a window of whole days filters none).
+        let (since, until) = (self.range.since, self.range.until);
+        let day = |d: chrono::NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+        let (mut whole, mut cut) = (Vec::new(), Vec::new());
+        for date in dates {
+            let (start, end) = (day(date), day(date) + chrono::Duration::days(1));
+            if end <= since || start >= until {
+                continue;
+            }
+            if since <= start && end <= until {
+                whole.push(date);
+            } else {
+                cut.push(date);
+            }
         }
+        let mut frame = None;
+        if !whole.is_empty() {
+            frame = Some(
+                self.ctx
+                    .read_table(self.listing(location, table, &whole, &schema)?)?,
+            );
+        }
+        if !cut.is_empty() {
+            let window = col(column)
+                .gt_eq(lit(TimeRange::literal(since)))
+                .and(col(column).lt(lit(TimeRange::literal(until))));
+            let part = self
+                .ctx
+                .read_table(self.listing(location, table, &cut, &schema)?)?
+                .filter(window)?;
+            frame = Some(match frame {
+                Some(whole) => whole.union(part)?,
+                None => part,
+            });
+        }
+        match frame {
+            Some(frame) => self.ctx.register_table(name, frame.into_view())?,
+            None => {
+                let empty = MemTable::try_new(Arc::clone(&schema), vec![vec![]])?;
+                self.ctx.register_table(name, Arc::new(empty))?
+            }
+        };
+        Ok(())
+    }
+
+    /// One table over the given day partitions.
+    fn listing(
+        &self,
+        location: &ArchiveLocation,
+        table: Table,
+        dates: &[chrono::NaiveDate],
+        schema: &SchemaRef,
+    ) -> Result<Arc<ListingTable>, QueryError> {
+        let urls = dates
+            .iter()
+            .map(|&date| ListingTableUrl::parse(location.partition_url(table, date)))
+            .collect::<Result<Vec<_>, _>>()?;
         let options =
             ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
         let config = ListingTableConfig::new_with_multi_paths(urls)
             .with_listing_options(options)
-            .with_schema(schema);
-        let listing = Arc::new(ListingTable::try_new(config)?);
-        let Some(column) = time_column else {
-            self.ctx.register_table(name, listing)?;
-            return Ok(());
-        };
-        let view = self
-            .ctx
-            .read_table(listing)?
-            .filter(
-                col(column)
-                    .gt_eq(lit(TimeRange::literal(self.range.since)))
-                    .and(col(column).lt(lit(TimeRange::literal(self.range.until)))),
-            )?
-            .into_view();
-        self.ctx.register_table(name, view)?;
-        Ok(())
+            .with_schema(Arc::clone(schema));
+        Ok(Arc::new(ListingTable::try_new(config)?))
     }
 
     /// Runs a report with `params` (`--param k=v`, as strings) bound to its `$names`,
