@@ -51,6 +51,11 @@ file = "alerts.jsonl"
 [metrics]
 listen = "127.0.0.1:0"
 TOML
+# The archive is on unless ARCHIVE=0: Parquet of every event, put each second (the
+# end condition below is the last alert, so the final put may trail it by up to 1 s).
+if [ "${ARCHIVE:-1}" != 0 ]; then
+  printf '[archive]\nurl = "archive"\nflush_interval = "1s"\n' >> "$work/grantwatch.toml"
+fi
 : > "$work/alerts.jsonl"
 t0=$(date +%s.%N)
 GRANTWATCH_LOG=warn "$bin" run --config "$work/grantwatch.toml" 2> "$work/grantwatch.log" &
@@ -66,6 +71,6 @@ total=$((events + partitions))
 secs=$(echo "$t1 - $t0" | bc)
 rate=$(echo "$total / $secs" | bc)
 alerts=$(wc -l < "$work/alerts.jsonl")
-echo "grantwatch: $total events in $secs s = $rate events/s (startup included), $alerts alerts, peak RSS $((rss_kb / 1024)) MiB"
+echo "grantwatch: $total events in $secs s = $rate events/s (startup included, archive ${ARCHIVE:-1}), $alerts alerts, peak RSS $((rss_kb / 1024)) MiB"
 echo "ratio to kcat: $(echo "scale=2; $rate / $kcat_rate" | bc)"
 echo "cores: $(nproc)"
