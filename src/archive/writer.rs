@@ -311,17 +311,20 @@ fn split_by_date(
             }
         })
         .collect();
-    let mut distinct: Vec<i64> = days.clone();
-    distinct.sort_unstable();
-    distinct.dedup();
     let date = |day: i64| {
         DateTime::from_timestamp_millis(day * DAY_MS)
             .map(|t| t.date_naive())
             .unwrap_or_default()
     };
-    if let [day] = distinct[..] {
-        return Ok(vec![(date(day), batch.clone())]);
+    // Nearly always one day: no sort, no copy.
+    if let Some(&first) = days.first()
+        && days.iter().all(|&d| d == first)
+    {
+        return Ok(vec![(date(first), batch.clone())]);
     }
+    let mut distinct: Vec<i64> = days.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
     distinct
         .into_iter()
         .map(|day| {

@@ -13,20 +13,6 @@ use crate::support::*;
 const SINCE: &str = "2026-11-01";
 const UNTIL: &str = "2026-11-04";
 
-const REPORTS: [&str; 11] = [
-    "idle_grants",
-    "unused_scopes",
-    "least_privilege",
-    "drift_by_partner",
-    "out_of_purpose_top",
-    "delegate_activity",
-    "emergency_usage",
-    "expiring_soon",
-    "credential_reuse",
-    "grant_changes",
-    "alerts_summary",
-];
-
 fn script(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/history")
@@ -105,7 +91,9 @@ fn canned_reports_agree_with_planted_answers_and_duckdb() {
     let dir = tempfile::tempdir().unwrap();
     generated_history(dir.path());
     std::fs::create_dir(dir.path().join("gw")).unwrap();
-    for report in REPORTS {
+    let reports = grantwatch::query::load_reports(&[]).unwrap();
+    assert_eq!(reports.len(), 11);
+    for report in reports.iter().map(|r| r.name.as_str()) {
         let args = [
             "query",
             report,
@@ -134,7 +122,7 @@ fn canned_reports_agree_with_planted_answers_and_duckdb() {
     eprintln!("{report}");
     assert_eq!(
         report.matches("DuckDB agrees: True").count(),
-        REPORTS.len(),
+        reports.len(),
         "{report}"
     );
 }
@@ -260,22 +248,23 @@ fn query_scenario(config: &Path, sql: &str, format: &str) -> String {
     stdout
 }
 
+/// A scenario config that archives under `archive/`, putting files every second.
+fn archiving_config(dir: &Path, names: &Names) -> std::path::PathBuf {
+    let tail = "[archive]\nurl = \"archive\"\nflush_interval = \"1s\"\n";
+    let extra = Extra {
+        tail,
+        ..Extra::default()
+    };
+    write_config_with(dir, names, &fixture("scenario/grants.yaml"), &extra)
+}
+
 /// Live: every event and alert reaches the archive before its offset is committed;
 /// replaying the archive raises the event alerts live raised, with the same ids.
 #[test]
 fn live_archive_holds_every_event_and_replays_to_the_live_alerts() {
     let dir = tempfile::tempdir().unwrap();
     let names = Names::new("archive");
-    let tail = "[archive]\nurl = \"archive\"\nflush_interval = \"1s\"\n";
-    let config = write_config_with(
-        dir.path(),
-        &names,
-        &fixture("scenario/grants.yaml"),
-        &Extra {
-            tail,
-            ..Extra::default()
-        },
-    );
+    let config = archiving_config(dir.path(), &names);
     let events = scenario_with_sentinel();
     produce_lines(&names.actions, &keyed(&events));
     let mut gw = Grantwatch::start(&config);
@@ -351,16 +340,7 @@ fn live_archive_holds_every_event_and_replays_to_the_live_alerts() {
 fn an_unwritable_archive_holds_offsets_until_it_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let names = Names::new("archive-outage");
-    let tail = "[archive]\nurl = \"archive\"\nflush_interval = \"1s\"\n";
-    let config = write_config_with(
-        dir.path(),
-        &names,
-        &fixture("scenario/grants.yaml"),
-        &Extra {
-            tail,
-            ..Extra::default()
-        },
-    );
+    let config = archiving_config(dir.path(), &names);
     // A file where the archive directory should be: every put fails.
     let blocker = dir.path().join("archive");
     std::fs::write(&blocker, b"not a directory").unwrap();
