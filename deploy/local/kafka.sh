@@ -112,7 +112,7 @@ start() {
   echo $! > "$pidfile"
   for _ in $(seq 1 120); do
     if answers; then echo "kafka running on 127.0.0.1:$port (pid $(cat "$pidfile"))"; return; fi
-    running || { tail -20 "$state/stdout.log" "$state/kafka.log" >&2 || true; die "broker exited during start"; }
+    running || { tail -n 20 "$state/stdout.log" "$state/kafka.log" >&2 || true; die "broker exited during start"; }
     sleep 0.5
   done
   die "broker did not answer on 127.0.0.1:$port within 60 s (see $state/kafka.log)"
