@@ -16,10 +16,10 @@ pub struct GrantLocation {
 }
 
 impl GrantLocation {
-    /// Locates the grant starting at 1-based line `start` of `text`, ending before `end`.
-    fn scan(file: PathBuf, text: &str, start: Option<usize>, end: Option<usize>) -> Self {
+    /// Locates the grant whose text is `item`, starting at 1-based line `start`.
+    fn scan(file: PathBuf, item: &str, start: Option<usize>) -> Self {
         let keys = match start {
-            Some(start) => key_lines(text, start, end),
+            Some(start) => key_lines(item, start),
             None => BTreeMap::new(),
         };
         Self {
@@ -48,7 +48,9 @@ impl GrantLocation {
 pub(crate) struct ItemLocator<'a> {
     file: &'a Path,
     text: &'a str,
-    starts: Vec<usize>,
+    /// Each item's 1-based first line and byte offset, so that locating one item
+    /// reads only its own text (scanning from the top made 100,000 grants quadratic).
+    starts: Vec<(usize, usize)>,
 }
 
 impl<'a> ItemLocator<'a> {
@@ -57,28 +59,35 @@ impl<'a> ItemLocator<'a> {
         Self {
             file,
             text,
-            starts: grant_start_lines(text),
+            starts: item_starts(text),
         }
     }
 
     /// The location of item `i` (0-based) and of its keys.
     pub(crate) fn locate(&self, i: usize) -> GrantLocation {
-        GrantLocation::scan(
-            self.file.to_owned(),
-            self.text,
-            self.starts.get(i).copied(),
-            self.starts.get(i + 1).copied(),
-        )
+        let Some(&(line, from)) = self.starts.get(i) else {
+            return GrantLocation::scan(self.file.to_owned(), "", None);
+        };
+        let to = self
+            .starts
+            .get(i + 1)
+            .map_or(self.text.len(), |&(_, to)| to);
+        GrantLocation::scan(self.file.to_owned(), &self.text[from..to], Some(line))
     }
 }
 
-/// 1-based lines on which each top-level list item (`- `) starts.
-fn grant_start_lines(text: &str) -> Vec<usize> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| line.starts_with("- ") || *line == "-")
-        .map(|(i, _)| i + 1)
-        .collect()
+/// The 1-based line and byte offset at which each top-level list item (`- `) starts.
+fn item_starts(text: &str) -> Vec<(usize, usize)> {
+    let mut starts = Vec::new();
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let content = line.trim_end_matches(['\n', '\r']);
+        if content.starts_with("- ") || content == "-" {
+            starts.push((i + 1, offset));
+        }
+        offset += line.len();
+    }
+    starts
 }
 
 /// One open mapping key or sequence item while walking block YAML.
@@ -88,14 +97,14 @@ struct Frame {
     item: bool,
 }
 
-/// The lines of every key path between `start` and `end` (block-style YAML; flow
-/// collections fall back to their key's line through [`GrantLocation::line_of`]).
-fn key_lines(text: &str, start: usize, end: Option<usize>) -> BTreeMap<String, usize> {
+/// The lines of every key path in `item`, whose first line is line `start` of its
+/// file (block-style YAML; flow collections fall back to their key's line through
+/// [`GrantLocation::line_of`]).
+fn key_lines(item: &str, start: usize) -> BTreeMap<String, usize> {
     let mut keys = BTreeMap::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut items: HashMap<String, usize> = HashMap::new();
-    let lines = text.lines().enumerate().skip(start - 1);
-    for (i, raw) in lines.take_while(|(i, _)| end.is_none_or(|end| i + 1 < end)) {
+    for (i, raw) in item.lines().enumerate().map(|(i, l)| (i + start - 1, l)) {
         let trimmed = raw.trim_start();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
@@ -168,7 +177,9 @@ mod tests {
 
     #[test]
     fn key_paths_have_their_lines() {
-        let loc = GrantLocation::scan("g.yaml".into(), TEXT, Some(2), Some(12));
+        let locator = ItemLocator::new(Path::new("g.yaml"), TEXT);
+        let loc = locator.locate(0);
+        assert_eq!(loc.file, Path::new("g.yaml"));
         assert_eq!(loc.line_of("id"), Some(2));
         assert_eq!(loc.line_of("owner"), Some(3));
         assert_eq!(loc.line_of("scopes[0].max_amount"), Some(6));
@@ -178,5 +189,8 @@ mod tests {
         // Unknown paths fall back to the enclosing key, then the grant.
         assert_eq!(loc.line_of("emergency.from"), Some(8));
         assert_eq!(loc.line_of("partner"), Some(2));
+        let b = locator.locate(1);
+        assert_eq!((b.line, b.line_of("partner")), (Some(12), Some(13)));
+        assert_eq!(locator.locate(2).line, None);
     }
 }
