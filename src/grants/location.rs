@@ -2,38 +2,38 @@
 //! lint findings point at a line an owner can jump to.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// A grant's file, first line and the line of every key path in it
-/// (`owner`, `emergency.until`, `scopes[1].action`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A grant's file and first line; the line of any key path in it (`owner`,
+/// `emergency.until`, `scopes[1].action`) is found on demand in the grant's own text.
+/// Keeping a map of every key's line cost 2.5 KB per grant (250 MB for 100,000); the
+/// file's text, shared by its grants, costs its size once.
+#[derive(Clone, Default)]
 pub struct GrantLocation {
     /// The file.
     pub file: PathBuf,
     /// 1-based line of the grant's `- ` item, when known.
     pub line: Option<usize>,
-    keys: BTreeMap<String, usize>,
+    /// The whole file and the grant's span of it.
+    text: Arc<str>,
+    span: Range<usize>,
 }
 
 impl GrantLocation {
-    /// Locates the grant whose text is `item`, starting at 1-based line `start`.
-    fn scan(file: PathBuf, item: &str, start: Option<usize>) -> Self {
-        let keys = match start {
-            Some(start) => key_lines(item, start),
-            None => BTreeMap::new(),
-        };
-        Self {
-            file,
-            line: start,
-            keys,
-        }
+    /// The grant's own text.
+    fn item(&self) -> &str {
+        self.text.get(self.span.clone()).unwrap_or_default()
     }
 
     /// The line of `field`, else of the nearest enclosing key, else of the grant.
     pub fn line_of(&self, field: &str) -> Option<usize> {
+        let keys = key_lines(self.item(), self.line?);
         let mut path = field;
         loop {
-            if let Some(&line) = self.keys.get(path) {
+            if let Some(&line) = keys.get(path) {
                 return Some(line);
             }
             match path.rfind(['.', '[']) {
@@ -44,10 +44,28 @@ impl GrantLocation {
     }
 }
 
+/// Same file, line and text: the rest of the file does not matter.
+impl PartialEq for GrantLocation {
+    fn eq(&self, other: &Self) -> bool {
+        self.file == other.file && self.line == other.line && self.item() == other.item()
+    }
+}
+
+impl Eq for GrantLocation {}
+
+impl fmt::Debug for GrantLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrantLocation")
+            .field("file", &self.file)
+            .field("line", &self.line)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Locates the items of a top-level YAML list (grants, suppressions) by index.
 pub(crate) struct ItemLocator<'a> {
     file: &'a Path,
-    text: &'a str,
+    text: Arc<str>,
     /// Each item's 1-based first line and byte offset, so that locating one item
     /// reads only its own text (scanning from the top made 100,000 grants quadratic).
     starts: Vec<(usize, usize)>,
@@ -55,24 +73,49 @@ pub(crate) struct ItemLocator<'a> {
 
 impl<'a> ItemLocator<'a> {
     /// Finds where each item of `text` starts.
-    pub(crate) fn new(file: &'a Path, text: &'a str) -> Self {
+    pub(crate) fn new(file: &'a Path, text: &str) -> Self {
         Self {
             file,
-            text,
+            text: Arc::from(text),
             starts: item_starts(text),
         }
     }
 
-    /// The location of item `i` (0-based) and of its keys.
-    pub(crate) fn locate(&self, i: usize) -> GrantLocation {
-        let Some(&(line, from)) = self.starts.get(i) else {
-            return GrantLocation::scan(self.file.to_owned(), "", None);
-        };
+    /// The byte range of each item's text, in order.
+    pub(crate) fn spans(&self) -> impl Iterator<Item = Range<usize>> + '_ {
+        (0..self.starts.len()).filter_map(|i| self.span(i))
+    }
+
+    fn span(&self, i: usize) -> Option<Range<usize>> {
+        let &(_, from) = self.starts.get(i)?;
         let to = self
             .starts
             .get(i + 1)
             .map_or(self.text.len(), |&(_, to)| to);
-        GrantLocation::scan(self.file.to_owned(), &self.text[from..to], Some(line))
+        Some(from..to)
+    }
+
+    /// Whether nothing but blank lines and comments precede the first item.
+    pub(crate) fn only_items(&self) -> bool {
+        let first = self
+            .starts
+            .first()
+            .map_or(self.text.len(), |&(_, from)| from);
+        self.text[..first].lines().all(|line| {
+            let line = line.trim();
+            line.is_empty() || line.starts_with('#')
+        })
+    }
+
+    /// The location of item `i` (0-based) and of its keys.
+    pub(crate) fn locate(&self, i: usize) -> GrantLocation {
+        let span = self.span(i);
+        GrantLocation {
+            file: self.file.to_owned(),
+            line: self.starts.get(i).map(|&(line, _)| line),
+            text: Arc::clone(&self.text),
+            span: span.unwrap_or_default(),
+        }
     }
 }
 
