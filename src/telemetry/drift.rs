@@ -65,6 +65,23 @@ impl DriftWindow {
     }
 }
 
+impl DriftWindow {
+    /// The ratio of every grant with actions in the window ending at `now_ms`; grants
+    /// whose window emptied are forgotten after reporting their 0.
+    pub fn sweep(&mut self, now_ms: i64) -> Vec<(String, f64)> {
+        let grants: Vec<String> = self.grants.keys().cloned().collect();
+        let ratios: Vec<(String, f64)> = grants
+            .into_iter()
+            .map(|g| {
+                let ratio = self.ratio(&g, now_ms);
+                (g, ratio)
+            })
+            .collect();
+        self.grants.retain(|_, b| !b.buckets.is_empty());
+        ratios
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +98,26 @@ mod tests {
         assert!((w.ratio("g", 3_660_000) - 0.5).abs() < 1e-9);
         assert_eq!(w.ratio("g", 9_000_000), 0.0);
         assert_eq!(w.ratio("unknown", 0), 0.0);
+    }
+
+    #[test]
+    fn a_sweep_reports_each_tracked_grant_then_forgets_the_quiet_ones() {
+        let mut w = DriftWindow::new(3_600_000);
+        w.record("a", 10, 5, 0);
+        w.record("b", 10, 0, 3_000_000);
+        assert_eq!(
+            sorted(w.sweep(3_000_000)),
+            [("a".into(), 0.5), ("b".into(), 0.0)]
+        );
+        assert_eq!(
+            sorted(w.sweep(3_700_000)),
+            [("a".into(), 0.0), ("b".into(), 0.0)]
+        );
+        assert_eq!(sorted(w.sweep(3_700_000)), [("b".into(), 0.0)]);
+    }
+
+    fn sorted(mut v: Vec<(String, f64)>) -> Vec<(String, f64)> {
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
     }
 }

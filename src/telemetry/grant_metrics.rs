@@ -2,16 +2,23 @@
 //! set, so series are bounded by the number of grants, never by event values.
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
 use super::drift::DriftWindow;
 use super::metrics::{GrantLabel, GrantPartnerLabels, Metrics, ScopeStateLabels, VerdictLabels};
 use crate::grants::{Grant, GrantSet};
 use crate::rules::BatchActivity;
 
+/// Drift gauges of grants without new actions change only as minutes leave the
+/// window: they are refreshed this often, not every batch (refreshing every grant on
+/// every batch cost more than judging the batch, with 10,000 grants).
+const DRIFT_SWEEP: Duration = Duration::from_secs(10);
+
 /// Keeps the state behind the grant gauges: the drift window and scopes used.
 pub struct GrantMetrics {
     metrics: Metrics,
     drift: DriftWindow,
+    swept: Option<Instant>,
     scopes_used: HashMap<String, BTreeSet<String>>,
     /// Grants of the set in force, to drop the gauges of grants a reload removed.
     loaded: HashMap<String, String>,
@@ -23,6 +30,7 @@ impl GrantMetrics {
         Self {
             metrics,
             drift: DriftWindow::new(drift_window_ms),
+            swept: None,
             scopes_used: HashMap::new(),
             loaded: HashMap::new(),
         }
@@ -58,6 +66,7 @@ impl GrantMetrics {
             .iter()
             .map(|g| (g.id.clone(), g.partner.clone()))
             .collect();
+        let now_ms = chrono::Utc::now().timestamp_millis();
         for grant in grants.grants() {
             let label = GrantLabel {
                 grant: grant.id.clone(),
@@ -72,6 +81,15 @@ impl GrantMetrics {
                 .idle_after
                 .get_or_create(&label)
                 .set(grant.idle_after.as_secs_f64());
+            // Every grant has a drift gauge from the start; actions move it.
+            let drift = self.drift.ratio(&grant.id, now_ms);
+            self.metrics
+                .drift_ratio
+                .get_or_create(&GrantPartnerLabels {
+                    grant: grant.id.clone(),
+                    partner: grant.partner.clone(),
+                })
+                .set(drift);
             let granted =
                 grant.scopes.len() + grant.emergency.as_ref().map_or(0, |e| e.scopes.len());
             let state = |state| ScopeStateLabels {
@@ -116,8 +134,9 @@ impl GrantMetrics {
             .set(used_count(grant, Some(used)));
     }
 
-    /// Counts a batch's actions per grant and verdict and refreshes every grant's
-    /// drift ratio (so that a grant gone quiet drifts back to 0).
+    /// Counts a batch's actions per grant and verdict, refreshes the drift ratio of the
+    /// grants acting, and every [`DRIFT_SWEEP`] that of all grants in the window (so
+    /// that a grant gone quiet drifts back to 0).
     pub fn observe(&mut self, activity: &BatchActivity, grants: &GrantSet, now_ms: i64) {
         let m = &self.metrics;
         for a in &activity.grants {
@@ -164,14 +183,30 @@ impl GrantMetrics {
             };
             m.actions.get_or_create(&labels).inc_by(activity.unbound);
         }
-        for grant in grants.grants() {
-            let labels = GrantPartnerLabels {
-                grant: grant.id.clone(),
-                partner: grant.partner.clone(),
+        let ratios: Vec<(String, f64)> = if self.swept.is_none_or(|t| t.elapsed() >= DRIFT_SWEEP) {
+            self.swept = Some(Instant::now());
+            self.drift.sweep(now_ms)
+        } else {
+            let touched: BTreeSet<&str> = activity
+                .grants
+                .iter()
+                .map(|a| a.grant_id.as_str())
+                .collect();
+            touched
+                .into_iter()
+                .map(|g| (g.to_owned(), self.drift.ratio(g, now_ms)))
+                .collect()
+        };
+        for (grant, ratio) in ratios {
+            // Grants a reload removed keep no gauge.
+            let Some(partner) = self.loaded.get(&grant) else {
+                continue;
             };
-            m.drift_ratio
-                .get_or_create(&labels)
-                .set(self.drift.ratio(&grant.id, now_ms));
+            let labels = GrantPartnerLabels {
+                grant,
+                partner: partner.clone(),
+            };
+            m.drift_ratio.get_or_create(&labels).set(ratio);
         }
     }
 }
