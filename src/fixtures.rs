@@ -232,9 +232,8 @@ async fn run_case(
         })?;
     let mut store = StateStore::default();
     if let Some(batch) = batch_of(&case.history, "history event", 0)? {
-        let state = store.tables().map_err(|e| e.to_string())?;
         let evaluation = engine
-            .evaluate(batch, &state)
+            .evaluate(batch, |grants| store.tables_for(grants))
             .await
             .map_err(|e| e.to_string())?;
         store.record_batch(&evaluation.activity);
@@ -242,9 +241,8 @@ async fn run_case(
     let mut alerts = Vec::new();
     let mut newest_ms = None;
     if let Some(batch) = batch_of(&case.events, "event", case.history.len())? {
-        let state = store.tables().map_err(|e| e.to_string())?;
         let evaluation = engine
-            .evaluate(batch.clone(), &state)
+            .evaluate(batch.clone(), |grants| store.tables_for(grants))
             .await
             .map_err(|e| e.to_string())?;
         alerts = build_alerts(&evaluation.hits, &batch, grants, 3_600_000, Utc::now())

@@ -280,7 +280,7 @@ impl Replayer<'_> {
         }
         let evaluation = self
             .engine
-            .evaluate(batch.clone(), &self.store.tables()?)
+            .evaluate(batch.clone(), |grants| self.store.tables_for(grants))
             .await?;
         self.store.record_batch(&evaluation.activity);
         let ts = batch.column(1).as_primitive::<TimestampMillisecondType>();

@@ -11,6 +11,7 @@ mod load;
 pub(crate) mod location;
 mod model;
 pub mod pattern;
+pub mod slice;
 mod spec;
 pub mod tables;
 
@@ -20,4 +21,5 @@ pub(crate) use load::serde_field;
 pub use load::{GrantSet, Loaded, fingerprint, load_all, load_paths, parse_str};
 pub use location::GrantLocation;
 pub use model::{Emergency, Grant, Scope, Status, parse_duration, parse_time};
+pub use slice::GrantIndex;
 pub use tables::GrantTables;

@@ -286,7 +286,7 @@ impl Pipeline {
 
     /// Puts a new grant set in force; called only between batches.
     async fn apply_grants(&mut self, grants: Arc<GrantSet>) -> Result<(), PipelineError> {
-        self.engine.set_grants(GrantTables::build(&grants)?);
+        self.engine.set_grants(GrantTables::build(&grants)?)?;
         if let Some(archive) = &mut self.archive {
             archive.append_grants(&grants, Utc::now()).await?;
         }
@@ -309,8 +309,13 @@ impl Pipeline {
         self.builder.set_ingest_ts(Utc::now().timestamp_millis());
         let batch = self.builder.finish()?;
         let (alerts, activity) = if batch.num_rows() > 0 {
-            let state = self.state.with_store(|s| s.tables())?;
-            let evaluation = self.engine.evaluate(batch.clone(), &state).await?;
+            let state = &self.state;
+            let evaluation = self
+                .engine
+                .evaluate(batch.clone(), |grants| {
+                    state.with_store(|s| s.tables_for(grants))
+                })
+                .await?;
             let alerts = build_alerts(
                 &evaluation.hits,
                 &batch,

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Schema;
-use datafusion::execution::context::SessionState;
+use datafusion::arrow::error::ArrowError;
+use datafusion::execution::TaskContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
@@ -21,8 +22,8 @@ use super::rule::{Rule, Schedule};
 use super::swap::SwapTable;
 use super::udf::{self, Clock};
 use crate::decode::schema;
-use crate::grants::GrantTables;
 use crate::grants::tables::{credentials_schema, grants_schema, scopes_schema};
+use crate::grants::{GrantIndex, GrantTables};
 use crate::state::{
     StateTables, credential_activity_schema, daily_amounts_schema, grant_activity_schema,
     rate_windows_schema,
@@ -123,6 +124,9 @@ pub struct RuleEngine {
     activity: ActivityPlans,
     /// Each grant's scope patterns by `scope_index`, for naming the scopes used.
     scope_actions: HashMap<String, Vec<String>>,
+    /// The whole grant set, which scheduled rules see; a batch sees its slice.
+    all_grants: GrantTables,
+    index: GrantIndex,
 }
 
 impl RuleEngine {
@@ -149,6 +153,8 @@ impl RuleEngine {
             scheduled_rules: Vec::new(),
             activity: ActivityPlans::default(),
             scope_actions: HashMap::new(),
+            all_grants: grants.clone(),
+            index: GrantIndex::default(),
             actions: SwapTable::new(schema::actions()),
             grants: SwapTable::new(grants_schema()),
             credentials: SwapTable::new(credentials_schema()),
@@ -156,8 +162,14 @@ impl RuleEngine {
             ctx,
             event_rules: Vec::new(),
         };
-        engine.set_grants(grants);
         let mut errors = Vec::new();
+        if let Err(e) = engine.set_grants(grants) {
+            errors.push(RuleError::Sql {
+                file: "builtin".into(),
+                rule: "grants".into(),
+                message: e.to_string(),
+            });
+        }
         for (name, table) in [
             ("actions", &engine.actions),
             ("grants", &engine.grants),
@@ -275,11 +287,20 @@ impl RuleEngine {
     }
 
     /// Replaces the grant tables; the next batch is judged against them.
-    pub fn set_grants(&mut self, tables: GrantTables) {
+    pub fn set_grants(&mut self, tables: GrantTables) -> Result<(), EngineError> {
+        self.index = GrantIndex::new(&tables)?;
         self.scope_actions = scope_actions(&tables.grant_scopes);
-        self.grants.replace(vec![tables.grants]);
-        self.credentials.replace(vec![tables.grant_credentials]);
-        self.scopes.replace(vec![tables.grant_scopes]);
+        self.show_grants(&tables);
+        self.all_grants = tables;
+        Ok(())
+    }
+
+    /// Puts `tables` in the grant tables' place for the next execution.
+    fn show_grants(&self, tables: &GrantTables) {
+        self.grants.replace(vec![tables.grants.clone()]);
+        self.credentials
+            .replace(vec![tables.grant_credentials.clone()]);
+        self.scopes.replace(vec![tables.grant_scopes.clone()]);
     }
 
     /// The per-batch rules, in evaluation order.
@@ -302,14 +323,15 @@ impl RuleEngine {
     ) -> Result<Vec<RuleHits>, EngineError> {
         self.clock.set(now_ms);
         self.state.set(state);
-        let state = self.ctx.state();
+        self.show_grants(&self.all_grants);
+        let task = self.ctx.task_ctx();
         let mut hits = Vec::new();
         for planned in self
             .scheduled_rules
             .iter()
             .filter(|p| due.contains(&p.rule.name))
         {
-            let rows = execute(&state, &planned.plan, &planned.rule.name).await?;
+            let rows = execute(Arc::clone(&task), &planned.plan, &planned.rule.name).await?;
             hits.push(RuleHits {
                 rule: Arc::clone(&planned.rule),
                 rows,
@@ -318,15 +340,21 @@ impl RuleEngine {
         Ok(hits)
     }
 
-    /// Runs every per-batch rule and the activity queries over `batch`, with `state`
-    /// as known before it. Not re-entrant: callers evaluate one batch at a time.
+    /// Runs every per-batch rule and the activity queries over `batch`. The rules see
+    /// the grants bound to the batch's credentials (all their rows) and the state of
+    /// those grants as known before the batch, which `state` makes from their ids: a
+    /// batch costs the same with 100 grants or 100,000. Not re-entrant: callers
+    /// evaluate one batch at a time.
     pub async fn evaluate(
         &self,
         batch: RecordBatch,
-        state: &StateTables,
+        state: impl FnOnce(&[&str]) -> Result<StateTables, ArrowError>,
     ) -> Result<Evaluation, EngineError> {
+        let grants = self.index.slice(&self.all_grants, &batch)?;
+        let state = state(&grants.grant_ids())?;
         self.clock.set(chrono::Utc::now().timestamp_millis());
-        self.state.set(state);
+        self.state.set(&state);
+        self.show_grants(&grants);
         self.actions.replace(vec![batch]);
         let result = self.run_all().await;
         self.actions.replace(Vec::new());
@@ -334,27 +362,43 @@ impl RuleEngine {
     }
 
     async fn run_all(&self) -> Result<Evaluation, EngineError> {
-        let state = self.ctx.state();
-        let rules = self.event_rules.iter().map(|planned| async {
-            let rows = execute(&state, &planned.plan, &planned.rule.name).await?;
-            Ok::<_, EngineError>((!rows.is_empty()).then(|| RuleHits {
-                rule: Arc::clone(&planned.rule),
-                rows,
-            }))
-        });
+        let task = self.ctx.task_ctx();
+        // One task per query, so that the rules of a batch share both cores.
+        let spawn = |plan: &Arc<dyn ExecutionPlan>, name: &str| {
+            let (plan, task, name) = (Arc::clone(plan), Arc::clone(&task), name.to_owned());
+            tokio::spawn(async move { execute(task, &plan, &name).await })
+        };
+        let rules: Vec<_> = self
+            .event_rules
+            .iter()
+            .map(|planned| spawn(&planned.plan, &planned.rule.name))
+            .collect();
         let plans = &self.activity;
-        let (hits, (actions, scopes, windows, amounts)) =
-            futures::future::try_join(futures::future::try_join_all(rules), async {
-                futures::future::try_join4(
-                    execute(&state, &plans.actions, "activity"),
-                    execute(&state, &plans.scopes, "activity"),
-                    execute(&state, &plans.windows, "activity"),
-                    execute(&state, &plans.amounts, "activity"),
-                )
-                .await
-            })
-            .await?;
-        let hits: Vec<RuleHits> = hits.into_iter().flatten().collect();
+        let activity: Vec<_> = [
+            &plans.actions,
+            &plans.scopes,
+            &plans.windows,
+            &plans.amounts,
+        ]
+        .into_iter()
+        .map(|plan| spawn(plan, "activity"))
+        .collect();
+        let mut hits = Vec::new();
+        for (planned, task) in self.event_rules.iter().zip(rules) {
+            let rows = joined(task.await)?;
+            if !rows.is_empty() {
+                hits.push(RuleHits {
+                    rule: Arc::clone(&planned.rule),
+                    rows,
+                });
+            }
+        }
+        let mut results = Vec::new();
+        for task in activity {
+            results.push(joined(task.await)?);
+        }
+        let [actions, scopes, windows, amounts] =
+            <[Vec<RecordBatch>; 4]>::try_from(results).unwrap_or_default();
         let rows = ActivityRows {
             actions,
             scopes,
@@ -364,6 +408,14 @@ impl RuleEngine {
         let activity = BatchActivity::build(&rows, &hits, &self.scope_actions)?;
         Ok(Evaluation { hits, activity })
     }
+}
+
+/// A spawned query's rows, or why it failed (a panic in a query is a bug: reported,
+/// not propagated).
+fn joined(
+    result: Result<Result<Vec<RecordBatch>, EngineError>, tokio::task::JoinError>,
+) -> Result<Vec<RecordBatch>, EngineError> {
+    result.unwrap_or_else(|error| Err(EngineError::Panicked(error.to_string())))
 }
 
 /// Each grant's scope patterns in `scope_index` order (the table lists them so).
@@ -394,7 +446,7 @@ fn scope_actions(scopes: &RecordBatch) -> HashMap<String, Vec<String>> {
 /// Planning cost 40% of rule time per batch when it was redone for every batch; now a
 /// batch only resets the plan's operators (a hash join's build side, a sort's state).
 async fn execute(
-    state: &SessionState,
+    task: Arc<TaskContext>,
     plan: &Arc<dyn ExecutionPlan>,
     name: &str,
 ) -> Result<Vec<RecordBatch>, EngineError> {
@@ -403,7 +455,7 @@ async fn execute(
         source,
     };
     let physical = reset_plan_states(Arc::clone(plan)).map_err(fail)?;
-    let rows = datafusion::physical_plan::collect(physical, state.task_ctx())
+    let rows = datafusion::physical_plan::collect(physical, task)
         .await
         .map_err(fail)?;
     Ok(rows.into_iter().filter(|b| b.num_rows() > 0).collect())
@@ -450,9 +502,10 @@ mod tests {
                 .expect("valid event");
         }
         let batch = builder.finish().expect("batch");
-        let state = crate::state::StateStore::default().tables().expect("state");
+        let store = crate::state::StateStore::default();
+        let state = |grants: &[&str]| store.tables_for(grants);
         let evaluation = engine
-            .evaluate(batch.clone(), &state)
+            .evaluate(batch.clone(), state)
             .await
             .expect("evaluate");
         let alerts = build_alerts(
@@ -516,10 +569,10 @@ mod tests {
                 })
                 .collect()
         };
-        let again = engine.evaluate(batch.clone(), &state).await.expect("again");
+        let again = engine.evaluate(batch.clone(), state).await.expect("again");
         assert_eq!(rows(&again), rows(&evaluation));
         let clean = engine
-            .evaluate(batch.slice(0, 2), &state)
+            .evaluate(batch.slice(0, 2), state)
             .await
             .expect("clean");
         assert_eq!(rows(&clean), Vec::<(String, usize)>::new());

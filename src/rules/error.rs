@@ -47,6 +47,9 @@ pub enum EngineError {
         #[source]
         source: datafusion::error::DataFusionError,
     },
+    /// A rule's task panicked (a bug).
+    #[error("a rule's task failed: {0}")]
+    Panicked(String),
     /// Building the grant tables failed.
     #[error("cannot build grant tables: {0}")]
     Tables(#[from] datafusion::arrow::error::ArrowError),

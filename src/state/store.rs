@@ -138,24 +138,7 @@ impl StateStore {
 
     /// Use per grant, over all its credentials.
     pub fn grant_use(&self) -> BTreeMap<&str, GrantUse> {
-        let mut uses: BTreeMap<&str, GrantUse> = BTreeMap::new();
-        for a in self
-            .activity
-            .values()
-            .flat_map(HashMap::values)
-            .map(|t| &t.record)
-        {
-            let u = uses.entry(a.grant_id.as_str()).or_default();
-            u.last_seen_ms = u.last_seen_ms.max(Some(a.last_seen_ms));
-            u.first_seen_ms = match (u.first_seen_ms, a.first_seen_ms) {
-                (Some(u), Some(a)) => Some(u.min(a)),
-                (u, a) => u.or(a),
-            };
-            u.actions_total += a.actions_total;
-            u.out_of_purpose_total += a.out_of_purpose_total;
-            u.scopes_used.extend(a.scopes_used.iter().cloned());
-        }
-        uses
+        grant_use(self.records())
     }
 
     /// Every (grant, credential) activity record.
@@ -168,7 +151,19 @@ impl StateStore {
 
     /// The state tables rules see, as of now.
     pub fn tables(&self) -> Result<StateTables, ArrowError> {
-        StateTables::build(self)
+        StateTables::build(&self.records().collect::<Vec<_>>())
+    }
+
+    /// The state tables of `grants` only (those a batch is judged against): built for
+    /// every batch, so their cost follows the batch, not the number of grants.
+    pub fn tables_for(&self, grants: &[&str]) -> Result<StateTables, ArrowError> {
+        let records: Vec<&ActivityRecord> = grants
+            .iter()
+            .filter_map(|g| self.activity.get(*g))
+            .flat_map(HashMap::values)
+            .map(|t| &t.record)
+            .collect();
+        StateTables::build(&records)
     }
 
     /// The condition a finding fired for, if it is in force.
@@ -202,6 +197,25 @@ impl StateStore {
         self.findings
             .remove(&(rule.to_owned(), grant_id.to_owned()));
     }
+}
+
+/// Use per grant of `records`, over each grant's credentials.
+pub(super) fn grant_use<'a>(
+    records: impl IntoIterator<Item = &'a ActivityRecord>,
+) -> BTreeMap<&'a str, GrantUse> {
+    let mut uses: BTreeMap<&str, GrantUse> = BTreeMap::new();
+    for a in records {
+        let u = uses.entry(a.grant_id.as_str()).or_default();
+        u.last_seen_ms = u.last_seen_ms.max(Some(a.last_seen_ms));
+        u.first_seen_ms = match (u.first_seen_ms, a.first_seen_ms) {
+            (Some(u), Some(a)) => Some(u.min(a)),
+            (u, a) => u.or(a),
+        };
+        u.actions_total += a.actions_total;
+        u.out_of_purpose_total += a.out_of_purpose_total;
+        u.scopes_used.extend(a.scopes_used.iter().cloned());
+    }
+    uses
 }
 
 fn insert_sorted(values: &mut Vec<String>, value: &String) {

@@ -13,7 +13,8 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 
-use super::store::StateStore;
+use super::record::ActivityRecord;
+use super::store::grant_use;
 use crate::decode::schema::{finish_utc, string_list_type, timestamp_type};
 
 /// The state tables of one moment.
@@ -77,19 +78,19 @@ fn count(n: u64) -> i64 {
 }
 
 impl StateTables {
-    /// The tables of `store` as it is now.
-    pub fn build(store: &StateStore) -> Result<Self, ArrowError> {
+    /// The tables of these (grant, credential) records.
+    pub fn build(records: &[&ActivityRecord]) -> Result<Self, ArrowError> {
         Ok(Self {
-            grant_activity: grant_activity(store)?,
-            credential_activity: credential_activity(store)?,
-            grant_rate_windows: rate_windows(store)?,
-            grant_daily_amounts: daily_amounts(store)?,
+            grant_activity: grant_activity(records)?,
+            credential_activity: credential_activity(records)?,
+            grant_rate_windows: rate_windows(records)?,
+            grant_daily_amounts: daily_amounts(records)?,
         })
     }
 }
 
-fn grant_activity(store: &StateStore) -> Result<RecordBatch, ArrowError> {
-    let uses = store.grant_use();
+fn grant_activity(records: &[&ActivityRecord]) -> Result<RecordBatch, ArrowError> {
+    let uses = grant_use(records.iter().copied());
     let mut grant = StringBuilder::new();
     let mut last_seen = TimestampMillisecondBuilder::new();
     let mut first_seen = TimestampMillisecondBuilder::new();
@@ -118,13 +119,13 @@ fn grant_activity(store: &StateStore) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(grant_activity_schema(), columns)
 }
 
-fn credential_activity(store: &StateStore) -> Result<RecordBatch, ArrowError> {
+fn credential_activity(records: &[&ActivityRecord]) -> Result<RecordBatch, ArrowError> {
     let mut grant = StringBuilder::new();
     let mut credential = StringBuilder::new();
     let mut last_seen = TimestampMillisecondBuilder::new();
     let mut actions = Int64Builder::new();
     let mut environments = ListBuilder::new(StringBuilder::new());
-    for r in store.records() {
+    for r in records {
         grant.append_value(&r.grant_id);
         credential.append_value(&r.credential_id);
         last_seen.append_option((r.actions_total > 0).then_some(r.last_seen_ms));
@@ -144,9 +145,9 @@ fn credential_activity(store: &StateStore) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(credential_activity_schema(), columns)
 }
 
-fn rate_windows(store: &StateStore) -> Result<RecordBatch, ArrowError> {
+fn rate_windows(records: &[&ActivityRecord]) -> Result<RecordBatch, ArrowError> {
     let mut sums: BTreeMap<(&str, i64, i64), u64> = BTreeMap::new();
-    for r in store.records() {
+    for r in records {
         for w in &r.rate_windows {
             *sums
                 .entry((r.grant_id.as_str(), w.window_ms, w.start_ms))
@@ -172,9 +173,9 @@ fn rate_windows(store: &StateStore) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(rate_windows_schema(), columns)
 }
 
-fn daily_amounts(store: &StateStore) -> Result<RecordBatch, ArrowError> {
+fn daily_amounts(records: &[&ActivityRecord]) -> Result<RecordBatch, ArrowError> {
     let mut sums: BTreeMap<(&str, i64, Option<&str>), f64> = BTreeMap::new();
-    for r in store.records() {
+    for r in records {
         for d in &r.daily_amounts {
             *sums
                 .entry((r.grant_id.as_str(), d.day_ms, d.currency.as_deref()))

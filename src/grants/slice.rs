@@ -1,0 +1,197 @@
+//! The rows of the grant tables that concern one batch: the grants bound to its
+//! credentials, with all their credential and scope rows. A batch is judged against
+//! these instead of the whole set, so its cost follows the batch and not the number
+//! of grants (with 10,000 grants, every rule joining the whole tables cost more than
+//! the events themselves).
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray, UInt32Array};
+use datafusion::arrow::compute::take_record_batch;
+use datafusion::arrow::error::ArrowError;
+use std::collections::{HashMap, HashSet};
+
+use super::tables::GrantTables;
+
+/// Where each grant's rows are in the tables, built once per grant set.
+#[derive(Debug, Default)]
+pub struct GrantIndex {
+    /// credential_id → rows of `grants` binding it.
+    by_credential: HashMap<String, Vec<u32>>,
+    /// Per row of `grants`: its rows of `grant_credentials`.
+    credential_rows: Vec<Vec<u32>>,
+    /// Per row of `grants`: its rows of `grant_scopes`.
+    scope_rows: Vec<Vec<u32>>,
+}
+
+fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray, ArrowError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| ArrowError::SchemaError(format!("no string column `{name}`")))
+}
+
+fn row(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+impl GrantIndex {
+    /// Indexes `tables` (as [`GrantTables::build`] makes them).
+    pub fn new(tables: &GrantTables) -> Result<Self, ArrowError> {
+        let ids = string_column(&tables.grants, "grant_id")?;
+        let grant_row: HashMap<&str, u32> = ids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| Some((id?, row(i))))
+            .collect();
+        let mut index = Self {
+            by_credential: HashMap::new(),
+            credential_rows: vec![Vec::new(); ids.len()],
+            scope_rows: vec![Vec::new(); ids.len()],
+        };
+        let credentials = string_column(&tables.grant_credentials, "credential_id")?;
+        let bound = string_column(&tables.grant_credentials, "grant_id")?;
+        for (i, (credential, grant)) in credentials.iter().zip(bound.iter()).enumerate() {
+            if let (Some(credential), Some(&g)) = (credential, grant.and_then(|g| grant_row.get(g)))
+            {
+                index
+                    .by_credential
+                    .entry(credential.to_owned())
+                    .or_default()
+                    .push(g);
+                index.credential_rows[g as usize].push(row(i));
+            }
+        }
+        let scoped = string_column(&tables.grant_scopes, "grant_id")?;
+        for (i, grant) in scoped.iter().enumerate() {
+            if let Some(&g) = grant.and_then(|g| grant_row.get(g)) {
+                index.scope_rows[g as usize].push(row(i));
+            }
+        }
+        Ok(index)
+    }
+
+    /// The tables restricted to the grants binding a `credential_id` of `actions`.
+    pub fn slice(
+        &self,
+        tables: &GrantTables,
+        actions: &RecordBatch,
+    ) -> Result<GrantTables, ArrowError> {
+        let credentials = string_column(actions, "credential_id")?;
+        let distinct: HashSet<&str> = credentials.iter().flatten().collect();
+        let mut grants: Vec<u32> = distinct
+            .into_iter()
+            .filter_map(|c| self.by_credential.get(c))
+            .flatten()
+            .copied()
+            .collect();
+        grants.sort_unstable();
+        grants.dedup();
+        let rows_of = |per_grant: &[Vec<u32>]| -> UInt32Array {
+            grants
+                .iter()
+                .flat_map(|&g| per_grant.get(g as usize).into_iter().flatten().copied())
+                .collect()
+        };
+        Ok(GrantTables {
+            grant_credentials: take_record_batch(
+                &tables.grant_credentials,
+                &rows_of(&self.credential_rows),
+            )?,
+            grant_scopes: take_record_batch(&tables.grant_scopes, &rows_of(&self.scope_rows))?,
+            grants: take_record_batch(&tables.grants, &UInt32Array::from(grants))?,
+        })
+    }
+}
+
+impl GrantTables {
+    /// The ids of the grants in `grants`, in table order.
+    pub fn grant_ids(&self) -> Vec<&str> {
+        string_column(&self.grants, "grant_id")
+            .map(|ids| ids.iter().flatten().collect())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::ArrayRef;
+
+    use super::*;
+    use crate::grants::parse_str;
+
+    const GRANTS: &str = r#"
+- id: a
+  partner: p
+  owner: o@x
+  purpose: x
+  credentials: [c1, c2]
+  scopes: [{action: "GET /a"}, {action: "GET /b"}]
+- id: b
+  partner: p
+  owner: o@x
+  purpose: x
+  credentials: [c3]
+  scopes: [{action: "GET /c"}]
+- id: c
+  partner: p
+  owner: o@x
+  purpose: x
+  credentials: [c2]
+  scopes: [{action: "GET /d"}]
+"#;
+
+    fn column(batch: &RecordBatch, name: &str) -> Vec<String> {
+        string_column(batch, name)
+            .expect("column")
+            .iter()
+            .map(|v| v.unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_slice_holds_every_row_of_the_grants_binding_the_credentials() {
+        let set = parse_str(
+            GRANTS,
+            std::path::Path::new("g.yaml"),
+            Duration::from_secs(86_400),
+        )
+        .expect("grants");
+        let tables = GrantTables::build(&set).expect("tables");
+        let index = GrantIndex::new(&tables).expect("index");
+        let slice = |credentials: &[&str]| {
+            let column: ArrayRef = Arc::new(StringArray::from(credentials.to_vec()));
+            let actions = RecordBatch::try_from_iter([("credential_id", column)]).expect("batch");
+            index.slice(&tables, &actions).expect("slice")
+        };
+
+        // c2 is bound by a and c: both grants, all their credentials and scopes.
+        let s = slice(&["c2", "c2", "unknown"]);
+        assert_eq!(s.grant_ids(), ["a", "c"]);
+        assert_eq!(
+            column(&s.grant_credentials, "credential_id"),
+            ["c1", "c2", "c2"]
+        );
+        assert_eq!(
+            column(&s.grant_scopes, "action"),
+            ["GET /a", "GET /b", "GET /d"]
+        );
+        assert_eq!(s.grants.schema(), tables.grants.schema());
+
+        let s = slice(&["c3"]);
+        assert_eq!(s.grant_ids(), ["b"]);
+        assert_eq!(column(&s.grant_scopes, "grant_id"), ["b"]);
+
+        let s = slice(&["nobody"]);
+        assert_eq!(
+            (
+                s.grants.num_rows(),
+                s.grant_credentials.num_rows(),
+                s.grant_scopes.num_rows()
+            ),
+            (0, 0, 0)
+        );
+    }
+}
