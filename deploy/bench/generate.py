@@ -13,10 +13,12 @@ def main(out_dir, events, grants):
             f.write(f"""- id: grant-{g:05d}
   partner: partner-{g % 500:03d}
   owner: owner-{g % 97}@bank.example
+  approved_by: approver-{g % 13}@bank.example
+  approved_at: 2026-05-20T00:00:00Z
   purpose: Initiate payouts and read their status for partner {g % 500}
   credentials: [cli_{g:05d}]
-  valid_from: 2026-01-01T00:00:00Z
-  expires_at: 2027-06-01T00:00:00Z
+  valid_from: 2026-06-01T00:00:00Z
+  expires_at: 2027-05-01T00:00:00Z
   environments: [prod]
   delegates: [subproc-{g % 50:02d}]
   scopes:

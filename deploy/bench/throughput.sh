@@ -1,76 +1,213 @@
 #!/usr/bin/env bash
-# Throughput of one `grantwatch run` draining a topic, next to kcat's raw consume rate
-# of the same topic (the ceiling for any Kafka consumer on this machine).
-#   deploy/bench/throughput.sh [EVENTS=1000000] [GRANTS=1000] [PARTITIONS=4]
+# The pipeline benchmark: what one `grantwatch run` does against the local broker,
+# next to kcat's raw consume rate of the same topic (the ceiling for any Kafka
+# consumer on this machine).
+#   deploy/bench/throughput.sh [EVENTS=2000000] [GRANTS=10000] [PARTITIONS=4]
+# Three runs, one table (printed, and added to BENCHMARKS.md unless RECORD=0):
+#   drain    EVENTS partner actions (~450 bytes, ~2% out of purpose) for GRANTS grants,
+#            produced first, then consumed, decoded, judged by every rule, alerted,
+#            archived and committed: events/s from process start to exit after the
+#            last event's alert (the exit puts the archive and commits offsets; the
+#            group's lag is checked to be zero afterwards);
+#   memory   the same for BIG_GRANTS (100000) grants: peak RSS;
+#   latency  RATE (20000) events/s for SECONDS (30) into a running grantwatch: each
+#            alert's Kafka timestamp minus its event's produce time, p50/p99, after a
+#            WARMUP (5 s) that covers the group join.
+# ARCHIVE=0 leaves the archive off; KEEP=1 keeps the work files and topics; GRANTWATCH_BIN compares another build; RUNS picks
+# runs ("drain latency"; latency uses the drain run's workload).
 # Needs the local broker (deploy/local/kafka.sh start) and a release build.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-events=${1:-1000000}
-grants=${2:-1000}
+events=${1:-2000000}
+grants=${2:-10000}
 partitions=${3:-4}
+big_grants=${BIG_GRANTS:-100000}
+rate=${RATE:-20000}
+seconds=${SECONDS_PACED:-30}
+warmup=${WARMUP:-5}
 brokers=127.0.0.1:${KAFKA_PORT:-9092}
 jars=${KAFKA_JARS_DIR:-$HOME/.cache/grantwatch/kafka-jars}
-bin=${GRANTWATCH_BIN:-target/release/grantwatch}   # another build to compare
+bin=${GRANTWATCH_BIN:-target/release/grantwatch}
 [ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 2; }
+bin=$(realpath "$bin")
 work=$(mktemp -d /tmp/gw-bench.XXXXXX)
 run=$(date +%s)
-topic=bench-actions-$run
+# Each run leaves ~1 GB of events and topics behind: removed at exit unless KEEP=1.
+cleanup() {
+  [ "${KEEP:-0}" = 1 ] && return
+  java -cp "$jars/*" org.apache.kafka.tools.TopicCommand --bootstrap-server "$brokers" \
+    --delete --if-exists --topic "bench-.*-$run.*" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml || echo +dirty)
+rows=$work/rows.md
 
-echo "generating $events events for $grants grants in $work"
-python3 deploy/bench/generate.py "$work" "$events" "$grants"
-echo "average event size: $(( $(cut -f2- "$work/events.tsv" | wc -c) / events )) bytes"
+kafka_tool() { java -cp "$jars/*" "$@" --bootstrap-server "$brokers"; }
+ms() { date +%s%3N; }
+per_second() { echo "$1 * 1000 / $2" | bc; }
 
-java -cp "$jars/*" org.apache.kafka.tools.TopicCommand --bootstrap-server "$brokers" \
-  --create --topic "$topic" --partitions "$partitions" --replication-factor 1 >/dev/null 2>&1
-t0=$(date +%s.%N)
-kcat -P -b "$brokers" -t "$topic" -K $'\t' -z lz4 -X linger.ms=20 -X batch.num.messages=10000 < "$work/events.tsv"
-# One sentinel per partition, last in each: its alert proves the partition is drained.
-for p in $(seq 0 $((partitions - 1))); do
-  echo "{\"ts\":1796000999999,\"event_id\":\"sentinel-$p\",\"credential_id\":\"cli_sentinel_$p\",\"action\":\"GET /ping\"}" \
-    | kcat -P -b "$brokers" -t "$topic" -p "$p"
-done
-t1=$(date +%s.%N)
-echo "produced in $(echo "$t1 - $t0" | bc) s"
+# generate DIR GRANTS: the workload (grants.yaml, events.tsv) in DIR.
+generate() {
+  mkdir -p "$1"
+  python3 deploy/bench/generate.py "$1" "$events" "$2"
+}
 
-t0=$(date +%s.%N)
-count=$(kcat -C -b "$brokers" -t "$topic" -o beginning -e -q -f '%o\n' -X fetch.wait.max.ms=10 | wc -l)
-t1=$(date +%s.%N)
-kcat_rate=$(echo "$count / ($t1 - $t0)" | bc)
-echo "kcat raw consume: $count messages in $(echo "$t1 - $t0" | bc) s = $kcat_rate msg/s"
+# produce DIR TOPIC: the workload to a new topic, then one sentinel per partition,
+# last in each: its alert proves the partition is drained.
+produce() {
+  kafka_tool org.apache.kafka.tools.TopicCommand --create --topic "$2" \
+    --partitions "$partitions" --replication-factor 1 >/dev/null
+  kcat -P -b "$brokers" -t "$2" -K $'\t' -z lz4 -X linger.ms=20 -X batch.num.messages=10000 < "$1/events.tsv"
+  for p in $(seq 0 $((partitions - 1))); do
+    echo "{\"ts\":1796000999999,\"event_id\":\"sentinel-$p\",\"credential_id\":\"cli_sentinel_$p\",\"action\":\"GET /ping\"}" \
+      | kcat -P -b "$brokers" -t "$2" -p "$p"
+  done
+}
 
-cat > "$work/grantwatch.toml" <<TOML
+# ceiling TOPIC: kcat's raw consume rate of the whole topic, msg/s.
+ceiling() {
+  local t0 count
+  t0=$(ms)
+  count=$(kcat -C -b "$brokers" -t "$1" -o beginning -e -q -f '%o\n' -X fetch.wait.max.ms=10 | wc -l)
+  per_second "$count" $(( $(ms) - t0 ))
+}
+
+# config DIR TOPIC GROUP [ALERT_TOPIC]: a grantwatch.toml in DIR.
+config() {
+  local alert_topic=${4:+"kafka_topic = \"$4\""}
+  cat > "$1/grantwatch.toml" <<TOML
 [kafka]
 brokers = "$brokers"
-group_id = "bench-$run"
-topics = ["$topic"]
-dead_letter_topic = "$topic.dlq"
+group_id = "$3"
+topics = ["$2"]
+dead_letter_topic = "$2.dlq"
 [grants]
 paths = ["grants.yaml"]
 [alerts]
 file = "alerts.jsonl"
+$alert_topic
 [metrics]
 listen = "127.0.0.1:0"
 TOML
-# The archive is on unless ARCHIVE=0: Parquet of every event, put each second (the
-# end condition below is the last alert, so the final put may trail it by up to 1 s).
-if [ "${ARCHIVE:-1}" != 0 ]; then
-  printf '[archive]\nurl = "archive"\nflush_interval = "1s"\n' >> "$work/grantwatch.toml"
-fi
-: > "$work/alerts.jsonl"
-t0=$(date +%s.%N)
-GRANTWATCH_LOG=warn "$bin" run --config "$work/grantwatch.toml" 2> "$work/grantwatch.log" &
-pid=$!
-until [ "$(grep -c '"sentinel-' "$work/alerts.jsonl")" -ge "$partitions" ]; do
-  kill -0 $pid 2>/dev/null || { cat "$work/grantwatch.log"; echo "grantwatch died" >&2; exit 1; }
-  sleep 0.2
+  # Parquet of every event, put each second and at exit.
+  if [ "${ARCHIVE:-1}" != 0 ]; then
+    printf '[archive]\nurl = "archive"\nflush_interval = "1s"\n' >> "$1/grantwatch.toml"
+  fi
+  : > "$1/alerts.jsonl"
+}
+
+# Sampled while grantwatch runs: peak RSS (MiB) and CPU seconds used.
+peak_rss=0 cpu_s=0
+sample() {
+  local hwm ticks
+  hwm=$(awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null) || return 0
+  [ -n "$hwm" ] && peak_rss=$((hwm / 1024))
+  ticks=$(awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null) || return 0
+  [ -n "$ticks" ] && cpu_s=$(echo "scale=1; $ticks / $(getconf CLK_TCK)" | bc)
+}
+
+# start DIR: grantwatch on DIR/grantwatch.toml in the background (pid in $pid).
+start() {
+  peak_rss=0 cpu_s=0
+  GRANTWATCH_LOG=warn "$bin" run --config "$1/grantwatch.toml" 2> "$1/grantwatch.log" &
+  pid=$!
+}
+
+# stop DIR: SIGTERM (drain, final archive put, offset commit), wait for the exit.
+stop() {
+  kill -TERM "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sample "$pid"; sleep 0.05; done
+  wait "$pid" || { cat "$1/grantwatch.log"; echo "grantwatch failed" >&2; exit 1; }
+}
+
+# lag GROUP: the group's total lag as the broker sees it.
+lag() {
+  kafka_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --describe --group "$1" 2>/dev/null \
+    | awk '$6 ~ /^[0-9]+$/ {sum += $6} END {print sum + 0}'
+}
+
+# drain NAME GRANTS: one drain run, adding a row to the table.
+drain() {
+  local dir=$work/$1 topic=bench-$1-$run group=bench-$1-$run t0 elapsed kcat_rate gw_rate alerts
+  echo "== $1: $events events, $2 grants"
+  generate "$dir" "$2"
+  echo "average event: $(( $(cut -f2- "$dir/events.tsv" | wc -c) / events )) bytes"
+  produce "$dir" "$topic"
+  kcat_rate=$(ceiling "$topic")
+  echo "kcat raw consume: $kcat_rate msg/s"
+  config "$dir" "$topic" "$group"
+  t0=$(ms)
+  start "$dir"
+  until [ "$(grep -c '"sentinel-' "$dir/alerts.jsonl")" -ge "$partitions" ]; do
+    kill -0 "$pid" 2>/dev/null || { cat "$dir/grantwatch.log"; echo "grantwatch died" >&2; exit 1; }
+    sample "$pid"
+    sleep 0.1
+  done
+  stop "$dir"
+  elapsed=$(( $(ms) - t0 ))
+  local total=$((events + partitions)) left
+  gw_rate=$(per_second "$total" "$elapsed")
+  alerts=$(wc -l < "$dir/alerts.jsonl")
+  left=$(lag "$group")
+  echo "grantwatch: $total events in $elapsed ms = $gw_rate events/s, $alerts alerts, lag after $left, peak RSS $peak_rss MiB, CPU $cpu_s s"
+  [ "$left" = 0 ] || { echo "the group's lag is $left after exit" >&2; exit 1; }
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s events/s (%s s) | %s | - | %s MiB | %s s |\n' \
+    "$(date +%F)" "$commit" "$(nproc)" "$1" "$2" "$total" "$kcat_rate" "$gw_rate" \
+    "$(echo "scale=1; $elapsed / 1000" | bc)" "$(printf '%.2f' "$(echo "scale=4; $gw_rate / $kcat_rate" | bc)")" \
+    "$peak_rss" "$cpu_s" >> "$rows"
+}
+
+# latency: RATE events/s into a running grantwatch; alerts on a Kafka topic.
+latency() {
+  local dir=$work/drain topic=bench-latency-$run alert_topic=bench-alerts-$run since
+  echo "== latency: $rate events/s for $seconds s after $warmup s, $grants grants"
+  [ -f "$dir/events.tsv" ] || generate "$dir" "$grants"
+  kafka_tool org.apache.kafka.tools.TopicCommand --create --topic "$topic" \
+    --partitions "$partitions" --replication-factor 1 >/dev/null
+  kafka_tool org.apache.kafka.tools.TopicCommand --create --topic "$alert_topic" \
+    --partitions 1 --replication-factor 1 >/dev/null
+  config "$dir" "$topic" "bench-latency-$run" "$alert_topic"
+  start "$dir"
+  since=$(( $(ms) + warmup * 1000 ))
+  python3 deploy/bench/pace.py "$dir/events.tsv" "$rate" $((seconds + warmup)) \
+    | kcat -P -b "$brokers" -t "$topic" -K $'\t' -X linger.ms=1
+  sleep 2
+  sample "$pid"
+  stop "$dir"
+  kcat -C -b "$brokers" -t "$alert_topic" -o beginning -e -q -f '%T\t%s\n' > "$work/latency-alerts.tsv"
+  read -r count p50 p99 max < <(python3 deploy/bench/latency.py "$work/latency-alerts.tsv" "$since")
+  echo "detection latency over $count alerts: p50 $p50 ms, p99 $p99 ms, max $max ms; peak RSS $peak_rss MiB, CPU $cpu_s s"
+  printf '| %s | %s | %s | latency | %s | %s/s for %s s | - | - | - | %s / %s ms (%s alerts) | %s MiB | %s s |\n' \
+    "$(date +%F)" "$commit" "$(nproc)" "$grants" "$rate" "$seconds" "$p50" "$p99" "$count" \
+    "$peak_rss" "$cpu_s" >> "$rows"
+}
+
+for r in ${RUNS:-drain memory latency}; do
+  case $r in
+    drain) drain drain "$grants" ;;
+    memory) drain memory "$big_grants" ;;
+    latency) latency ;;
+  esac
 done
-t1=$(date +%s.%N)
-rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
-kill -TERM $pid; wait $pid || true
-total=$((events + partitions))
-secs=$(echo "$t1 - $t0" | bc)
-rate=$(echo "$total / $secs" | bc)
-alerts=$(wc -l < "$work/alerts.jsonl")
-echo "grantwatch: $total events in $secs s = $rate events/s (startup included, archive ${ARCHIVE:-1}), $alerts alerts, peak RSS $((rss_kb / 1024)) MiB"
-echo "ratio to kcat: $(echo "scale=2; $rate / $kcat_rate" | bc)"
-echo "cores: $(nproc)"
+
+table=$work/table.md
+{
+  echo "| date | commit | cores | run | grants | events | kcat raw consume (msg/s) | grantwatch | ratio | detection p50 / p99 | peak RSS | CPU |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  cat "$rows"
+} > "$table"
+echo
+cat "$table"
+echo "archive: ${ARCHIVE:-1}"
+if [ "${RECORD:-1}" != 0 ]; then
+  # New rows go above the marker that ends the table in BENCHMARKS.md.
+  python3 - "$rows" <<'PY'
+import sys
+rows = open(sys.argv[1]).read()
+text = open("BENCHMARKS.md").read()
+marker = "<!-- throughput.sh rows above -->"
+open("BENCHMARKS.md", "w").write(text.replace(marker, rows + marker, 1))
+PY
+  echo "rows added to BENCHMARKS.md"
+fi
