@@ -135,7 +135,7 @@ impl GrantMetrics {
     }
 
     /// Counts a batch's actions per grant and verdict, refreshes the drift ratio of the
-    /// grants acting, and every [`DRIFT_SWEEP`] that of all grants in the window (so
+    /// grants acting, and every 10 s that of all grants in the window (so
     /// that a grant gone quiet drifts back to 0).
     pub fn observe(&mut self, activity: &BatchActivity, grants: &GrantSet, now_ms: i64) {
         let m = &self.metrics;
