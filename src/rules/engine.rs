@@ -374,15 +374,13 @@ impl RuleEngine {
             .map(|planned| spawn(&planned.plan, &planned.rule.name))
             .collect();
         let plans = &self.activity;
-        let activity: Vec<_> = [
+        let [actions, scopes, windows, amounts] = [
             &plans.actions,
             &plans.scopes,
             &plans.windows,
             &plans.amounts,
         ]
-        .into_iter()
-        .map(|plan| spawn(plan, "activity"))
-        .collect();
+        .map(|plan| spawn(plan, "activity"));
         let mut hits = Vec::new();
         for (planned, task) in self.event_rules.iter().zip(rules) {
             let rows = joined(task.await)?;
@@ -393,17 +391,11 @@ impl RuleEngine {
                 });
             }
         }
-        let mut results = Vec::new();
-        for task in activity {
-            results.push(joined(task.await)?);
-        }
-        let [actions, scopes, windows, amounts] =
-            <[Vec<RecordBatch>; 4]>::try_from(results).unwrap_or_default();
         let rows = ActivityRows {
-            actions,
-            scopes,
-            windows,
-            amounts,
+            actions: joined(actions.await)?,
+            scopes: joined(scopes.await)?,
+            windows: joined(windows.await)?,
+            amounts: joined(amounts.await)?,
         };
         let activity = BatchActivity::build(&rows, &hits, &self.scope_actions)?;
         Ok(Evaluation { hits, activity })
