@@ -29,7 +29,14 @@ impl DriftWindow {
     /// Adds a batch's counts for `grant` at `now_ms`.
     pub fn record(&mut self, grant: &str, actions: u64, flagged: u64, now_ms: i64) {
         let start = now_ms - now_ms.rem_euclid(BUCKET_MS);
-        let entry = self.grants.entry(grant.to_owned()).or_default();
+        // Looked up before inserting: most batches meet grants already in the window,
+        // and an entry needs an owned key.
+        if !self.grants.contains_key(grant) {
+            self.grants.insert(grant.to_owned(), Buckets::default());
+        }
+        let Some(entry) = self.grants.get_mut(grant) else {
+            return;
+        };
         match entry.buckets.back_mut() {
             Some(last) if last.0 == start => {
                 last.1 += actions;
