@@ -113,8 +113,7 @@ impl ActionPattern {
                 {
                     return false;
                 }
-                let actual: Vec<&str> = path_of(rest).split('/').collect();
-                segments_match(segments, &actual)
+                segments_match(segments, path_of(rest).split('/'))
             }
         }
     }
@@ -131,20 +130,32 @@ fn path_of(path: &str) -> &str {
     path.split(['?', '#']).next().unwrap_or(path)
 }
 
-fn segments_match(pattern: &[Segment], actual: &[&str]) -> bool {
-    match (pattern.split_first(), actual.split_first()) {
-        (None, _) => actual.is_empty(),
-        (Some((Segment::Many, rest)), _) => {
-            (0..=actual.len()).any(|skip| segments_match(rest, &actual[skip..]))
-        }
-        (Some(_), None) => false,
-        (Some((Segment::One, rest)), Some((head, tail))) => {
-            !head.is_empty() && segments_match(rest, tail)
-        }
-        (Some((Segment::Glob(glob), rest)), Some((head, tail))) => {
-            glob_match(glob.as_bytes(), head.as_bytes()) && segments_match(rest, tail)
+/// Whether the path segments left in `actual` match `pattern`. Walks the split
+/// iterator itself (cloned where `**` tries each depth): rules call this for every
+/// (event, scope) pair, and collecting the segments first was an allocation each.
+fn segments_match(pattern: &[Segment], mut actual: std::str::Split<'_, char>) -> bool {
+    let Some((first, rest)) = pattern.split_first() else {
+        return actual.next().is_none();
+    };
+    if *first == Segment::Many {
+        loop {
+            if segments_match(rest, actual.clone()) {
+                return true;
+            }
+            if actual.next().is_none() {
+                return false;
+            }
         }
     }
+    let Some(head) = actual.next() else {
+        return false;
+    };
+    let matched = match first {
+        Segment::One => !head.is_empty(),
+        Segment::Glob(glob) => glob_match(glob.as_bytes(), head.as_bytes()),
+        Segment::Many => true,
+    };
+    matched && segments_match(rest, actual)
 }
 
 /// `*` matches any run (possibly empty); everything else matches itself. Linear time

@@ -4,7 +4,9 @@
 //! queries, planned once like the rules; which actions were flagged comes from the
 //! rule hits.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float64Type, Int32Type, Int64Type, TimestampMillisecondType};
@@ -124,7 +126,9 @@ impl BatchActivity {
     ) -> Result<Self, ArrowError> {
         let flagged = flagged_pairs(hits);
         let mut activity = BatchActivity::default();
-        let mut index: HashMap<(String, String), usize> = HashMap::new();
+        // Keys borrow the result rows: one (grant, credential) pair per acting
+        // credential, so thousands per batch.
+        let mut index: FxHashMap<(&str, &str), usize> = FxHashMap::default();
         for batch in &rows.actions {
             let ids = batch.column(0).as_string::<i32>();
             let credentials = batch.column(1).as_string::<i32>();
@@ -138,11 +142,11 @@ impl BatchActivity {
                     activity.unbound += actions;
                     continue;
                 }
-                let key = (ids.value(row).to_owned(), credentials.value(row).to_owned());
-                let i = *index.entry(key).or_insert_with_key(|key| {
+                let key = (ids.value(row), credentials.value(row));
+                let i = *index.entry(key).or_insert_with(|| {
                     activity.grants.push(GrantActivity {
-                        flagged: flagged.get(key).map_or(0, |events| events.len() as u64),
-                        ..GrantActivity::new(&key.0, &key.1)
+                        flagged: flagged.get(&key).map_or(0, |events| events.len() as u64),
+                        ..GrantActivity::new(key.0, key.1)
                     });
                     activity.grants.len() - 1
                 });
@@ -158,11 +162,7 @@ impl BatchActivity {
             }
         }
         activity.add_scopes(&rows.scopes, scope_actions);
-        let lookup = |grant: &str, credential: &str| {
-            index
-                .get(&(grant.to_owned(), credential.to_owned()))
-                .copied()
-        };
+        let lookup = |grant: &str, credential: &str| index.get(&(grant, credential)).copied();
         for batch in &rows.windows {
             let ids = batch.column(0).as_string::<i32>();
             let credentials = batch.column(1).as_string::<i32>();
@@ -229,8 +229,8 @@ impl BatchActivity {
 }
 
 /// Distinct events flagged by rules above `info`, per (grant, credential).
-fn flagged_pairs(hits: &[RuleHits]) -> HashMap<(String, String), HashSet<String>> {
-    let mut flagged: HashMap<(String, String), HashSet<String>> = HashMap::new();
+fn flagged_pairs(hits: &[RuleHits]) -> FxHashMap<(&str, &str), FxHashSet<&str>> {
+    let mut flagged: FxHashMap<(&str, &str), FxHashSet<&str>> = FxHashMap::default();
     for hit in hits.iter().filter(|h| h.rule.severity > Severity::Info) {
         for rows in &hit.rows {
             let column = |name| {
@@ -248,14 +248,10 @@ fn flagged_pairs(hits: &[RuleHits]) -> HashMap<(String, String), HashSet<String>
                 if grants.is_null(row) || credentials.is_null(row) || events.is_null(row) {
                     continue;
                 }
-                let key = (
-                    grants.value(row).to_owned(),
-                    credentials.value(row).to_owned(),
-                );
                 flagged
-                    .entry(key)
+                    .entry((grants.value(row), credentials.value(row)))
                     .or_default()
-                    .insert(events.value(row).to_owned());
+                    .insert(events.value(row));
             }
         }
     }

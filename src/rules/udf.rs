@@ -1,7 +1,7 @@
 //! SQL functions rules use: `action_matches(pattern, action)`, `array_subset(a, b)`,
 //! `window_start(ts, window_ms)`, and `now()` read from the engine's clock.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -81,7 +81,8 @@ pub(super) fn action_matches() -> ScalarUDF {
 
 fn match_all(patterns: &StringArray, actions: &StringArray) -> BooleanArray {
     // Patterns repeat across rows (one per scope), so compile each once per call.
-    let mut compiled: HashMap<&str, Option<ActionPattern>> = HashMap::new();
+    // Looked up for every (event, scope) pair: Fx hashing, as SipHash showed in profiles.
+    let mut compiled: FxHashMap<&str, Option<ActionPattern>> = FxHashMap::default();
     patterns
         .iter()
         .zip(actions.iter())
