@@ -23,7 +23,8 @@ use crate::telemetry::events::EventDeadLettered;
 /// Longest wait for a first message before returning an empty round.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 
-/// What one collection round gathered.
+/// The messages of the batch being collected (possibly over several rounds).
+#[derive(Default)]
 pub struct Collected {
     /// Next offset to consume, per (topic, partition).
     pub offsets: HashMap<(String, i32), i64>,
@@ -31,6 +32,8 @@ pub struct Collected {
     pub dead_letters: Vec<JoinHandle<Result<(), rdkafka::error::KafkaError>>>,
     /// Messages seen (decoded or not).
     pub messages: usize,
+    /// When the first message arrived: the batch lingers from then.
+    first_at: Option<tokio::time::Instant>,
 }
 
 /// The partner-action source.
@@ -75,33 +78,34 @@ impl Source {
         }
     }
 
-    /// Fills `builder` until `max_events`, `linger` after the first message, a second
-    /// without any message, or `stop` turns true. Consumer errors are logged and retried: the broker being
+    /// Adds messages to `collected` (decoded into `builder`) until `max_events`,
+    /// `linger` after the batch's first message, a second without any message, or
+    /// `stop` turns true. Consumer errors are logged and retried: the broker being
     /// away is not the end of the service.
+    ///
+    /// Cancel-safe: a message is added whole as soon as it is received, so the caller
+    /// may drop this (when the batch before is done) and call again to go on.
     pub async fn collect(
         &self,
         builder: &mut ActionsBuilder,
+        collected: &mut Collected,
         stop: &mut watch::Receiver<bool>,
-    ) -> Collected {
-        let mut collected = Collected {
-            offsets: HashMap::new(),
-            dead_letters: Vec::new(),
-            messages: 0,
-        };
+    ) {
         // With no traffic, return now and then anyway: scheduled rules (idle grants
         // above all) must run when nothing arrives.
-        let mut deadline = tokio::time::Instant::now() + IDLE_WAKE;
+        let idle = tokio::time::Instant::now() + IDLE_WAKE;
         while collected.messages < self.settings.max_events && !*stop.borrow() {
+            let deadline = collected
+                .first_at
+                .map_or(idle, |first| first + self.settings.linger);
             tokio::select! {
                 biased;
                 _ = stop.changed() => break,
                 () = tokio::time::sleep_until(deadline) => break,
                 received = self.consumer.recv() => match received {
                     Ok(message) => {
-                        if collected.messages == 0 {
-                            deadline = tokio::time::Instant::now() + self.settings.linger;
-                        }
-                        self.accept(&message, builder, &mut collected);
+                        collected.first_at.get_or_insert_with(tokio::time::Instant::now);
+                        self.accept(&message, builder, collected);
                     }
                     Err(error) => {
                         tracing::warn!(%error, "Kafka consumer error.");
@@ -110,7 +114,6 @@ impl Source {
                 },
             }
         }
-        collected
     }
 
     fn accept<M: Message>(
@@ -125,11 +128,23 @@ impl Source {
             offset: message.offset(),
         };
         collected.messages += 1;
-        let next = collected
+        // A scan of the few partitions seen, not a keyed lookup: the key is an owned
+        // topic name, which would be an allocation per message.
+        let next = source.offset + 1;
+        let seen = collected
             .offsets
-            .entry((source.topic.to_owned(), source.partition))
-            .or_insert(0);
-        *next = (*next).max(source.offset + 1);
+            .iter_mut()
+            .find(|((topic, partition), _)| {
+                topic == source.topic && *partition == source.partition
+            });
+        match seen {
+            Some((_, slot)) => *slot = (*slot).max(next),
+            None => {
+                collected
+                    .offsets
+                    .insert((source.topic.to_owned(), source.partition), next);
+            }
+        }
         let format = self
             .settings
             .formats

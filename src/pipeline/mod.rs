@@ -27,9 +27,12 @@ use crate::telemetry::events::{
     AlertsSuppressed, ArchiveFlushed, BatchProcessed, FindingsRaised, GrantsLoaded,
 };
 use crate::telemetry::{GrantMetrics, Health, Metrics};
+use datafusion::arrow::array::RecordBatch;
 
 mod backoff;
+mod intake;
 use backoff::Backoff;
+use intake::Intake;
 
 /// Drift is the out-of-purpose share over the last hour of processing.
 const DRIFT_WINDOW_MS: i64 = 3_600_000;
@@ -99,12 +102,11 @@ pub enum PipelineError {
 
 /// Everything the loop needs, built by [`run`].
 struct Pipeline {
-    source: Source,
+    source: Arc<Source>,
     engine: RuleEngine,
     grants: Arc<GrantSet>,
     grant_updates: watch::Receiver<Arc<GrantSet>>,
     sinks: Vec<Sink>,
-    builder: ActionsBuilder,
     dedup_window_ms: i64,
     update_interval_ms: i64,
     updates_checked: Option<Instant>,
@@ -212,7 +214,17 @@ pub async fn run(
         linger: config.batch.linger,
         formats: config.kafka.formats.clone(),
     };
-    let source = Source::new(consumer, producer, settings, metrics.clone(), progress);
+    let source = Arc::new(Source::new(
+        consumer,
+        producer,
+        settings,
+        metrics.clone(),
+        progress,
+    ));
+    let intake = Intake::new(
+        Arc::clone(&source),
+        ActionsBuilder::new(config.kafka.max_message_bytes),
+    );
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -232,7 +244,6 @@ pub async fn run(
         grants,
         grant_updates,
         sinks,
-        builder: ActionsBuilder::new(config.kafka.max_message_bytes),
         dedup_window_ms: i64::try_from(config.alerts.dedup_window.as_millis()).unwrap_or(i64::MAX),
         update_interval_ms: i64::try_from(config.alerts.update_interval.as_millis())
             .unwrap_or(i64::MAX),
@@ -248,23 +259,43 @@ pub async fn run(
         archive,
         unarchived: HashMap::new(),
     };
-    let result = pipeline.run(stop).await;
+    let result = pipeline.run(intake, stop).await;
     health.set_consuming(false);
     result
 }
 
 impl Pipeline {
-    async fn run(&mut self, mut stop: watch::Receiver<bool>) -> Result<(), PipelineError> {
+    async fn run(
+        &mut self,
+        mut intake: Intake,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<(), PipelineError> {
+        // The intake's own receiver: it waits on `stop` while a delivery checks it.
+        let mut intake_stop = stop.clone();
         loop {
             if self.grant_updates.has_changed().unwrap_or(false) {
                 let grants = Arc::clone(&self.grant_updates.borrow_and_update());
                 self.apply_grants(grants).await?;
             }
-            let collected = self.source.collect(&mut self.builder, &mut stop).await;
-            let idle = collected.messages == 0;
-            if !idle && !self.process(collected, &stop).await? {
-                tracing::warn!("Stopped with a batch undelivered; it will be re-read on restart.");
-                return Ok(());
+            intake.collect(&mut stop).await;
+            let idle = intake.is_empty();
+            if !idle {
+                let (batch, collected) = intake.take()?;
+                let processing = self.process(batch, collected, &stop);
+                tokio::pin!(processing);
+                // The next batch is read while this one is judged and delivered; reading
+                // pauses when it is done, and what it read waits for the next round.
+                let delivered = tokio::select! {
+                    biased;
+                    delivered = &mut processing => delivered,
+                    () = intake.collect(&mut intake_stop) => processing.await,
+                }?;
+                if !delivered {
+                    tracing::warn!(
+                        "Stopped with a batch undelivered; it will be re-read on restart."
+                    );
+                    return Ok(());
+                }
             }
             let stopping = *stop.borrow();
             if !stopping {
@@ -277,7 +308,8 @@ impl Pipeline {
             if !stopping {
                 self.run_scheduled(&stop).await?;
             }
-            if stopping {
+            // What was read ahead is judged too before the last commit.
+            if stopping && intake.is_empty() {
                 self.source.commit();
                 return Ok(());
             }
@@ -302,12 +334,11 @@ impl Pipeline {
     /// Returns `false` when stopped before the batch could be delivered.
     async fn process(
         &mut self,
+        batch: RecordBatch,
         collected: Collected,
         stop: &watch::Receiver<bool>,
     ) -> Result<bool, PipelineError> {
         let started = Instant::now();
-        self.builder.set_ingest_ts(Utc::now().timestamp_millis());
-        let batch = self.builder.finish()?;
         let (alerts, activity) = if batch.num_rows() > 0 {
             let state = &self.state;
             let evaluation = self
