@@ -21,7 +21,7 @@ use crate::findings::{self, Schedules};
 use crate::grants::{GrantSet, GrantTables};
 use crate::kafka::{self, Collected, KafkaError, Progress, Source, SourceSettings};
 use crate::rules::{EngineError, Rule, RuleEngine, RuleError};
-use crate::state::{StateRecord, StateStore, StateTopic};
+use crate::state::{StateRecord, StateStore, StateTopic, StateWriter};
 use crate::suppressions::Suppression;
 use crate::telemetry::events::{
     AlertsSuppressed, ArchiveFlushed, BatchProcessed, FindingsRaised, GrantsLoaded,
@@ -74,6 +74,15 @@ impl Unflushed {
     }
 }
 
+/// A state write in flight (one at a time, so records land in order), and the
+/// offsets of the batches it covers.
+struct StateWrite {
+    task: tokio::task::JoinHandle<Result<(), KafkaError>>,
+    writer: StateWriter,
+    records: Arc<Vec<(String, Option<StateRecord>)>>,
+    offsets: HashMap<(String, i32), i64>,
+}
+
 /// Why the service stopped or could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -114,6 +123,7 @@ struct Pipeline {
     grant_metrics: GrantMetrics,
     state: StateTopic,
     unflushed: Unflushed,
+    state_write: Option<StateWrite>,
     suppressions: Vec<Suppression>,
     schedules: Schedules,
     /// The topic whose partitions decide which grants this instance reports.
@@ -252,6 +262,7 @@ pub async fn run(
         grant_metrics,
         state,
         unflushed: Unflushed::default(),
+        state_write: None,
         suppressions,
         schedules: Schedules::default(),
         ownership_topic: config.kafka.topics.first().cloned().unwrap_or_default(),
@@ -301,7 +312,7 @@ impl Pipeline {
             if !stopping {
                 self.send_updates(&stop).await?;
             }
-            if (idle || stopping || self.unflushed.due()) && !self.flush(&stop).await {
+            if !self.flush(&stop, idle || stopping).await {
                 tracing::warn!("Stopped with grant state unwritten; its batches will be re-read.");
                 return Ok(());
             }
@@ -421,7 +432,7 @@ impl Pipeline {
         }
         // Written at once: another instance may take these grants over any moment.
         self.unflushed.add(round.records, &HashMap::new());
-        if !self.flush(stop).await {
+        if !self.flush(stop, true).await {
             return Ok(());
         }
         FindingsRaised {
@@ -473,29 +484,78 @@ impl Pipeline {
         kept
     }
 
-    /// Writes the unflushed state, retrying with backoff until it is acknowledged or
-    /// `stop`; then, once the archive holds them too, stores the offsets of the
-    /// batches it covers.
-    async fn flush(&mut self, stop: &watch::Receiver<bool>) -> bool {
-        self.flush_state(stop).await && self.flush_archive(stop).await
+    /// Writes the unflushed state when due (every [`STATE_FLUSH`]) or when `wait`,
+    /// then, once the archive holds them too, stores the offsets of the batches it
+    /// covers. A due write runs as its own task while batches go on: awaiting it in
+    /// the loop put its round trip into the detection latency once a second. With
+    /// `wait` (idle, stopping, findings) everything unflushed is written before
+    /// returning. `false` when stopped before the state could be written.
+    async fn flush(&mut self, stop: &watch::Receiver<bool>, wait: bool) -> bool {
+        self.flush_state(stop, wait).await && self.flush_archive(stop).await
     }
 
-    async fn flush_state(&mut self, stop: &watch::Receiver<bool>) -> bool {
-        if self.unflushed.is_empty() {
+    async fn flush_state(&mut self, stop: &watch::Receiver<bool>, wait: bool) -> bool {
+        if let Some(write) = self.state_write.take() {
+            if !wait && !write.task.is_finished() {
+                self.state_write = Some(write);
+                return true;
+            }
+            if !self.finish_state_write(write, stop).await {
+                return false;
+            }
+        }
+        if self.unflushed.is_empty() || !(wait || self.unflushed.due()) {
             return true;
         }
         let Unflushed {
             records, offsets, ..
         } = std::mem::take(&mut self.unflushed);
         let changed = self.state.with_store(StateStore::take_changes);
-        let records: Vec<(String, Option<StateRecord>)> =
-            records.into_iter().chain(changed).collect();
+        let records = Arc::new(records.into_iter().chain(changed).collect::<Vec<_>>());
+        let writer = self.state.writer();
+        let task = tokio::spawn({
+            let (writer, records) = (writer.clone(), Arc::clone(&records));
+            async move { writer.publish(&records).await }
+        });
+        let write = StateWrite {
+            task,
+            writer,
+            records,
+            offsets,
+        };
+        if wait {
+            return self.finish_state_write(write, stop).await;
+        }
+        self.state_write = Some(write);
+        true
+    }
+
+    /// Awaits a state write, rewriting with backoff until it is acknowledged or
+    /// `stop`, then moves its offsets on (stored, or held for the archive).
+    async fn finish_state_write(
+        &mut self,
+        write: StateWrite,
+        stop: &watch::Receiver<bool>,
+    ) -> bool {
+        let StateWrite {
+            task,
+            writer,
+            records,
+            offsets,
+        } = write;
+        let mut result = task.await.unwrap_or_else(|error| {
+            Err(KafkaError::State {
+                topic: writer.topic().to_owned(),
+                message: format!("write task failed: {error}"),
+            })
+        });
         let mut backoff = Backoff::new(&self.metrics, &self.health);
-        while let Err(error) = self.state.publish(&records).await {
+        while let Err(error) = result {
             backoff.record("state", &error);
             if !backoff.wait(stop).await {
                 return false;
             }
+            result = writer.publish(&records).await;
         }
         backoff.succeeded();
         if self.archive.is_none() {
@@ -543,7 +603,9 @@ impl Pipeline {
             backoff.succeeded();
         }
         let offsets = std::mem::take(&mut self.unarchived);
-        self.source.store(&offsets);
+        if !offsets.is_empty() {
+            self.source.store(&offsets);
+        }
         true
     }
 

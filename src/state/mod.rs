@@ -23,4 +23,4 @@ pub use tables::{
     StateTables, credential_activity_schema, daily_amounts_schema, grant_activity_schema,
     rate_windows_schema,
 };
-pub use topic::StateTopic;
+pub use topic::{StateTopic, StateWriter};

@@ -162,6 +162,37 @@ impl StateTopic {
         }
     }
 
+    /// A handle that writes to the topic, for a write that runs as its own task.
+    pub fn writer(&self) -> StateWriter {
+        StateWriter {
+            topic: self.topic.clone(),
+            producer: self.producer.clone(),
+        }
+    }
+
+    /// Writes records (a `None` value is a tombstone) and waits for every one to be
+    /// acknowledged.
+    pub async fn publish(
+        &self,
+        records: &[(String, Option<StateRecord>)],
+    ) -> Result<(), KafkaError> {
+        self.writer().publish(records).await
+    }
+}
+
+/// Writes state records; cheap to clone.
+#[derive(Clone)]
+pub struct StateWriter {
+    topic: String,
+    producer: FutureProducer,
+}
+
+impl StateWriter {
+    /// The topic written to.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
     /// Writes records (a `None` value is a tombstone) and waits for every one to be
     /// acknowledged.
     pub async fn publish(
