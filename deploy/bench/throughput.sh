@@ -12,7 +12,8 @@
 #   memory   the same for BIG_GRANTS (100000) grants: peak RSS;
 #   latency  RATE (20000) events/s for SECONDS (30) into a running grantwatch: each
 #            alert's Kafka timestamp minus its event's produce time, p50/p99, after a
-#            WARMUP (5 s) that covers the group join.
+#            WARMUP (5 s); pacing starts once grantwatch has alerted on a probe event
+#            (so the group join is behind it).
 # ARCHIVE=0 leaves the archive off; KEEP=1 keeps the work files and topics; GRANTWATCH_BIN compares another build; RUNS picks
 # runs ("drain latency"; latency uses the drain run's workload).
 # Needs the local broker (deploy/local/kafka.sh start) and a release build.
@@ -169,6 +170,14 @@ latency() {
     --partitions 1 --replication-factor 1 >/dev/null
   config "$dir" "$topic" "bench-latency-$run" "$alert_topic"
   start "$dir"
+  # Paced events start once grantwatch alerts on a probe: the group has joined and
+  # the backlog of the join is not measured (a fixed wait sometimes fell short).
+  echo '{"ts":1796000999999,"event_id":"sentinel-ready","credential_id":"cli_sentinel_ready","action":"GET /ping"}' \
+    | kcat -P -b "$brokers" -t "$topic"
+  until grep -q '"sentinel-ready' "$dir/alerts.jsonl"; do
+    kill -0 "$pid" 2>/dev/null || { cat "$dir/grantwatch.log"; echo "grantwatch died" >&2; exit 1; }
+    sleep 0.1
+  done
   since=$(( $(ms) + warmup * 1000 ))
   python3 deploy/bench/pace.py "$dir/events.tsv" "$rate" $((seconds + warmup)) \
     | kcat -P -b "$brokers" -t "$topic" -K $'\t' -X linger.ms=1
