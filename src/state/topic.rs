@@ -169,15 +169,6 @@ impl StateTopic {
             producer: self.producer.clone(),
         }
     }
-
-    /// Writes records (a `None` value is a tombstone) and waits for every one to be
-    /// acknowledged.
-    pub async fn publish(
-        &self,
-        records: &[(String, Option<StateRecord>)],
-    ) -> Result<(), KafkaError> {
-        self.writer().publish(records).await
-    }
 }
 
 /// Writes state records; cheap to clone.
