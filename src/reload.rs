@@ -13,9 +13,12 @@ use tokio::sync::watch;
 
 use crate::config::GrantsConfig;
 use crate::grants::lint::{Finding, Policy, lint};
-use crate::grants::{self, GrantErrors, GrantSet};
+use crate::grants::{self, FileStamp, GrantErrors, GrantSet};
 use crate::telemetry::Metrics;
 use crate::telemetry::events::{GrantsLinted, GrantsReloadEmpty, GrantsReloadFailed};
+
+/// The files are hashed at least every this many polls (a minute at the default 2 s).
+const HASH_EVERY: u64 = 30;
 
 /// The grant files of a configuration, and how to judge them.
 #[derive(Debug, Clone)]
@@ -73,6 +76,10 @@ pub async fn watch(
     metrics: Metrics,
 ) {
     let mut hangup = Hangup::new();
+    // Unknown at first, so the first poll hashes: the files may have changed since
+    // `fingerprint` was taken.
+    let mut stamp = FileStamp::default();
+    let mut polls: u64 = 0;
     // A changed digest seen once, waiting to be seen again before it is read.
     let mut settling = None;
     let mut tick = (!interval.is_zero()).then(|| {
@@ -92,11 +99,23 @@ pub async fn watch(
             } => false,
         };
         if !forced {
-            // Reading and hashing the files blocks (59 MB for 100,000 grants): off the
+            polls += 1;
+            // Hashing reads every file (59 MB for 100,000 grants): only when their
+            // stamp moved, while a change settles, and every HASH_EVERY polls in case
+            // a file system's coarse clock hid a same-size edit. Blocking, so off the
             // runtime's workers, which the pipeline's rules run on.
-            let paths = files.paths.clone();
-            let Ok(now) = tokio::task::spawn_blocking(move || grants::fingerprint(&paths)).await
-            else {
+            let (paths, previous) = (files.paths.clone(), stamp.clone());
+            let hash_anyway = settling.is_some() || polls.is_multiple_of(HASH_EVERY);
+            let check = move || {
+                let now = grants::stamp(&paths);
+                let digest = (now != previous || hash_anyway).then(|| grants::fingerprint(&paths));
+                (now, digest)
+            };
+            let Ok((now_stamp, digest)) = tokio::task::spawn_blocking(check).await else {
+                continue;
+            };
+            stamp = now_stamp;
+            let Some(now) = digest else {
                 continue;
             };
             if now == fingerprint {

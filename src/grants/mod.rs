@@ -18,7 +18,7 @@ pub mod tables;
 pub use error::{GrantError, GrantErrorKind, GrantErrors};
 pub use limit::RateLimit;
 pub(crate) use load::serde_field;
-pub use load::{GrantSet, Loaded, fingerprint, load_all, load_paths, parse_str};
+pub use load::{FileStamp, GrantSet, Loaded, fingerprint, load_all, load_paths, parse_str, stamp};
 pub use location::GrantLocation;
 pub use model::{Emergency, Grant, Scope, Status, parse_duration, parse_time};
 pub use slice::GrantIndex;
