@@ -196,7 +196,12 @@ pub fn consumer(
         .set(
             "fetch.message.max.bytes",
             (config.max_message_bytes + 1).max(1 << 20).to_string(),
-        );
+        )
+        // Read-ahead of 16 MB (a third of a second at 100,000 events/s) instead of
+        // librdkafka's 64 MB: resident memory that bought no throughput. With less
+        // queued, a full queue must pause fetching briefly, not for the default 1 s.
+        .set("queued.max.messages.kbytes", "16384")
+        .set("fetch.queue.backoff.ms", "20");
     passthrough(&mut client, config);
     client
         .create_with_context(LagContext {
