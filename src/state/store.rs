@@ -38,11 +38,20 @@ struct Tracked {
     dirty: bool,
 }
 
-/// Activity (grant → credential → record) and findings, as in the state topic.
-/// Nested maps so that a batch looks keys up by `&str` without allocating.
+/// The record of `credential` among a grant's.
+fn find<'a>(credentials: &'a mut [Tracked], credential: &str) -> Option<&'a mut Tracked> {
+    credentials
+        .iter_mut()
+        .find(|t| t.record.credential_id == credential)
+}
+
+/// Activity (grant → its credentials' records) and findings, as in the state topic.
+/// Looked up by `&str` without allocating. A grant has few credentials: a list
+/// scanned by the record's own credential id costs a third of a map per grant
+/// (whose smallest table took 720 B, 68 MB with 100,000 acting grants).
 #[derive(Debug, Default)]
 pub struct StateStore {
-    activity: HashMap<String, HashMap<String, Tracked>>,
+    activity: HashMap<String, Vec<Tracked>>,
     findings: HashMap<(String, String), String>,
     /// Alerts in their dedup window.
     pub alerts: AlertLedger,
@@ -54,19 +63,13 @@ impl StateStore {
         match record {
             Some(StateRecord::Activity(a)) => {
                 let credentials = self.activity.entry(a.grant_id.clone()).or_default();
-                match credentials.get_mut(&a.credential_id) {
+                match find(credentials, &a.credential_id) {
                     Some(current) if !a.supersedes(&current.record) => {}
                     Some(current) => current.record = a,
-                    None => {
-                        let credential = a.credential_id.clone();
-                        credentials.insert(
-                            credential,
-                            Tracked {
-                                record: a,
-                                dirty: false,
-                            },
-                        );
-                    }
+                    None => credentials.push(Tracked {
+                        record: a,
+                        dirty: false,
+                    }),
                 }
             }
             Some(StateRecord::Finding(f)) => {
@@ -92,15 +95,20 @@ impl StateStore {
                 Some(credentials) => credentials,
                 None => self.activity.entry(a.grant_id.clone()).or_default(),
             };
-            let tracked = match credentials.get_mut(a.credential_id.as_str()) {
-                Some(tracked) => tracked,
-                None => credentials
-                    .entry(a.credential_id.clone())
-                    .or_insert_with(|| Tracked {
+            let index = match credentials
+                .iter()
+                .position(|t| t.record.credential_id == a.credential_id)
+            {
+                Some(index) => index,
+                None => {
+                    credentials.push(Tracked {
                         record: ActivityRecord::new(&a.grant_id, &a.credential_id),
                         dirty: true,
-                    }),
+                    });
+                    credentials.len() - 1
+                }
             };
+            let tracked = &mut credentials[index];
             let record = &mut tracked.record;
             record.last_seen_ms = record.last_seen_ms.max(a.last_seen_ms);
             record.first_seen_ms = Some(
@@ -127,7 +135,7 @@ impl StateStore {
     /// (`None`: a tombstone for the key).
     pub fn take_changes(&mut self) -> Vec<(String, Option<StateRecord>)> {
         let mut changed = self.alerts.take_changes();
-        for tracked in self.activity.values_mut().flat_map(HashMap::values_mut) {
+        for tracked in self.activity.values_mut().flatten() {
             if std::mem::take(&mut tracked.dirty) {
                 let record = StateRecord::Activity(tracked.record.clone());
                 changed.push((record.key(), Some(record)));
@@ -143,10 +151,7 @@ impl StateStore {
 
     /// Every (grant, credential) activity record.
     pub fn records(&self) -> impl Iterator<Item = &ActivityRecord> {
-        self.activity
-            .values()
-            .flat_map(HashMap::values)
-            .map(|t| &t.record)
+        self.activity.values().flatten().map(|t| &t.record)
     }
 
     /// The state tables rules see, as of now.
@@ -160,7 +165,7 @@ impl StateStore {
         let records: Vec<&ActivityRecord> = grants
             .iter()
             .filter_map(|g| self.activity.get(*g))
-            .flat_map(HashMap::values)
+            .flatten()
             .map(|t| &t.record)
             .collect();
         StateTables::build(&records)
