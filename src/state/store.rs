@@ -38,11 +38,11 @@ struct Tracked {
     dirty: bool,
 }
 
-/// The record of `credential` among a grant's.
-fn find<'a>(credentials: &'a mut [Tracked], credential: &str) -> Option<&'a mut Tracked> {
+/// Where the record of `credential` is among a grant's.
+fn position(credentials: &[Tracked], credential: &str) -> Option<usize> {
     credentials
-        .iter_mut()
-        .find(|t| t.record.credential_id == credential)
+        .iter()
+        .position(|t| t.record.credential_id == credential)
 }
 
 /// Activity (grant → its credentials' records) and findings, as in the state topic.
@@ -63,9 +63,9 @@ impl StateStore {
         match record {
             Some(StateRecord::Activity(a)) => {
                 let credentials = self.activity.entry(a.grant_id.clone()).or_default();
-                match find(credentials, &a.credential_id) {
-                    Some(current) if !a.supersedes(&current.record) => {}
-                    Some(current) => current.record = a,
+                match position(credentials, &a.credential_id) {
+                    Some(i) if a.supersedes(&credentials[i].record) => credentials[i].record = a,
+                    Some(_) => {}
                     None => credentials.push(Tracked {
                         record: a,
                         dirty: false,
@@ -95,10 +95,7 @@ impl StateStore {
                 Some(credentials) => credentials,
                 None => self.activity.entry(a.grant_id.clone()).or_default(),
             };
-            let index = match credentials
-                .iter()
-                .position(|t| t.record.credential_id == a.credential_id)
-            {
+            let index = match position(credentials, &a.credential_id) {
                 Some(index) => index,
                 None => {
                     credentials.push(Tracked {
