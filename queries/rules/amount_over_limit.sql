@@ -7,17 +7,15 @@
 -- Judged over the scopes that match the action (normal ones, or emergency ones
 -- inside their window at the event's time): fires when none of them allows it.
 WITH matching AS (
-    SELECT gc.grant_id,
+    SELECT a.grant_id,
            a.credential_id,
            a.event_id,
            a.action,
            s.max_amount IS NULL OR a.amount IS NULL OR a.amount <= s.max_amount AS allowed,
            a.action || ' moved ' || CAST(a.amount AS VARCHAR) || coalesce(' ' || a.currency, '') || ', over the limit ' || CAST(s.max_amount AS VARCHAR) AS detail
-    FROM actions a
-    JOIN grant_credentials gc ON gc.credential_id = a.credential_id
-    JOIN grant_scopes s ON s.grant_id = gc.grant_id
-    WHERE action_matches(s.action, a.action)
-      AND (NOT s.is_emergency OR a.ts BETWEEN s.emergency_from AND s.emergency_until)
+    FROM action_scopes a
+    JOIN grant_scopes s ON s.grant_id = a.grant_id AND s.scope_index = a.scope_index
+    WHERE NOT s.is_emergency OR a.ts BETWEEN s.emergency_from AND s.emergency_until
 )
 SELECT grant_id,
        credential_id,

@@ -7,18 +7,16 @@
 -- Only actions that no normal scope of the grant allows: those rest on the
 -- emergency widening alone.
 WITH normal AS (
-    SELECT DISTINCT a.event_id, gc.grant_id
-    FROM actions a
-    JOIN grant_credentials gc ON gc.credential_id = a.credential_id
-    JOIN grant_scopes s ON s.grant_id = gc.grant_id
-    WHERE NOT s.is_emergency AND action_matches(s.action, a.action)
+    SELECT DISTINCT a.event_id, a.grant_id
+    FROM action_scopes a
+    JOIN grant_scopes s ON s.grant_id = a.grant_id AND s.scope_index = a.scope_index
+    WHERE NOT s.is_emergency
 ),
 emergency AS (
-    SELECT DISTINCT gc.grant_id, a.credential_id, a.event_id, a.action, a.ts
-    FROM actions a
-    JOIN grant_credentials gc ON gc.credential_id = a.credential_id
-    JOIN grant_scopes s ON s.grant_id = gc.grant_id
-    WHERE s.is_emergency AND action_matches(s.action, a.action) AND a.ts > s.emergency_until
+    SELECT DISTINCT a.grant_id, a.credential_id, a.event_id, a.action, a.ts
+    FROM action_scopes a
+    JOIN grant_scopes s ON s.grant_id = a.grant_id AND s.scope_index = a.scope_index
+    WHERE s.is_emergency AND a.ts > s.emergency_until
 )
 SELECT e.grant_id,
        e.credential_id,

@@ -14,7 +14,7 @@
 -- Scopes never used are picked first: once a grant has used its scopes, its actions
 -- cost this rule nothing.
 WITH unused AS (
-    SELECT s.grant_id, s.action AS scope
+    SELECT s.grant_id, s.scope_index, s.action AS scope
     FROM grant_scopes s
     LEFT JOIN grant_activity ga ON ga.grant_id = s.grant_id
     WHERE NOT coalesce(array_has(ga.scopes_used, s.action), false)
@@ -22,9 +22,7 @@ WITH unused AS (
 candidates AS (
     SELECT u.grant_id, u.scope, a.credential_id, a.event_id, a.action, a.ts
     FROM unused u
-    JOIN grant_credentials gc ON gc.grant_id = u.grant_id
-    JOIN actions a ON a.credential_id = gc.credential_id
-    WHERE action_matches(u.scope, a.action)
+    JOIN action_scopes a ON a.grant_id = u.grant_id AND a.scope_index = u.scope_index
 ),
 firsts AS (
     SELECT grant_id, scope, min(ts) AS first_ts

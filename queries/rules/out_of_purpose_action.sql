@@ -9,11 +9,9 @@
 -- has closed, emergency_overrun reports the action instead).
 WITH covered AS (
     SELECT DISTINCT a.event_id
-    FROM actions a
-    JOIN grant_credentials gc ON gc.credential_id = a.credential_id
-    JOIN grant_scopes s ON s.grant_id = gc.grant_id
-    WHERE action_matches(s.action, a.action)
-      AND (NOT s.is_emergency OR a.ts >= s.emergency_from)
+    FROM action_scopes a
+    JOIN grant_scopes s ON s.grant_id = a.grant_id AND s.scope_index = a.scope_index
+    WHERE NOT s.is_emergency OR a.ts >= s.emergency_from
 )
 SELECT g.grant_id,
        a.credential_id,

@@ -7,22 +7,30 @@
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray, UInt32Array};
 use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::error::ArrowError;
+use rustc_hash::FxHashMap;
 use std::collections::{HashMap, HashSet};
 
+use super::pattern::ActionPattern;
 use super::tables::GrantTables;
 
 /// Where each grant's rows are in the tables, built once per grant set.
 #[derive(Debug, Default)]
 pub struct GrantIndex {
     /// credential_id → rows of `grants` binding it.
-    by_credential: HashMap<String, Vec<u32>>,
+    pub(super) by_credential: FxHashMap<String, Vec<u32>>,
     /// Per row of `grants`: its rows of `grant_credentials`.
     credential_rows: Vec<Vec<u32>>,
     /// Per row of `grants`: its rows of `grant_scopes`.
-    scope_rows: Vec<Vec<u32>>,
+    pub(super) scope_rows: Vec<Vec<u32>>,
+    /// Per row of `grant_scopes`: its action pattern, compiled (`None` if invalid:
+    /// it matches nothing, as in `action_matches`).
+    pub(super) patterns: Vec<Option<ActionPattern>>,
 }
 
-fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray, ArrowError> {
+pub(super) fn string_column<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a StringArray, ArrowError> {
     batch
         .column_by_name(name)
         .and_then(|c| c.as_string_opt::<i32>())
@@ -43,9 +51,10 @@ impl GrantIndex {
             .filter_map(|(i, id)| Some((id?, row(i))))
             .collect();
         let mut index = Self {
-            by_credential: HashMap::new(),
+            by_credential: FxHashMap::default(),
             credential_rows: vec![Vec::new(); ids.len()],
             scope_rows: vec![Vec::new(); ids.len()],
+            patterns: Vec::new(),
         };
         let credentials = string_column(&tables.grant_credentials, "credential_id")?;
         let bound = string_column(&tables.grant_credentials, "grant_id")?;
@@ -66,6 +75,10 @@ impl GrantIndex {
                 index.scope_rows[g as usize].push(row(i));
             }
         }
+        index.patterns = string_column(&tables.grant_scopes, "action")?
+            .iter()
+            .map(|p| p.and_then(|p| ActionPattern::parse(p).ok()))
+            .collect();
         Ok(index)
     }
 

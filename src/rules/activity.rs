@@ -26,14 +26,8 @@ FROM (SELECT credential_id, environment, count(*) AS actions, max(ts) AS last_se
       FROM actions GROUP BY credential_id, environment) c
 LEFT JOIN grant_credentials gc ON gc.credential_id = c.credential_id";
 
-/// Scopes whose pattern matched an action of the batch. Patterns are matched against
-/// each distinct (credential, action) once, not against every event.
-pub(super) const SCOPES_SQL: &str = "\
-SELECT DISTINCT gc.grant_id, s.scope_index
-FROM (SELECT DISTINCT credential_id, action FROM actions) a
-JOIN grant_credentials gc ON gc.credential_id = a.credential_id
-JOIN grant_scopes s ON s.grant_id = gc.grant_id
-WHERE action_matches(s.action, a.action)";
+/// Scopes whose pattern matched an action of the batch.
+pub(super) const SCOPES_SQL: &str = "SELECT DISTINCT grant_id, scope_index FROM action_scopes";
 
 /// Actions per rate window, for grants with a `rate_limit`.
 pub(super) const WINDOWS_SQL: &str = "\

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::error::ArrowError;
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
@@ -23,7 +24,7 @@ use super::swap::SwapTable;
 use super::udf::{self, Clock};
 use crate::decode::schema;
 use crate::grants::tables::{credentials_schema, grants_schema, scopes_schema};
-use crate::grants::{GrantIndex, GrantTables};
+use crate::grants::{GrantIndex, GrantTables, action_scopes_schema};
 use crate::state::{
     StateTables, credential_activity_schema, daily_amounts_schema, grant_activity_schema,
     rate_windows_schema,
@@ -115,6 +116,9 @@ pub struct RuleEngine {
     ctx: SessionContext,
     clock: Clock,
     actions: Arc<SwapTable>,
+    /// `action_scopes` of the batch; made only when some query reads it.
+    action_scopes: Arc<SwapTable>,
+    reads_action_scopes: bool,
     grants: Arc<SwapTable>,
     credentials: Arc<SwapTable>,
     scopes: Arc<SwapTable>,
@@ -156,6 +160,8 @@ impl RuleEngine {
             all_grants: grants.clone(),
             index: GrantIndex::default(),
             actions: SwapTable::new(schema::actions()),
+            action_scopes: SwapTable::new(action_scopes_schema()),
+            reads_action_scopes: false,
             grants: SwapTable::new(grants_schema()),
             credentials: SwapTable::new(credentials_schema()),
             scopes: SwapTable::new(scopes_schema()),
@@ -172,6 +178,7 @@ impl RuleEngine {
         }
         for (name, table) in [
             ("actions", &engine.actions),
+            ("action_scopes", &engine.action_scopes),
             ("grants", &engine.grants),
             ("grant_credentials", &engine.credentials),
             ("grant_scopes", &engine.scopes),
@@ -196,7 +203,10 @@ impl RuleEngine {
                 .await
                 .and_then(|df| df.into_optimized_plan())
             {
-                Ok(plan) => engine.physical(&plan).await,
+                Ok(plan) => {
+                    engine.reads_action_scopes |= reads_action_scopes(&plan);
+                    engine.physical(&plan).await
+                }
                 Err(e) => Err(e.to_string()),
             };
             match planned {
@@ -221,7 +231,8 @@ impl RuleEngine {
         let (mut event_rules, mut scheduled_rules) = (Vec::new(), Vec::new());
         for rule in rules {
             match engine.plan(rule).await {
-                Ok(plan) => {
+                Ok((plan, reads)) => {
+                    engine.reads_action_scopes |= reads && rule.schedule == Schedule::PerBatch;
                     let planned = Planned {
                         rule: Arc::new(rule.clone()),
                         plan,
@@ -260,7 +271,8 @@ impl RuleEngine {
             .map_err(|e| e.to_string())
     }
 
-    async fn plan(&self, rule: &Rule) -> Result<Arc<dyn ExecutionPlan>, String> {
+    /// The rule's physical plan, and whether it reads `action_scopes`.
+    async fn plan(&self, rule: &Rule) -> Result<(Arc<dyn ExecutionPlan>, bool), String> {
         let df = self.ctx.sql(&rule.sql).await.map_err(|e| e.to_string())?;
         let plan = df.into_optimized_plan().map_err(|e| e.to_string())?;
         // A scheduled rule's group key names its own columns (there is no event to
@@ -277,7 +289,7 @@ impl RuleEngine {
             .filter(|c| plan.schema().field_with_unqualified_name(c).is_err())
             .collect();
         if missing.is_empty() {
-            self.physical(&plan).await
+            Ok((self.physical(&plan).await?, reads_action_scopes(&plan)))
         } else {
             Err(format!(
                 "result lacks required column(s): {}",
@@ -355,9 +367,14 @@ impl RuleEngine {
         self.clock.set(chrono::Utc::now().timestamp_millis());
         self.state.set(&state);
         self.show_grants(&grants);
+        if self.reads_action_scopes {
+            let matches = self.index.action_scopes(&self.all_grants, &batch)?;
+            self.action_scopes.replace(vec![matches]);
+        }
         self.actions.replace(vec![batch]);
         let result = self.run_all().await;
         self.actions.replace(Vec::new());
+        self.action_scopes.replace(Vec::new());
         result
     }
 
@@ -400,6 +417,21 @@ impl RuleEngine {
         let activity = BatchActivity::build(&rows, &hits, &self.scope_actions)?;
         Ok(Evaluation { hits, activity })
     }
+}
+
+/// Whether `plan` scans `action_scopes`.
+fn reads_action_scopes(plan: &LogicalPlan) -> bool {
+    let mut reads = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && scan.table_name.table() == "action_scopes"
+        {
+            reads = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    reads
 }
 
 /// A spawned query's rows, or why it failed (a panic in a query is a bug: reported,

@@ -1,0 +1,169 @@
+//! The `action_scopes` table of a batch: each action once for every scope whose
+//! pattern matches it, of every grant bound to its credential. Most built-in rules
+//! ask "which scopes allow this action?"; answered in SQL, each of them joined the
+//! batch to every scope of its grants and ran `action_matches` on every pair, which
+//! was most of the rules' time. Answered here once per batch, rules join on
+//! `(grant_id, scope_index)` instead.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::take;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
+
+use super::slice::{GrantIndex, string_column};
+use super::tables::GrantTables;
+use crate::decode::schema;
+
+static ACTION_SCOPES: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields: Vec<Field> = schema::actions()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("grant_id", DataType::Utf8, false));
+    fields.push(Field::new("scope_index", DataType::Int32, false));
+    Arc::new(Schema::new(fields))
+});
+
+/// Schema of `action_scopes`: the columns of `actions`, then `grant_id` and
+/// `scope_index` (the key of `grant_scopes`).
+pub fn action_scopes_schema() -> SchemaRef {
+    Arc::clone(&ACTION_SCOPES)
+}
+
+impl GrantIndex {
+    /// The `action_scopes` rows of `actions` (a batch of the `actions` schema), with
+    /// `tables` the tables this index was built from. A scope matches as
+    /// `action_matches(scope.action, action)` would; emergency windows and the other
+    /// constraints are the rules' to judge.
+    pub fn action_scopes(
+        &self,
+        tables: &GrantTables,
+        actions: &RecordBatch,
+    ) -> Result<RecordBatch, ArrowError> {
+        let credentials = string_column(actions, "credential_id")?;
+        let names = string_column(actions, "action")?;
+        let (mut events, mut scopes) = (Vec::new(), Vec::new());
+        for (i, (credential, action)) in credentials.iter().zip(names.iter()).enumerate() {
+            let (Some(credential), Some(action)) = (credential, action) else {
+                continue;
+            };
+            let Some(grants) = self.by_credential.get(credential) else {
+                continue;
+            };
+            for &g in grants {
+                for &r in self.scope_rows.get(g as usize).into_iter().flatten() {
+                    let matched = self
+                        .patterns
+                        .get(r as usize)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|p| p.matches(action));
+                    if matched {
+                        events.push(u32::try_from(i).unwrap_or(u32::MAX));
+                        scopes.push(r);
+                    }
+                }
+            }
+        }
+        let (events, scopes) = (UInt32Array::from(events), UInt32Array::from(scopes));
+        let mut columns: Vec<ArrayRef> = actions
+            .columns()
+            .iter()
+            .map(|c| take(c, &events, None))
+            .collect::<Result<_, _>>()?;
+        for name in ["grant_id", "scope_index"] {
+            let column = tables
+                .grant_scopes
+                .column_by_name(name)
+                .ok_or_else(|| ArrowError::SchemaError(format!("grant_scopes has no `{name}`")))?;
+            columns.push(take(column, &scopes, None)?);
+        }
+        RecordBatch::try_new(action_scopes_schema(), columns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Int32Type;
+
+    use super::*;
+    use crate::decode::{ActionsBuilder, Source};
+    use crate::grants::parse_str;
+
+    const GRANTS: &str = r#"
+- id: a
+  partner: p
+  owner: o@x
+  purpose: x
+  credentials: [c1, c2]
+  scopes: [{action: "GET /a/*"}, {action: "GET /a/**"}, {action: "POST /b"}]
+- id: b
+  partner: p
+  owner: o@x
+  purpose: x
+  credentials: [c2]
+  scopes: [{action: "get /a/*"}]
+"#;
+
+    #[test]
+    fn every_matching_scope_of_every_bound_grant_is_a_row() {
+        let set = parse_str(
+            GRANTS,
+            std::path::Path::new("g.yaml"),
+            Duration::from_secs(86_400),
+        )
+        .expect("grants");
+        let tables = GrantTables::build(&set).expect("tables");
+        let index = GrantIndex::new(&tables).expect("index");
+        let mut builder = ActionsBuilder::new(1 << 20);
+        for (offset, (credential, action)) in [
+            ("c1", "GET /a/1"),
+            ("c2", "GET /a/1"),
+            ("c1", "POST /c"),
+            ("nobody", "GET /a/1"),
+            ("c1", "GET /a/1/2"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let event = format!(
+                r#"{{"ts":"2026-11-30T09:00:00Z","event_id":"e{offset}","credential_id":"{credential}","action":"{action}"}}"#
+            );
+            let source = Source {
+                topic: "t",
+                partition: 0,
+                offset: offset as i64,
+            };
+            builder
+                .push_native(event.as_bytes(), source)
+                .expect("event");
+        }
+        let actions = builder.finish().expect("batch");
+        let rows = index.action_scopes(&tables, &actions).expect("rows");
+        assert_eq!(rows.schema(), action_scopes_schema());
+        let strings = |name: &str| -> Vec<String> {
+            string_column(&rows, name)
+                .expect("column")
+                .iter()
+                .map(|v| v.unwrap_or_default().to_owned())
+                .collect()
+        };
+        let scope_index: Vec<i32> = rows
+            .column_by_name("scope_index")
+            .expect("scope_index")
+            .as_primitive::<Int32Type>()
+            .values()
+            .to_vec();
+        // e0: both path scopes of a; e1: those of a and the case-insensitive method of
+        // b; e2 and e3 match nothing; e4 only `**`.
+        assert_eq!(strings("event_id"), ["e0", "e0", "e1", "e1", "e1", "e4"]);
+        assert_eq!(strings("grant_id"), ["a", "a", "a", "a", "b", "a"]);
+        assert_eq!(scope_index, [0, 1, 0, 1, 0, 1]);
+        assert_eq!(strings("action")[5], "GET /a/1/2");
+    }
+}
