@@ -7,12 +7,6 @@
 -- An action is covered when any grant binding its credential has a matching scope,
 -- normal or emergency with its window opened by the event's time (once the window
 -- has closed, emergency_overrun reports the action instead).
-WITH covered AS (
-    SELECT DISTINCT a.event_id
-    FROM action_scopes a
-    JOIN grant_scopes s ON s.grant_id = a.grant_id AND s.scope_index = a.scope_index
-    WHERE NOT s.is_emergency OR a.ts >= s.emergency_from
-)
 SELECT g.grant_id,
        a.credential_id,
        a.event_id,
@@ -20,5 +14,10 @@ SELECT g.grant_id,
 FROM actions a
 JOIN grant_credentials gc ON gc.credential_id = a.credential_id
 JOIN grants g ON g.grant_id = gc.grant_id
-LEFT JOIN covered c ON c.event_id = a.event_id
-WHERE c.event_id IS NULL
+WHERE NOT EXISTS (
+    SELECT 1
+    FROM action_scopes m
+    JOIN grant_scopes s ON s.grant_id = m.grant_id AND s.scope_index = m.scope_index
+    WHERE m.event_id = a.event_id
+      AND (NOT s.is_emergency OR m.ts >= s.emergency_from)
+)

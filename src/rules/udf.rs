@@ -139,25 +139,40 @@ pub(super) fn array_subset() -> ScalarUDF {
     )
 }
 
+/// A list element (`None` for a null one).
+fn element(values: &StringArray, j: usize) -> Option<&str> {
+    values.is_valid(j).then(|| values.value(j))
+}
+
 fn subset_all(a: &ListArray, b: &ListArray) -> Result<ArrayRef> {
-    let strings = |list: ArrayRef| -> Result<Vec<Option<String>>> {
-        match list.as_string_opt::<i32>() {
-            Some(s) => Ok(s.iter().map(|v| v.map(str::to_owned)).collect()),
-            None => exec_err!("array_subset expects lists of strings"),
-        }
+    // Compared in place: the rule calls this for every (event, scope) pair, and
+    // copying each list's strings out first was most of its time.
+    let (Some(have), Some(allowed)) = (
+        a.values().as_string_opt::<i32>(),
+        b.values().as_string_opt::<i32>(),
+    ) else {
+        return exec_err!("array_subset expects lists of strings");
     };
-    let mut out = Vec::with_capacity(a.len());
-    for i in 0..a.len() {
-        if a.is_null(i) {
-            out.push(Some(true));
-        } else if b.is_null(i) {
-            out.push(None);
-        } else {
-            let (have, allowed) = (strings(a.value(i))?, strings(b.value(i))?);
-            out.push(Some(have.iter().all(|v| allowed.contains(v))));
-        }
-    }
-    Ok(Arc::new(BooleanArray::from(out)))
+    let range = |offsets: &[i32], i: usize| -> std::ops::Range<usize> {
+        let bound = |k: usize| usize::try_from(offsets[k]).unwrap_or_default();
+        bound(i)..bound(i + 1)
+    };
+    let out: BooleanArray = (0..a.len())
+        .map(|i| {
+            if a.is_null(i) {
+                Some(true)
+            } else if b.is_null(i) {
+                None
+            } else {
+                let allowed_range = range(b.value_offsets(), i);
+                Some(range(a.value_offsets(), i).all(|j| {
+                    let v = element(have, j);
+                    allowed_range.clone().any(|k| element(allowed, k) == v)
+                }))
+            }
+        })
+        .collect();
+    Ok(Arc::new(out))
 }
 
 #[cfg(test)]
