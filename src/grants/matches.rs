@@ -56,9 +56,9 @@ impl GrantIndex {
             for &g in grants {
                 for &r in self.scope_rows.get(g as usize).into_iter().flatten() {
                     let matched = self
-                        .patterns
+                        .scope_pattern
                         .get(r as usize)
-                        .and_then(Option::as_ref)
+                        .and_then(|&p| self.patterns.get(p as usize)?.as_ref())
                         .is_some_and(|p| p.matches(action));
                     if matched {
                         events.push(u32::try_from(i).unwrap_or(u32::MAX));
