@@ -196,6 +196,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(config_path: PathBuf) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal();
     let config = Config::load(&config_path, std::env::vars())?;
     if let Some(warning) = &config.readable_secrets {
         tracing::warn!(%warning, "Secrets in a readable config file.");
@@ -229,15 +230,7 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
             config.metrics_listen
         )
     })?;
-    pipeline::run(
-        config,
-        grant_updates,
-        rules,
-        metrics,
-        health,
-        shutdown_signal(),
-    )
-    .await?;
+    pipeline::run(config, grant_updates, rules, metrics, health, shutdown).await?;
     let _ = http_stop.send(());
     let _ = server.await;
     Ok(())
@@ -647,24 +640,34 @@ fn load_rules(dirs: &[PathBuf]) -> anyhow::Result<Vec<rules::Rule>> {
 }
 
 /// SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called,
+/// not when the future is first polled (the pipeline polls it once started): a TERM
+/// during start-up (grants, brokers, state) must end in a clean exit, not in the
+/// signal's default kill.
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {},
-                    _ = term.recv() => {},
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {},
+                        _ = int.recv() => {},
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -353,6 +353,19 @@ fn a_restart_mid_stream_resumes_without_losing_alerts() {
     });
 }
 
+/// A TERM while starting (brokers, state) ends in a clean exit, not in the signal's
+/// default kill: the handlers are installed before anything else.
+#[test]
+fn a_stop_during_start_up_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = Names::new("early-stop");
+    let config = write_config(dir.path(), &names, &fixture("scenario/grants.yaml"), "");
+    let gw = Grantwatch::start(&config);
+    // Serving metrics: start-up is under way, the consumer not yet started.
+    gw.metrics_addr();
+    gw.stop();
+}
+
 /// kill -9: nothing drains, nothing commits, the dedup state may be behind; the
 /// restart redelivers from the last commit and every alert still arrives, repeats
 /// only as the same alert id.
@@ -372,8 +385,11 @@ fn restart_mid_stream(test: &str, interrupt: impl FnOnce(Grantwatch)) {
     let scenario = scenario_events();
     let filler = &scenario[0];
     let mut events = Vec::new();
-    for i in 0..6000 {
-        if let Some(e) = scenario.get(i / 250).filter(|_| i % 250 == 0) {
+    // Long enough that the first alert comes well before the end (6,000 events were
+    // sometimes all judged before the test saw that alert).
+    let (backlog, spacing) = (20_000, 20_000 / scenario.len());
+    for i in 0..backlog {
+        if let Some(e) = scenario.get(i / spacing).filter(|_| i % spacing == 0) {
             events.push(e.clone());
         }
         let mut e = filler.clone();
