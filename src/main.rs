@@ -639,7 +639,6 @@ fn load_rules(dirs: &[PathBuf]) -> anyhow::Result<Vec<rules::Rule>> {
     })
 }
 
-/// SIGINT or SIGTERM.
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called,
 /// not when the future is first polled (the pipeline polls it once started): a TERM
 /// during start-up (grants, brokers, state) must end in a clean exit, not in the

@@ -215,23 +215,10 @@ mod tests {
     use datafusion::arrow::datatypes::{Field, Schema};
 
     use super::*;
-    use crate::decode::{ActionsBuilder, Source};
     use crate::rules::Rule;
 
     fn events(lines: &[&str]) -> RecordBatch {
-        let mut b = ActionsBuilder::new(4096);
-        for (i, line) in lines.iter().enumerate() {
-            b.push_native(
-                line.as_bytes(),
-                Source {
-                    topic: "t",
-                    partition: 0,
-                    offset: i as i64,
-                },
-            )
-            .expect("valid");
-        }
-        b.finish().expect("batch")
+        crate::decode::native_batch(lines)
     }
 
     fn hits(event_ids: &[&str]) -> Vec<RuleHits> {

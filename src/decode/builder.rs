@@ -311,6 +311,23 @@ impl ActionsBuilder {
     }
 }
 
+/// A batch of native JSON events, the i-th at offset i of partition 0 of `t` (tests).
+#[cfg(test)]
+pub(crate) fn native_batch<S: AsRef<str>>(events: impl IntoIterator<Item = S>) -> RecordBatch {
+    let mut builder = ActionsBuilder::new(1 << 20);
+    for (offset, event) in events.into_iter().enumerate() {
+        let source = Source {
+            topic: "t",
+            partition: 0,
+            offset: offset as i64,
+        };
+        builder
+            .push_native(event.as_ref().as_bytes(), source)
+            .expect("valid event");
+    }
+    builder.finish().expect("batch")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

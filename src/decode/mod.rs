@@ -12,6 +12,8 @@ mod native;
 pub mod schema;
 
 pub use action::Action;
+#[cfg(test)]
+pub(crate) use builder::native_batch;
 pub use builder::{ActionsBuilder, Rejected, Source, TopicFormat};
 pub use error::{DecodeError, DecodeFault};
 pub use formats::Format;

@@ -106,14 +106,13 @@ fn event_columns(actions: &RecordBatch, events: Vec<u32>) -> Result<Vec<ArrayRef
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use datafusion::arrow::array::AsArray;
     use datafusion::arrow::datatypes::Int32Type;
 
     use super::*;
-    use crate::decode::{ActionsBuilder, Source};
-    use crate::grants::parse_str;
+    use crate::decode::native_batch;
+    use crate::grants::slice::indexed;
 
     const GRANTS: &str = r#"
 - id: a
@@ -131,21 +130,11 @@ mod tests {
 "#;
 
     fn actions(events: &[(&str, &str)]) -> RecordBatch {
-        let mut builder = ActionsBuilder::new(1 << 20);
-        for (offset, (credential, action)) in events.iter().enumerate() {
-            let event = format!(
-                r#"{{"ts":"2026-11-30T09:00:00Z","event_id":"e{offset}","credential_id":"{credential}","action":"{action}"}}"#
-            );
-            let source = Source {
-                topic: "t",
-                partition: 0,
-                offset: offset as i64,
-            };
-            builder
-                .push_native(event.as_bytes(), source)
-                .expect("event");
-        }
-        builder.finish().expect("batch")
+        native_batch(events.iter().enumerate().map(|(i, (credential, action))| {
+            format!(
+                r#"{{"ts":"2026-11-30T09:00:00Z","event_id":"e{i}","credential_id":"{credential}","action":"{action}"}}"#
+            )
+        }))
     }
 
     fn strings(rows: &RecordBatch, name: &str) -> Vec<String> {
@@ -158,14 +147,7 @@ mod tests {
 
     #[test]
     fn every_matching_scope_of_every_bound_grant_is_a_row() {
-        let set = parse_str(
-            GRANTS,
-            std::path::Path::new("g.yaml"),
-            Duration::from_secs(86_400),
-        )
-        .expect("grants");
-        let tables = GrantTables::build(&set).expect("tables");
-        let index = GrantIndex::new(&tables).expect("index");
+        let (tables, index) = indexed(GRANTS);
         let rows = index
             .action_scopes(
                 &tables,

@@ -134,16 +134,28 @@ impl GrantTables {
     }
 }
 
+/// The tables and index of a grants YAML text (tests).
+#[cfg(test)]
+pub(super) fn indexed(yaml: &str) -> (GrantTables, GrantIndex) {
+    let set = super::parse_str(
+        yaml,
+        std::path::Path::new("g.yaml"),
+        std::time::Duration::from_secs(86_400),
+    )
+    .expect("grants");
+    let tables = GrantTables::build(&set).expect("tables");
+    let index = GrantIndex::new(&tables).expect("index");
+    (tables, index)
+}
+
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use std::sync::Arc;
 
     use datafusion::arrow::array::ArrayRef;
 
     use super::*;
-    use crate::grants::parse_str;
 
     const GRANTS: &str = r#"
 - id: a
@@ -176,14 +188,7 @@ mod tests {
 
     #[test]
     fn a_slice_holds_every_row_of_the_grants_binding_the_credentials() {
-        let set = parse_str(
-            GRANTS,
-            std::path::Path::new("g.yaml"),
-            Duration::from_secs(86_400),
-        )
-        .expect("grants");
-        let tables = GrantTables::build(&set).expect("tables");
-        let index = GrantIndex::new(&tables).expect("index");
+        let (tables, index) = indexed(GRANTS);
         let slice = |credentials: &[&str]| {
             let column: ArrayRef = Arc::new(StringArray::from(credentials.to_vec()));
             let actions = RecordBatch::try_from_iter([("credential_id", column)]).expect("batch");

@@ -302,17 +302,11 @@ mod tests {
     }
 
     fn actions(times: &[&str]) -> RecordBatch {
-        let mut builder = crate::decode::ActionsBuilder::new(1 << 20);
-        for (i, ts) in times.iter().enumerate() {
-            let event = format!(r#"{{"ts":"{ts}","credential_id":"c","action":"GET /x"}}"#);
-            let source = crate::decode::Source {
-                topic: "t",
-                partition: 0,
-                offset: i as i64,
-            };
-            builder.push_native(event.as_bytes(), source).unwrap();
-        }
-        builder.finish().unwrap()
+        crate::decode::native_batch(
+            times
+                .iter()
+                .map(|ts| format!(r#"{{"ts":"{ts}","credential_id":"c","action":"GET /x"}}"#)),
+        )
     }
 
     async fn count(

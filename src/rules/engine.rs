@@ -493,7 +493,7 @@ mod tests {
 
     use super::*;
     use crate::alerts::build_alerts;
-    use crate::decode::{ActionsBuilder, Source};
+    use crate::decode::native_batch;
     use crate::grants;
     use crate::rules::load_rules;
 
@@ -513,19 +513,8 @@ mod tests {
         let engine = RuleEngine::new(&rules, GrantTables::build(&grants).expect("tables"))
             .await
             .expect("plan");
-        let mut builder = ActionsBuilder::new(1 << 20);
         let events = std::fs::read_to_string(fixture("events.jsonl")).expect("events");
-        for (offset, line) in events.lines().enumerate() {
-            let source = Source {
-                topic: "t",
-                partition: 0,
-                offset: offset as i64,
-            };
-            builder
-                .push_native(line.as_bytes(), source)
-                .expect("valid event");
-        }
-        let batch = builder.finish().expect("batch");
+        let batch = native_batch(events.lines());
         let store = crate::state::StateStore::default();
         let state = |grants: &[&str]| store.tables_for(grants);
         let evaluation = engine
