@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::error::{GrantError, GrantErrorKind, GrantErrors};
 use super::location::{GrantLocation, ItemLocator};
 use super::model::Grant;
+use super::pattern::PatternCache;
 use super::spec::GrantSpec;
 
 /// A validated set of grants, indexed by id.
@@ -17,8 +18,13 @@ pub struct GrantSet {
 }
 
 impl GrantSet {
-    /// Builds a set; ids must be unique (checked by the loaders).
-    fn new(grants: Vec<Grant>) -> Self {
+    /// Builds a set; ids must be unique (checked by the loaders). Errors and lint
+    /// findings are located before a set is made, so the set keeps no file text.
+    fn new(mut grants: Vec<Grant>) -> Self {
+        for grant in &mut grants {
+            grant.location.forget_text();
+        }
+        grants.shrink_to_fit();
         let by_id = grants
             .iter()
             .enumerate()
@@ -77,9 +83,10 @@ pub fn load_all(paths: &[PathBuf], default_idle_after: Duration) -> Loaded {
             Err(message) => loaded.errors.push(unreadable(path, message)),
         }
     }
+    let mut shared = Shared::new(default_idle_after);
     for file in &files {
         match std::fs::read_to_string(file) {
-            Ok(text) => loaded.extend(parse_text(&text, file, default_idle_after)),
+            Ok(text) => loaded.extend(parse_text(&text, file, &mut shared)),
             Err(e) => loaded
                 .errors
                 .push(unreadable(file, format!("cannot read: {e}"))),
@@ -204,14 +211,31 @@ pub fn parse_str(
     file: &Path,
     default_idle_after: Duration,
 ) -> Result<GrantSet, GrantErrors> {
-    let mut loaded = parse_text(text, file, default_idle_after);
+    let mut loaded = parse_text(text, file, &mut Shared::new(default_idle_after));
     loaded.drop_duplicates();
     loaded.into_set()
 }
 
-fn parse_text(text: &str, file: &Path, default_idle_after: Duration) -> Loaded {
+/// What the grants of one load share.
+struct Shared {
+    /// Applies to grants that set no `idle_after`.
+    default_idle_after: Duration,
+    /// Every pattern compiled so far.
+    patterns: PatternCache,
+}
+
+impl Shared {
+    fn new(default_idle_after: Duration) -> Self {
+        Self {
+            default_idle_after,
+            patterns: PatternCache::default(),
+        }
+    }
+}
+
+fn parse_text(text: &str, file: &Path, shared: &mut Shared) -> Loaded {
     let locator = ItemLocator::new(file, text);
-    if let Some(loaded) = parse_items(&locator, text, default_idle_after) {
+    if let Some(loaded) = parse_items(&locator, text, shared) {
         return loaded;
     }
     let mut loaded = Loaded::default();
@@ -231,7 +255,7 @@ fn parse_text(text: &str, file: &Path, default_idle_after: Duration) -> Loaded {
         }
     };
     for (i, doc) in docs.into_iter().enumerate() {
-        add_item(&mut loaded, doc, locator.locate(i), default_idle_after);
+        add_item(&mut loaded, doc, locator.locate(i), shared);
     }
     loaded
 }
@@ -241,11 +265,7 @@ fn parse_text(text: &str, file: &Path, default_idle_after: Duration) -> Loaded {
 /// items do not stand alone (text before the first, an alias to another item's
 /// anchor, a syntax error): the whole-file parse then decides, and reports errors as
 /// it always has.
-fn parse_items(
-    locator: &ItemLocator<'_>,
-    text: &str,
-    default_idle_after: Duration,
-) -> Option<Loaded> {
+fn parse_items(locator: &ItemLocator<'_>, text: &str, shared: &mut Shared) -> Option<Loaded> {
     if !locator.only_items() {
         return None;
     }
@@ -253,7 +273,7 @@ fn parse_items(
     for (i, span) in locator.spans().enumerate() {
         let item: Vec<serde_yaml_ng::Value> = serde_yaml_ng::from_str(&text[span]).ok()?;
         let [doc] = <[_; 1]>::try_from(item).ok()?;
-        add_item(&mut loaded, doc, locator.locate(i), default_idle_after);
+        add_item(&mut loaded, doc, locator.locate(i), shared);
     }
     Some(loaded)
 }
@@ -263,7 +283,7 @@ fn add_item(
     loaded: &mut Loaded,
     doc: serde_yaml_ng::Value,
     location: GrantLocation,
-    default_idle_after: Duration,
+    shared: &mut Shared,
 ) {
     let id = doc.get("id").and_then(|v| v.as_str()).map(str::to_owned);
     let schema_error = |field: Option<String>, message: String| GrantError {
@@ -278,7 +298,12 @@ fn add_item(
         message,
     };
     match serde_yaml_ng::from_value::<GrantSpec>(doc) {
-        Ok(spec) => match Grant::from_spec(spec, location.clone(), default_idle_after) {
+        Ok(spec) => match Grant::from_spec(
+            spec,
+            location.clone(),
+            shared.default_idle_after,
+            &mut shared.patterns,
+        ) {
             Ok(grant) => loaded.grants.push(grant),
             Err(found) => loaded.errors.extend(
                 found

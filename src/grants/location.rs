@@ -28,6 +28,13 @@ impl GrantLocation {
         self.text.get(self.span.clone()).unwrap_or_default()
     }
 
+    /// Lets go of the file's text once nothing will ask for a key's line (a loaded
+    /// set in force): 59 MB for 100,000 grants. `line_of` then answers the grant's line.
+    pub(crate) fn forget_text(&mut self) {
+        self.text = Arc::from("");
+        self.span = 0..0;
+    }
+
     /// The line of `field`, else of the nearest enclosing key, else of the grant.
     pub fn line_of(&self, field: &str) -> Option<usize> {
         let keys = key_lines(self.item(), self.line?);

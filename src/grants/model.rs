@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::limit::RateLimit;
 use super::location::GrantLocation;
-use super::pattern::ActionPattern;
+use super::pattern::{ActionPattern, PatternCache};
 use super::spec::{EmergencySpec, GrantSpec, ScopeSpec};
 
 /// A grant's lifecycle state as its owner declares it.
@@ -95,8 +95,8 @@ pub struct Grant {
     pub max_daily_amount: Option<f64>,
     /// Allowed actions.
     pub scopes: Vec<Scope>,
-    /// Break-glass widening.
-    pub emergency: Option<Emergency>,
+    /// Break-glass widening (boxed: most grants have none, and it is the largest field).
+    pub emergency: Option<Box<Emergency>>,
     /// Where it is written.
     pub location: GrantLocation,
 }
@@ -125,11 +125,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("`{text}` is not a duration like 14d or 72h: {e}"))
 }
 
-struct Check {
+struct Check<'a> {
     errors: Vec<FieldError>,
+    patterns: &'a mut PatternCache,
 }
 
-impl Check {
+impl Check<'_> {
     fn time(&mut self, field: &str, text: Option<&str>) -> Option<DateTime<Utc>> {
         let text = text?;
         parse_time(text)
@@ -157,7 +158,7 @@ impl Check {
         let mut scopes = Vec::with_capacity(specs.len());
         for (i, spec) in specs.into_iter().enumerate() {
             let field = format!("{prefix}[{i}].action");
-            match ActionPattern::parse(&spec.action) {
+            match self.patterns.parse(&spec.action) {
                 Ok(action) => scopes.push(Scope {
                     action,
                     data_classes: spec.data_classes,
@@ -186,12 +187,17 @@ impl Check {
 
 impl Grant {
     /// Validates a parsed grant; `default_idle_after` applies when it sets none.
+    /// Patterns come from `patterns`, shared with the other grants of the load.
     pub(super) fn from_spec(
         spec: GrantSpec,
         location: GrantLocation,
         default_idle_after: Duration,
+        patterns: &mut PatternCache,
     ) -> Result<Self, Vec<FieldError>> {
-        let mut check = Check { errors: Vec::new() };
+        let mut check = Check {
+            errors: Vec::new(),
+            patterns,
+        };
         let status = match spec.status.as_deref() {
             None | Some("active") => Status::Active,
             Some("suspended") => Status::Suspended,
@@ -238,7 +244,7 @@ impl Grant {
             valid_from: check.time("valid_from", spec.valid_from.as_deref()),
             expires_at: check.time("expires_at", spec.expires_at.as_deref()),
             scopes: check.scopes("scopes", spec.scopes),
-            emergency: spec.emergency.map(|e| check.emergency(e)),
+            emergency: spec.emergency.map(|e| Box::new(check.emergency(e))),
             id: spec.id,
             partner: spec.partner,
             owner: spec.owner.filter(|o| !o.trim().is_empty()),
