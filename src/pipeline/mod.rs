@@ -173,7 +173,7 @@ pub async fn run(
         archive.append_grants(&grants, Utc::now()).await?;
         tracing::info!(url = %archive.location().url(), "Archiving.");
     }
-    let mut grant_metrics = GrantMetrics::new(metrics.clone(), DRIFT_WINDOW_MS);
+    let mut grant_metrics = GrantMetrics::new(metrics.grants.clone(), DRIFT_WINDOW_MS);
     grant_metrics.loaded(&grants);
     health.set_grants_loaded(true);
 

@@ -1,148 +1,289 @@
 //! The per-grant drift metrics (DESIGN §8): label values come only from the grant
 //! set, so series are bounded by the number of grants, never by event values.
+//!
+//! They are not prometheus-client families: a family keeps every series' label
+//! values and a shared metric per series, which with five to eight series a grant
+//! held ~120 MB for 100,000 grants. One row per grant holds the numbers instead, and
+//! a [`Collector`] writes the series from the rows at each scrape.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use rustc_hash::FxHashMap;
 
 use super::drift::DriftWindow;
-use super::metrics::{
-    FloatGauge, GrantLabel, GrantPartnerLabels, Metrics, ScopeStateLabels, VerdictLabels,
-};
 use crate::grants::{Grant, GrantSet};
 use crate::rules::BatchActivity;
 
-/// Drift gauges of grants without new actions change only as minutes leave the
-/// window: they are refreshed this often, not every batch (refreshing every grant on
-/// every batch cost more than judging the batch, with 10,000 grants).
+// prometheus-client appends `_total` to counters itself.
+const ACTIONS: &str = "grantwatch_actions";
+const DRIFT_RATIO: &str = "grantwatch_grant_drift_ratio";
+const LAST_SEEN: &str = "grantwatch_grant_last_seen_timestamp_seconds";
+const EXPIRY: &str = "grantwatch_grant_expiry_timestamp_seconds";
+const IDLE_AFTER: &str = "grantwatch_grant_idle_after_seconds";
+const SCOPES: &str = "grantwatch_grant_scopes";
+
+/// Drift ratios of grants without new actions change only as minutes leave the
+/// window: they are refreshed this often, not every batch.
 const DRIFT_SWEEP: Duration = Duration::from_secs(10);
 
-/// One grant's series, looked up in the families once per grant set: a batch touches
-/// thousands of grants, and building and hashing their label values for every batch
-/// cost a tenth of the pipeline's time. Series that exist only once a grant acted
-/// (actions, last seen) are created on first use, as before.
-struct Series {
+/// What the grant itself declares: exposed while it is in the set in force.
+#[derive(Debug, Clone, Copy)]
+struct Declared {
+    expiry: Option<f64>,
+    idle_after: f64,
+    granted: i64,
+}
+
+/// One grant's numbers.
+#[derive(Debug, Default)]
+struct Row {
     partner: String,
-    in_purpose: Option<Counter>,
-    out_of_purpose: Option<Counter>,
-    last_seen: Option<FloatGauge>,
-    scopes_used: Gauge,
-    drift: FloatGauge,
+    /// `None` for a grant outside the set in force (a batch named it).
+    declared: Option<Declared>,
+    /// Counters, from the grant's first action of each verdict.
+    in_purpose: Option<u64>,
+    out_of_purpose: Option<u64>,
+    /// Event time of the latest action, seconds; never moves back.
+    last_seen: Option<f64>,
+    scopes_used: i64,
+    drift: f64,
+    window: DriftWindow,
     /// Action patterns of the scopes used, over all credentials.
     used: BTreeSet<String>,
 }
 
-/// Keeps the state behind the grant gauges: the drift window and each grant's series.
+impl Row {
+    fn saw(&mut self, ms: i64) {
+        let seconds = ms as f64 / 1000.0;
+        self.last_seen = Some(self.last_seen.map_or(seconds, |s| s.max(seconds)));
+    }
+}
+
+/// Every grant's row.
+#[derive(Debug, Default)]
+struct Table {
+    rows: FxHashMap<String, Row>,
+    /// Action counters of grants a reload removed or gave another partner, by
+    /// (grant, partner): history, still exposed, continued if the grant comes back.
+    retired: FxHashMap<(String, String), (Option<u64>, Option<u64>)>,
+    /// Actions no grant binds.
+    unbound: Option<u64>,
+}
+
+impl Table {
+    /// A new row, with the counters `(id, partner)` had before it was retired.
+    fn fresh(&mut self, id: &str, partner: String) -> Row {
+        let (in_purpose, out_of_purpose) = self
+            .retired
+            .remove(&(id.to_owned(), partner.clone()))
+            .unwrap_or_default();
+        Row {
+            partner,
+            in_purpose,
+            out_of_purpose,
+            ..Row::default()
+        }
+    }
+
+    fn retire(&mut self, id: String, row: Row) {
+        if row.in_purpose.is_some() || row.out_of_purpose.is_some() {
+            self.retired
+                .insert((id, row.partner), (row.in_purpose, row.out_of_purpose));
+        }
+    }
+
+    /// The row of grant `id`, made if it has none: a grant outside the set in force
+    /// (which a batch never names, as rules see only that set) gets an empty partner.
+    fn row(&mut self, id: &str, partner: impl FnOnce() -> String) -> Option<&mut Row> {
+        if !self.rows.contains_key(id) {
+            let row = self.fresh(id, partner());
+            self.rows.insert(id.to_owned(), row);
+        }
+        self.rows.get_mut(id)
+    }
+
+    fn encode(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
+        let mut actions = encoder.encode_descriptor(
+            ACTIONS,
+            "Partner actions judged, by grant and verdict",
+            None,
+            MetricType::Counter,
+        )?;
+        let rows = self.rows.iter().map(|(id, r)| {
+            (
+                id.as_str(),
+                r.partner.as_str(),
+                r.in_purpose,
+                r.out_of_purpose,
+            )
+        });
+        let retired = self
+            .retired
+            .iter()
+            .map(|((id, p), &(i, o))| (id.as_str(), p.as_str(), i, o));
+        for (grant, partner, in_purpose, out_of_purpose) in rows.chain(retired) {
+            for (verdict, count) in [
+                ("in_purpose", in_purpose),
+                ("out_of_purpose", out_of_purpose),
+            ] {
+                if let Some(count) = count {
+                    counter(&mut actions, [grant, partner, verdict], count)?;
+                }
+            }
+        }
+        if let Some(count) = self.unbound {
+            counter(&mut actions, ["", "", "unbound"], count)?;
+        }
+        let mut drift = encoder.encode_descriptor(
+            DRIFT_RATIO,
+            "Share of a grant's actions flagged by a rule above info over the drift window",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (id, row) in &self.rows {
+            let labels = [("grant", id.as_str()), ("partner", row.partner.as_str())];
+            drift.encode_family(&labels)?.encode_gauge(&row.drift)?;
+        }
+        let mut last_seen = encoder.encode_descriptor(
+            LAST_SEEN,
+            "Event time of the latest action under a grant",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (id, row) in &self.rows {
+            if let Some(seconds) = row.last_seen {
+                gauge(&mut last_seen, id, seconds)?;
+            }
+        }
+        let declared = || {
+            self.rows
+                .iter()
+                .filter_map(|(id, row)| Some((id, row.declared?)))
+        };
+        let mut expiry =
+            encoder.encode_descriptor(EXPIRY, "When a grant expires", None, MetricType::Gauge)?;
+        for (id, d) in declared() {
+            if let Some(seconds) = d.expiry {
+                gauge(&mut expiry, id, seconds)?;
+            }
+        }
+        let mut idle_after = encoder.encode_descriptor(
+            IDLE_AFTER,
+            "How long a grant may go unused before it is idle",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (id, d) in declared() {
+            gauge(&mut idle_after, id, d.idle_after)?;
+        }
+        let mut scopes = encoder.encode_descriptor(
+            SCOPES,
+            "Scopes a grant holds (granted) and has used since start (used)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (id, row) in &self.rows {
+            let granted = row.declared.map(|d| ("granted", d.granted));
+            for (state, count) in granted.into_iter().chain([("used", row.scopes_used)]) {
+                let labels = [("grant", id.as_str()), ("state", state)];
+                scopes.encode_family(&labels)?.encode_gauge(&count)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn counter(
+    family: &mut MetricEncoder<'_>,
+    [grant, partner, verdict]: [&str; 3],
+    count: u64,
+) -> fmt::Result {
+    let labels = [("grant", grant), ("partner", partner), ("verdict", verdict)];
+    family
+        .encode_family(&labels)?
+        .encode_counter::<NoLabelSet, _, u64>(&count, None)
+}
+
+fn gauge(family: &mut MetricEncoder<'_>, grant: &str, value: f64) -> fmt::Result {
+    family
+        .encode_family(&[("grant", grant)])?
+        .encode_gauge(&value)
+}
+
+/// The registry's handle on the rows, which it encodes at each scrape (holding the
+/// lock, so a batch's [`GrantMetrics::observe`] waits for a scrape in progress).
+#[derive(Debug, Clone, Default)]
+pub struct GrantSeries(Arc<Mutex<Table>>);
+
+impl GrantSeries {
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // A panic elsewhere while holding it left plain numbers: still worth showing.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Collector for GrantSeries {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        self.lock().encode(&mut encoder)
+    }
+}
+
+/// Keeps the grant series up to date: the grant set's own gauges, each batch's
+/// actions, and the drift window.
 pub struct GrantMetrics {
-    metrics: Metrics,
-    drift: DriftWindow,
+    series: GrantSeries,
+    drift_window_ms: i64,
     swept: Option<Instant>,
-    /// The grants of the set in force (and any a batch named that it lacks).
-    series: HashMap<String, Series>,
 }
 
 impl GrantMetrics {
-    /// Drift is measured over `drift_window_ms` of processing time.
-    pub fn new(metrics: Metrics, drift_window_ms: i64) -> Self {
+    /// Writes to `series`; drift is measured over `drift_window_ms` of processing
+    /// time.
+    pub fn new(series: GrantSeries, drift_window_ms: i64) -> Self {
         Self {
-            metrics,
-            drift: DriftWindow::new(drift_window_ms),
+            series,
+            drift_window_ms,
             swept: None,
-            series: HashMap::new(),
         }
     }
 
-    /// Sets the gauges that come from the grants themselves, and removes those of
-    /// grants no longer in the set, or whose partner changed (counters stay: they
-    /// are history).
+    /// Sets the series that come from the grants themselves, and removes those of
+    /// grants no longer in the set, or whose partner changed (their action counters
+    /// stay: they are history).
     pub fn loaded(&mut self, grants: &GrantSet) {
-        let mut previous = std::mem::take(&mut self.series);
-        for (id, series) in &previous {
-            if grants.get(id).is_none_or(|g| g.partner != series.partner) {
-                self.forget(id, series);
-            }
-        }
         let now_ms = chrono::Utc::now().timestamp_millis();
+        let mut table = self.series.lock();
+        let mut previous = std::mem::take(&mut table.rows);
         for grant in grants.grants() {
-            let used = match previous.remove(&grant.id) {
-                Some(series) if series.partner == grant.partner => series.used,
-                _ => BTreeSet::new(),
+            let mut row = match previous.remove(&grant.id) {
+                Some(row) if row.partner == grant.partner => row,
+                other => {
+                    if let Some(row) = other {
+                        table.retire(grant.id.clone(), row);
+                    }
+                    table.fresh(&grant.id, grant.partner.clone())
+                }
             };
-            let label = GrantLabel {
-                grant: grant.id.clone(),
-            };
-            if let Some(expires_at) = grant.expires_at {
-                self.metrics
-                    .expiry
-                    .get_or_create(&label)
-                    .set(expires_at.timestamp_millis() as f64 / 1000.0);
-            }
-            self.metrics
-                .idle_after
-                .get_or_create(&label)
-                .set(grant.idle_after.as_secs_f64());
-            let granted =
-                grant.scopes.len() + grant.emergency.as_ref().map_or(0, |e| e.scopes.len());
-            self.metrics
-                .scopes
-                .get_or_create(&scope_state(&grant.id, "granted"))
-                .set(granted as i64);
-            let series = self.series_for(&grant.id, &grant.partner, used);
-            // Every grant has a drift gauge from the start; actions move it.
-            series.drift.set(self.drift.ratio(&grant.id, now_ms));
-            series.scopes_used.set(used_count(grant, &series.used));
-            self.series.insert(grant.id.clone(), series);
+            let emergency = grant.emergency.as_ref().map_or(0, |e| e.scopes.len());
+            row.declared = Some(Declared {
+                expiry: grant
+                    .expires_at
+                    .map(|t| t.timestamp_millis() as f64 / 1000.0),
+                idle_after: grant.idle_after.as_secs_f64(),
+                granted: (grant.scopes.len() + emergency) as i64,
+            });
+            row.drift = row.window.ratio(now_ms, self.drift_window_ms);
+            row.scopes_used = used_count(grant, &row.used);
+            table.rows.insert(grant.id.clone(), row);
         }
-    }
-
-    /// Removes a grant's gauges from the families.
-    fn forget(&self, id: &str, series: &Series) {
-        let m = &self.metrics;
-        let label = GrantLabel {
-            grant: id.to_owned(),
-        };
-        m.expiry.remove(&label);
-        m.idle_after.remove(&label);
-        m.last_seen.remove(&label);
-        for state in ["granted", "used"] {
-            m.scopes.remove(&scope_state(id, state));
-        }
-        m.drift_ratio.remove(&GrantPartnerLabels {
-            grant: id.to_owned(),
-            partner: series.partner.clone(),
-        });
-    }
-
-    /// The always-present series of a grant, from the families.
-    fn series_for(&self, id: &str, partner: &str, used: BTreeSet<String>) -> Series {
-        let m = &self.metrics;
-        let drift = m
-            .drift_ratio
-            .get_or_create(&GrantPartnerLabels {
-                grant: id.to_owned(),
-                partner: partner.to_owned(),
-            })
-            .clone();
-        let scopes_used = m.scopes.get_or_create(&scope_state(id, "used")).clone();
-        Series {
-            partner: partner.to_owned(),
-            in_purpose: None,
-            out_of_purpose: None,
-            last_seen: None,
-            scopes_used,
-            drift,
-            used,
-        }
-    }
-
-    /// Makes the series of grant `id` if it has none: a grant outside the set in force
-    /// (which a batch never names, as rules see only that set) gets an empty partner.
-    fn ensure(&mut self, id: &str, partner: impl FnOnce() -> String) {
-        if !self.series.contains_key(id) {
-            let series = self.series_for(id, &partner(), BTreeSet::new());
-            self.series.insert(id.to_owned(), series);
+        for (id, row) in previous {
+            table.retire(id, row);
         }
     }
 
@@ -154,121 +295,62 @@ impl GrantMetrics {
         last_seen_ms: Option<i64>,
         scopes_used: &BTreeSet<String>,
     ) {
-        self.ensure(&grant.id, || grant.partner.clone());
-        let Some(series) = self.series.get_mut(&grant.id) else {
+        let mut table = self.series.lock();
+        let Some(row) = table.row(&grant.id, || grant.partner.clone()) else {
             return;
         };
         if let Some(ms) = last_seen_ms {
-            series.saw(&self.metrics, &grant.id, ms);
+            row.saw(ms);
         }
-        series.used.extend(scopes_used.iter().cloned());
-        series.scopes_used.set(used_count(grant, &series.used));
+        row.used.extend(scopes_used.iter().cloned());
+        row.scopes_used = used_count(grant, &row.used);
     }
 
     /// Counts a batch's actions per grant and verdict, refreshes the drift ratio of the
-    /// grants acting, and every 10 s that of all grants in the window (so
-    /// that a grant gone quiet drifts back to 0).
+    /// grants acting, and every 10 s that of all grants in the window (so that a grant
+    /// gone quiet drifts back to 0).
     pub fn observe(&mut self, activity: &BatchActivity, grants: &GrantSet, now_ms: i64) {
-        let metrics = self.metrics.clone();
+        let window_ms = self.drift_window_ms;
+        let mut table = self.series.lock();
         for a in &activity.grants {
-            self.ensure(&a.grant_id, || {
+            let partner = || {
                 grants
                     .get(&a.grant_id)
                     .map(|g| g.partner.clone())
                     .unwrap_or_default()
-            });
-            let Some(series) = self.series.get_mut(&a.grant_id) else {
+            };
+            let Some(row) = table.row(&a.grant_id, partner) else {
                 continue;
             };
-            let verdict = |verdict| VerdictLabels {
-                grant: a.grant_id.clone(),
-                partner: series.partner.clone(),
-                verdict,
-            };
             let in_purpose = a.actions.saturating_sub(a.flagged);
-            if in_purpose > 0 || series.in_purpose.is_some() {
-                series
-                    .in_purpose
-                    .get_or_insert_with(|| {
-                        metrics
-                            .actions
-                            .get_or_create(&verdict("in_purpose"))
-                            .clone()
-                    })
-                    .inc_by(in_purpose);
+            if in_purpose > 0 || row.in_purpose.is_some() {
+                *row.in_purpose.get_or_insert(0) += in_purpose;
             }
             if a.flagged > 0 {
-                series
-                    .out_of_purpose
-                    .get_or_insert_with(|| {
-                        metrics
-                            .actions
-                            .get_or_create(&verdict("out_of_purpose"))
-                            .clone()
-                    })
-                    .inc_by(a.flagged);
+                *row.out_of_purpose.get_or_insert(0) += a.flagged;
             }
-            series.saw(&metrics, &a.grant_id, a.last_seen_ms);
+            row.saw(a.last_seen_ms);
             let mut grew = false;
             for scope in &a.scopes_used {
-                if !series.used.contains(scope) {
-                    grew |= series.used.insert(scope.clone());
+                if !row.used.contains(scope) {
+                    grew |= row.used.insert(scope.clone());
                 }
             }
             if grew && let Some(grant) = grants.get(&a.grant_id) {
-                series.scopes_used.set(used_count(grant, &series.used));
+                row.scopes_used = used_count(grant, &row.used);
             }
-            self.drift.record(&a.grant_id, a.actions, a.flagged, now_ms);
+            row.window.record(a.actions, a.flagged, now_ms);
+            row.drift = row.window.ratio(now_ms, window_ms);
         }
         if activity.unbound > 0 {
-            let labels = VerdictLabels {
-                grant: String::new(),
-                partner: String::new(),
-                verdict: "unbound",
-            };
-            metrics
-                .actions
-                .get_or_create(&labels)
-                .inc_by(activity.unbound);
+            *table.unbound.get_or_insert(0) += activity.unbound;
         }
         if self.swept.is_none_or(|t| t.elapsed() >= DRIFT_SWEEP) {
             self.swept = Some(Instant::now());
-            for (grant, ratio) in self.drift.sweep(now_ms) {
-                // Grants a reload removed keep no gauge.
-                if let Some(series) = self.series.get(&grant) {
-                    series.drift.set(ratio);
-                }
-            }
-        } else {
-            for a in &activity.grants {
-                if let Some(series) = self.series.get(&a.grant_id) {
-                    series.drift.set(self.drift.ratio(&a.grant_id, now_ms));
-                }
+            for row in table.rows.values_mut().filter(|r| !r.window.is_empty()) {
+                row.drift = row.window.ratio(now_ms, window_ms);
             }
         }
-    }
-}
-
-impl Series {
-    /// Moves the last-seen gauge forward to `ms` (never back: batches and other
-    /// instances report out of order).
-    fn saw(&mut self, metrics: &Metrics, id: &str, ms: i64) {
-        let gauge = self.last_seen.get_or_insert_with(|| {
-            metrics
-                .last_seen
-                .get_or_create(&GrantLabel {
-                    grant: id.to_owned(),
-                })
-                .clone()
-        });
-        gauge.set(gauge.get().max(ms as f64 / 1000.0));
-    }
-}
-
-fn scope_state(grant: &str, state: &'static str) -> ScopeStateLabels {
-    ScopeStateLabels {
-        grant: grant.to_owned(),
-        state,
     }
 }
 
@@ -281,4 +363,99 @@ fn used_count(grant: &Grant, used: &BTreeSet<String>) -> i64 {
         .chain(emergency)
         .filter(|s| used.contains(s.action.as_str()))
         .count() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grants::parse_str;
+    use crate::rules::GrantActivity;
+    use crate::telemetry::Metrics;
+    use std::path::Path;
+
+    fn grants(partner: &str, with_b: bool) -> GrantSet {
+        let mut yaml = format!(
+            "- id: a\n  partner: {partner}\n  purpose: p\n  credentials: [ca]\n  expires_at: 2027-01-01\n  idle_after: 1h\n  scopes:\n    - action: \"GET /x\"\n    - action: \"POST /y\"\n"
+        );
+        if with_b {
+            yaml += "- id: b\n  partner: q\n  purpose: p\n  credentials: [cb]\n  scopes:\n    - action: \"*\"\n";
+        }
+        parse_str(&yaml, Path::new("g.yaml"), Duration::from_secs(60)).unwrap()
+    }
+
+    fn acted(grant: &str, actions: u64, flagged: u64, scope: &str) -> GrantActivity {
+        let mut a = GrantActivity::new(grant, "c");
+        (a.actions, a.flagged, a.last_seen_ms) = (actions, flagged, 1_796_000_000_000);
+        a.scopes_used.insert(scope.into());
+        a
+    }
+
+    fn scrape(registry: &prometheus_client::registry::Registry) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+        text
+    }
+
+    #[test]
+    fn rows_are_exposed_as_the_families_were_and_counters_outlive_a_reload() {
+        let (metrics, registry) = Metrics::new();
+        let mut m = GrantMetrics::new(metrics.grants.clone(), 3_600_000);
+        m.loaded(&grants("p", true));
+        let batch = BatchActivity {
+            grants: vec![acted("a", 4, 1, "GET /x"), acted("b", 2, 0, "*")],
+            unbound: 3,
+        };
+        m.observe(&batch, &grants("p", true), 1_796_000_000_000);
+        let text = scrape(&registry);
+        for line in [
+            r#"grantwatch_actions_total{grant="a",partner="p",verdict="in_purpose"} 3"#,
+            r#"grantwatch_actions_total{grant="a",partner="p",verdict="out_of_purpose"} 1"#,
+            r#"grantwatch_actions_total{grant="",partner="",verdict="unbound"} 3"#,
+            r#"grantwatch_grant_drift_ratio{grant="a",partner="p"} 0.25"#,
+            r#"grantwatch_grant_drift_ratio{grant="b",partner="q"} 0.0"#,
+            r#"grantwatch_grant_last_seen_timestamp_seconds{grant="a"} 1796000000.0"#,
+            r#"grantwatch_grant_expiry_timestamp_seconds{grant="a"} 1798761600.0"#,
+            r#"grantwatch_grant_idle_after_seconds{grant="a"} 3600.0"#,
+            r#"grantwatch_grant_scopes{grant="a",state="granted"} 2"#,
+            r#"grantwatch_grant_scopes{grant="a",state="used"} 1"#,
+            "# TYPE grantwatch_actions counter",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        assert!(!text.contains(r#"expiry_timestamp_seconds{grant="b"}"#));
+
+        // `a` moves to another partner and `b` goes: their gauges go, counters stay.
+        m.loaded(&grants("p2", false));
+        let text = scrape(&registry);
+        assert!(
+            text.contains(
+                r#"grantwatch_actions_total{grant="a",partner="p",verdict="in_purpose"} 3"#
+            )
+        );
+        assert!(
+            text.contains(
+                r#"grantwatch_actions_total{grant="b",partner="q",verdict="in_purpose"} 2"#
+            )
+        );
+        assert!(text.contains(r#"grantwatch_grant_drift_ratio{grant="a",partner="p2"} 0.0"#));
+        assert!(!text.contains(r#"grant="b",state="#), "{text}");
+        assert!(!text.contains(r#"grantwatch_grant_drift_ratio{grant="a",partner="p"}"#));
+        // Back to the first partner: the same counter goes on.
+        m.loaded(&grants("p", false));
+        m.observe(
+            &BatchActivity {
+                grants: vec![acted("a", 1, 0, "POST /y")],
+                unbound: 0,
+            },
+            &grants("p", false),
+            1_796_000_000_000,
+        );
+        let text = scrape(&registry);
+        assert!(
+            text.contains(
+                r#"grantwatch_actions_total{grant="a",partner="p",verdict="in_purpose"} 4"#
+            ),
+            "{text}"
+        );
+    }
 }

@@ -4,11 +4,12 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use std::sync::atomic::AtomicU64;
 
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use super::grant_metrics::GrantSeries;
 
 // prometheus-client appends `_total` to counters itself.
 const EVENTS: &str = "grantwatch_events";
@@ -19,12 +20,6 @@ const ALERTS: &str = "grantwatch_alerts";
 const GRANTS_LOADED: &str = "grantwatch_grants_loaded";
 const GRANTS_RELOAD: &str = "grantwatch_grants_reload";
 const SINK_ERRORS: &str = "grantwatch_sink_errors";
-const ACTIONS: &str = "grantwatch_actions";
-const DRIFT_RATIO: &str = "grantwatch_grant_drift_ratio";
-const LAST_SEEN: &str = "grantwatch_grant_last_seen_timestamp_seconds";
-const EXPIRY: &str = "grantwatch_grant_expiry_timestamp_seconds";
-const IDLE_AFTER: &str = "grantwatch_grant_idle_after_seconds";
-const SCOPES: &str = "grantwatch_grant_scopes";
 const CONSUMER_LAG: &str = "grantwatch_consumer_lag";
 const LINT_FINDINGS: &str = "grantwatch_grant_lint_findings";
 const SUPPRESSED: &str = "grantwatch_alerts_suppressed";
@@ -70,44 +65,6 @@ pub struct SinkLabel {
     pub sink: &'static str,
 }
 
-/// `grant`, `partner`, `verdict` labels of actions. `verdict` is `in_purpose`,
-/// `out_of_purpose` (some rule above info flagged it) or `unbound` (no grant binds
-/// the credential; `grant` and `partner` are empty).
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct VerdictLabels {
-    /// Grant id.
-    pub grant: String,
-    /// The grant's partner.
-    pub partner: String,
-    /// The verdict.
-    pub verdict: &'static str,
-}
-
-/// `grant`, `partner` labels.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct GrantPartnerLabels {
-    /// Grant id.
-    pub grant: String,
-    /// The grant's partner.
-    pub partner: String,
-}
-
-/// `grant` label.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct GrantLabel {
-    /// Grant id.
-    pub grant: String,
-}
-
-/// `grant`, `state` labels of scope counts.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ScopeStateLabels {
-    /// Grant id.
-    pub grant: String,
-    /// `granted` or `used`.
-    pub state: &'static str,
-}
-
 /// `topic`, `partition` labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PartitionLabels {
@@ -123,9 +80,6 @@ pub struct SeverityLabel {
     /// `error` or `warning`.
     pub severity: &'static str,
 }
-
-/// A gauge holding a float.
-pub type FloatGauge = Gauge<f64, AtomicU64>;
 
 /// Handles to every metric; cheap to clone (each is an `Arc` inside).
 #[derive(Clone)]
@@ -146,18 +100,9 @@ pub struct Metrics {
     pub grants_reload: Family<ResultLabel, Counter>,
     /// Failed sink deliveries (each is retried).
     pub sink_errors: Family<SinkLabel, Counter>,
-    /// Actions by grant and verdict.
-    pub actions: Family<VerdictLabels, Counter>,
-    /// Out-of-purpose share of a grant's actions over the drift window.
-    pub drift_ratio: Family<GrantPartnerLabels, FloatGauge>,
-    /// Event time of a grant's latest action.
-    pub last_seen: Family<GrantLabel, FloatGauge>,
-    /// A grant's `expires_at`.
-    pub expiry: Family<GrantLabel, FloatGauge>,
-    /// A grant's `idle_after`.
-    pub idle_after: Family<GrantLabel, FloatGauge>,
-    /// Scopes granted and used, per grant.
-    pub scopes: Family<ScopeStateLabels, Gauge>,
+    /// The per-grant series: actions by verdict, drift, last seen, expiry, idle
+    /// time, scopes granted and used.
+    pub grants: GrantSeries,
     /// Messages behind the partition's end, per assigned partition.
     pub consumer_lag: Family<PartitionLabels, Gauge>,
     /// `grants check` findings in the grant set in force, by severity.
@@ -186,12 +131,7 @@ impl Metrics {
             grants_loaded: Gauge::default(),
             grants_reload: Family::default(),
             sink_errors: Family::default(),
-            actions: Family::default(),
-            drift_ratio: Family::default(),
-            last_seen: Family::default(),
-            expiry: Family::default(),
-            idle_after: Family::default(),
-            scopes: Family::default(),
+            grants: GrantSeries::default(),
             consumer_lag: Family::default(),
             lint_findings: Family::default(),
             suppressed: Family::default(),
@@ -261,32 +201,7 @@ impl Metrics {
             "Alert deliveries that failed and were retried",
             metrics.sink_errors.clone(),
         );
-        registry.register(
-            ACTIONS,
-            "Partner actions judged, by grant and verdict",
-            metrics.actions.clone(),
-        );
-        registry.register(
-            DRIFT_RATIO,
-            "Share of a grant's actions flagged by a rule above info over the drift window",
-            metrics.drift_ratio.clone(),
-        );
-        registry.register(
-            LAST_SEEN,
-            "Event time of the latest action under a grant",
-            metrics.last_seen.clone(),
-        );
-        registry.register(EXPIRY, "When a grant expires", metrics.expiry.clone());
-        registry.register(
-            IDLE_AFTER,
-            "How long a grant may go unused before it is idle",
-            metrics.idle_after.clone(),
-        );
-        registry.register(
-            SCOPES,
-            "Scopes a grant holds (granted) and has used since start (used)",
-            metrics.scopes.clone(),
-        );
+        registry.register_collector(Box::new(metrics.grants.clone()));
         registry.register(
             CONSUMER_LAG,
             "Messages between the committed position and the end of a partition",

@@ -9,6 +9,6 @@ mod grant_metrics;
 mod health;
 pub mod metrics;
 
-pub use grant_metrics::GrantMetrics;
+pub use grant_metrics::{GrantMetrics, GrantSeries};
 pub use health::Health;
 pub use metrics::Metrics;
