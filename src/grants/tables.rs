@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, RecordBatch,
-    StringBuilder, TimestampMillisecondBuilder,
+    Array, ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder,
+    RecordBatch, StringBuilder, TimestampMillisecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
@@ -177,7 +177,7 @@ fn grants_batch(grants: &[Grant]) -> Result<RecordBatch, ArrowError> {
         Arc::new(rate_window.finish()),
         Arc::new(max_daily.finish()),
     ];
-    RecordBatch::try_new(grants_schema(), columns)
+    sized(grants_schema(), columns)
 }
 
 fn credentials_batch(grants: &[Grant]) -> Result<RecordBatch, ArrowError> {
@@ -189,7 +189,7 @@ fn credentials_batch(grants: &[Grant]) -> Result<RecordBatch, ArrowError> {
             grant.append_value(&g.id);
         }
     }
-    RecordBatch::try_new(
+    sized(
         credentials_schema(),
         vec![Arc::new(credential.finish()), Arc::new(grant.finish())],
     )
@@ -235,5 +235,14 @@ fn scopes_batch(grants: &[Grant]) -> Result<RecordBatch, ArrowError> {
         finish_utc(&mut em_from),
         finish_utc(&mut em_until),
     ];
-    RecordBatch::try_new(scopes_schema(), columns)
+    sized(scopes_schema(), columns)
+}
+
+/// A batch of `columns`, each shrunk to its length: builders grow by doubling, and
+/// the slack (~30 MB with 100,000 grants) would be held as long as the set.
+fn sized(schema: SchemaRef, mut columns: Vec<ArrayRef>) -> Result<RecordBatch, ArrowError> {
+    for column in &mut columns {
+        Array::shrink_to_fit(column);
+    }
+    RecordBatch::try_new(schema, columns)
 }

@@ -45,6 +45,15 @@ fn position(credentials: &[Tracked], credential: &str) -> Option<usize> {
         .position(|t| t.record.credential_id == credential)
 }
 
+/// Adds `tracked` to a grant's records, growing the list by one: most grants have one
+/// credential, and a list's first push reserves four (600 B, 60 MB with 100,000
+/// acting grants). Returns its position.
+fn add(credentials: &mut Vec<Tracked>, tracked: Tracked) -> usize {
+    credentials.reserve_exact(1);
+    credentials.push(tracked);
+    credentials.len() - 1
+}
+
 /// Activity (grant → its credentials' records) and findings, as in the state topic.
 /// Looked up by `&str` without allocating. A grant has few credentials: a list
 /// scanned by the record's own credential id costs a third of a map per grant
@@ -66,10 +75,15 @@ impl StateStore {
                 match position(credentials, &a.credential_id) {
                     Some(i) if a.supersedes(&credentials[i].record) => credentials[i].record = a,
                     Some(_) => {}
-                    None => credentials.push(Tracked {
-                        record: a,
-                        dirty: false,
-                    }),
+                    None => {
+                        add(
+                            credentials,
+                            Tracked {
+                                record: a,
+                                dirty: false,
+                            },
+                        );
+                    }
                 }
             }
             Some(StateRecord::Finding(f)) => {
@@ -97,13 +111,13 @@ impl StateStore {
             };
             let index = match position(credentials, &a.credential_id) {
                 Some(index) => index,
-                None => {
-                    credentials.push(Tracked {
+                None => add(
+                    credentials,
+                    Tracked {
                         record: ActivityRecord::new(&a.grant_id, &a.credential_id),
                         dirty: true,
-                    });
-                    credentials.len() - 1
-                }
+                    },
+                ),
             };
             let tracked = &mut credentials[index];
             let record = &mut tracked.record;
