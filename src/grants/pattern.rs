@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 /// A compiled action pattern. A clone shares the compiled pattern: grant sets repeat
 /// a few patterns over many scopes, and a copy per scope held ~90 MB with 100,000
-/// grants (see [`PatternCache`]).
+/// grants, so a load compiles each distinct text once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionPattern(Arc<Compiled>);
 
