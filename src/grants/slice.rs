@@ -8,7 +8,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray, UInt32A
 use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::error::ArrowError;
 use rustc_hash::FxHashMap;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use super::pattern::ActionPattern;
 use super::tables::GrantTables;
@@ -16,6 +16,8 @@ use super::tables::GrantTables;
 /// Where each grant's rows are in the tables, built once per grant set.
 #[derive(Debug, Default)]
 pub struct GrantIndex {
+    /// grant_id → its row of `grants`.
+    by_grant: FxHashMap<String, u32>,
     /// credential_id → rows of `grants` binding it.
     pub(super) by_credential: FxHashMap<String, Vec<u32>>,
     /// Per row of `grants`: its rows of `grant_credentials`.
@@ -48,12 +50,13 @@ impl GrantIndex {
     /// Indexes `tables` (as [`GrantTables::build`] makes them).
     pub fn new(tables: &GrantTables) -> Result<Self, ArrowError> {
         let ids = string_column(&tables.grants, "grant_id")?;
-        let grant_row: HashMap<&str, u32> = ids
+        let grant_row: FxHashMap<String, u32> = ids
             .iter()
             .enumerate()
-            .filter_map(|(i, id)| Some((id?, row(i))))
+            .filter_map(|(i, id)| Some((id?.to_owned(), row(i))))
             .collect();
         let mut index = Self {
+            by_grant: FxHashMap::default(),
             by_credential: FxHashMap::default(),
             credential_rows: vec![Vec::new(); ids.len()],
             scope_rows: vec![Vec::new(); ids.len()],
@@ -89,7 +92,20 @@ impl GrantIndex {
             });
             index.scope_pattern.push(i);
         }
+        index.by_grant = grant_row;
         Ok(index)
+    }
+
+    /// The action pattern of scope `scope_index` of `grant` (its scopes in
+    /// `scope_index` order, as the table lists them), as written.
+    pub fn scope_action(&self, grant: &str, scope_index: usize) -> Option<&str> {
+        let row = *self.by_grant.get(grant)?;
+        let scope_row = *self.scope_rows.get(row as usize)?.get(scope_index)?;
+        let pattern = *self.scope_pattern.get(scope_row as usize)?;
+        self.patterns
+            .get(pattern as usize)?
+            .as_ref()
+            .map(ActionPattern::as_str)
     }
 
     /// The tables restricted to the grants binding a `credential_id` of `actions`.
@@ -184,6 +200,16 @@ mod tests {
             .iter()
             .map(|v| v.unwrap_or_default().to_owned())
             .collect()
+    }
+
+    #[test]
+    fn scopes_are_named_by_grant_and_index() {
+        let (_, index) = indexed(GRANTS);
+        assert_eq!(index.scope_action("a", 0), Some("GET /a"));
+        assert_eq!(index.scope_action("a", 1), Some("GET /b"));
+        assert_eq!(index.scope_action("c", 0), Some("GET /d"));
+        assert_eq!(index.scope_action("a", 2), None);
+        assert_eq!(index.scope_action("z", 0), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use datafusion::arrow::error::ArrowError;
 
 use super::engine::RuleHits;
 use super::rule::Severity;
+use crate::grants::GrantIndex;
 use crate::state::{DailyAmount, WindowCount};
 
 /// Actions per grant, credential and environment (a NULL grant_id row counts actions no
@@ -112,11 +113,11 @@ pub struct BatchActivity {
 }
 
 impl BatchActivity {
-    /// `scope_actions` gives each grant's scope patterns by `scope_index`.
+    /// `grants` names each grant's scopes by `scope_index`.
     pub(super) fn build(
         rows: &ActivityRows,
         hits: &[RuleHits],
-        scope_actions: &HashMap<String, Vec<String>>,
+        grants: &GrantIndex,
     ) -> Result<Self, ArrowError> {
         let flagged = flagged_pairs(hits);
         let mut activity = BatchActivity::default();
@@ -155,7 +156,7 @@ impl BatchActivity {
                 }
             }
         }
-        activity.add_scopes(&rows.scopes, scope_actions);
+        activity.add_scopes(&rows.scopes, grants);
         let lookup = |grant: &str, credential: &str| index.get(&(grant, credential)).copied();
         for batch in &rows.windows {
             let ids = batch.column(0).as_string::<i32>();
@@ -197,7 +198,7 @@ impl BatchActivity {
     /// Names the scopes each grant used. Scopes are used by a grant; each of its
     /// credentials that acted carries them, so the union per grant is exact whichever
     /// instance wrote which credential.
-    fn add_scopes(&mut self, scopes: &[RecordBatch], scope_actions: &HashMap<String, Vec<String>>) {
+    fn add_scopes(&mut self, scopes: &[RecordBatch], grants: &GrantIndex) {
         let mut by_grant: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, a) in self.grants.iter().enumerate() {
             by_grant.entry(a.grant_id.as_str()).or_default().push(i);
@@ -208,11 +209,11 @@ impl BatchActivity {
             let index = batch.column(1).as_primitive::<Int32Type>();
             for row in 0..batch.num_rows() {
                 let grant = ids.value(row);
-                let action = scope_actions
-                    .get(grant)
-                    .and_then(|s| s.get(usize::try_from(index.value(row)).ok()?));
+                let action = usize::try_from(index.value(row))
+                    .ok()
+                    .and_then(|i| grants.scope_action(grant, i));
                 if let (Some(entries), Some(action)) = (by_grant.get(grant), action) {
-                    used.extend(entries.iter().map(|&i| (i, action.clone())));
+                    used.extend(entries.iter().map(|&i| (i, action.to_owned())));
                 }
             }
         }

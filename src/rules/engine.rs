@@ -1,10 +1,9 @@
 //! The rule engine: one DataFusion session whose tables are swapped per batch, with
 //! every per-batch rule planned and optimized once at start.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -126,8 +125,6 @@ pub struct RuleEngine {
     event_rules: Vec<Planned>,
     scheduled_rules: Vec<Planned>,
     activity: ActivityPlans,
-    /// Each grant's scope patterns by `scope_index`, for naming the scopes used.
-    scope_actions: HashMap<String, Vec<String>>,
     /// The whole grant set, which scheduled rules see; a batch sees its slice.
     all_grants: GrantTables,
     index: GrantIndex,
@@ -156,7 +153,6 @@ impl RuleEngine {
             state: StateSlots::new(),
             scheduled_rules: Vec::new(),
             activity: ActivityPlans::default(),
-            scope_actions: HashMap::new(),
             all_grants: grants.clone(),
             index: GrantIndex::default(),
             actions: SwapTable::new(schema::actions()),
@@ -301,7 +297,6 @@ impl RuleEngine {
     /// Replaces the grant tables; the next batch is judged against them.
     pub fn set_grants(&mut self, tables: GrantTables) -> Result<(), EngineError> {
         self.index = GrantIndex::new(&tables)?;
-        self.scope_actions = scope_actions(&tables.grant_scopes);
         self.show_grants(&tables);
         self.all_grants = tables;
         Ok(())
@@ -414,7 +409,7 @@ impl RuleEngine {
             windows: joined(windows.await)?,
             amounts: joined(amounts.await)?,
         };
-        let activity = BatchActivity::build(&rows, &hits, &self.scope_actions)?;
+        let activity = BatchActivity::build(&rows, &hits, &self.index)?;
         Ok(Evaluation { hits, activity })
     }
 }
@@ -440,30 +435,6 @@ fn joined(
     result: Result<Result<Vec<RecordBatch>, EngineError>, tokio::task::JoinError>,
 ) -> Result<Vec<RecordBatch>, EngineError> {
     result.unwrap_or_else(|error| Err(EngineError::Panicked(error.to_string())))
-}
-
-/// Each grant's scope patterns in `scope_index` order (the table lists them so).
-fn scope_actions(scopes: &RecordBatch) -> HashMap<String, Vec<String>> {
-    let mut by_grant: HashMap<String, Vec<String>> = HashMap::new();
-    let (Some(grants), Some(actions)) = (
-        scopes
-            .column_by_name("grant_id")
-            .and_then(|c| c.as_string_opt::<i32>()),
-        scopes
-            .column_by_name("action")
-            .and_then(|c| c.as_string_opt::<i32>()),
-    ) else {
-        return by_grant;
-    };
-    for (grant, action) in grants.iter().zip(actions.iter()) {
-        if let (Some(grant), Some(action)) = (grant, action) {
-            by_grant
-                .entry(grant.to_owned())
-                .or_default()
-                .push(action.to_owned());
-        }
-    }
-    by_grant
 }
 
 /// Executes a physical plan over the current tables; empty batches are dropped.
