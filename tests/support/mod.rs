@@ -451,14 +451,19 @@ pub struct PrivateBroker {
 
 impl PrivateBroker {
     pub fn start(dir: &Path) -> Self {
-        Self::start_with(dir, Vec::new())
+        Self::start_with(dir, free_port_pair(), Vec::new())
     }
 
     /// With a SASL_PLAINTEXT listener too, and a SCRAM-SHA-256 `user` with `password`.
     pub fn start_sasl(dir: &Path, user: &str, password: &str) -> Self {
-        let sasl_port = free_port();
+        let port = free_port_pair();
+        // Not the broker's port or its controller's.
+        let sasl_port = std::iter::repeat_with(free_port)
+            .find(|p| *p != port && *p != port + 1)
+            .unwrap();
         let mut broker = Self::start_with(
             dir,
+            port,
             vec![
                 ("KAFKA_SASL_PORT", sasl_port.to_string()),
                 ("KAFKA_SCRAM_USER", format!("{user}:{password}")),
@@ -468,8 +473,7 @@ impl PrivateBroker {
         broker
     }
 
-    fn start_with(dir: &Path, env: Vec<(&'static str, String)>) -> Self {
-        let port = free_port();
+    fn start_with(dir: &Path, port: u16, env: Vec<(&'static str, String)>) -> Self {
         let broker = Self {
             addr: format!("127.0.0.1:{port}"),
             sasl_addr: None,
@@ -683,6 +687,15 @@ pub fn http_get(addr: &str, path: &str, accept: Option<&str>) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, body.to_owned())
+}
+
+/// A free port whose next port is free too: a private broker's controller listens on
+/// KAFKA_PORT+1, which nothing else checked (a broker once exited during start in CI;
+/// a taken controller port is one way to get there).
+pub fn free_port_pair() -> u16 {
+    std::iter::repeat_with(free_port)
+        .find(|&p| p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok())
+        .unwrap()
 }
 
 /// A free loopback port (bound then released).
