@@ -112,7 +112,7 @@ mod tests {
 
     use super::*;
     use crate::decode::native_batch;
-    use crate::grants::slice::indexed;
+    use crate::grants::slice::{indexed, strings};
 
     const GRANTS: &str = r#"
 - id: a
@@ -135,14 +135,6 @@ mod tests {
                 r#"{{"ts":"2026-11-30T09:00:00Z","event_id":"e{i}","credential_id":"{credential}","action":"{action}"}}"#
             )
         }))
-    }
-
-    fn strings(rows: &RecordBatch, name: &str) -> Vec<String> {
-        string_column(rows, name)
-            .expect("column")
-            .iter()
-            .map(|v| v.unwrap_or_default().to_owned())
-            .collect()
     }
 
     #[test]

@@ -164,6 +164,16 @@ pub(super) fn indexed(yaml: &str) -> (GrantTables, GrantIndex) {
     (tables, index)
 }
 
+/// A string column's values (NULL as ""), for assertions.
+#[cfg(test)]
+pub(super) fn strings(batch: &RecordBatch, name: &str) -> Vec<String> {
+    string_column(batch, name)
+        .expect("column")
+        .iter()
+        .map(|v| v.unwrap_or_default().to_owned())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -194,14 +204,6 @@ mod tests {
   scopes: [{action: "GET /d"}]
 "#;
 
-    fn column(batch: &RecordBatch, name: &str) -> Vec<String> {
-        string_column(batch, name)
-            .expect("column")
-            .iter()
-            .map(|v| v.unwrap_or_default().to_owned())
-            .collect()
-    }
-
     #[test]
     fn scopes_are_named_by_grant_and_index() {
         let (_, index) = indexed(GRANTS);
@@ -225,18 +227,18 @@ mod tests {
         let s = slice(&["c2", "c2", "unknown"]);
         assert_eq!(s.grant_ids(), ["a", "c"]);
         assert_eq!(
-            column(&s.grant_credentials, "credential_id"),
+            strings(&s.grant_credentials, "credential_id"),
             ["c1", "c2", "c2"]
         );
         assert_eq!(
-            column(&s.grant_scopes, "action"),
+            strings(&s.grant_scopes, "action"),
             ["GET /a", "GET /b", "GET /d"]
         );
         assert_eq!(s.grants.schema(), tables.grants.schema());
 
         let s = slice(&["c3"]);
         assert_eq!(s.grant_ids(), ["b"]);
-        assert_eq!(column(&s.grant_scopes, "grant_id"), ["b"]);
+        assert_eq!(strings(&s.grant_scopes, "grant_id"), ["b"]);
 
         let s = slice(&["nobody"]);
         assert_eq!(
