@@ -1,51 +1,88 @@
-//! The batch being collected. Its messages are read and decoded while the batch
-//! before it is judged and delivered: decoding runs on the loop's thread, and waiting
-//! for the rules to finish before starting it left a core idle.
+//! The batches to judge, read and decoded on a task of their own while the loop
+//! judges and delivers the batch before. On the loop's thread, decoding took as long
+//! as all the loop's own work per batch, and the rule workers idled while it ran.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::error::ArrowError;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 use crate::decode::ActionsBuilder;
 use crate::kafka::{Collected, Source};
 
-/// The next batch: its decoded rows and its messages' offsets and dead letters.
+/// How long the loop waits for a batch before doing its idle work (state and
+/// archive flushes, scheduled rules) anyway.
+const IDLE_WAKE: Duration = Duration::from_secs(1);
+
+/// A batch ready to judge: its rows, stamped with `ingest_ts`, and its messages'
+/// offsets and dead letters.
+pub(super) type Taken = (RecordBatch, Collected);
+
+/// What the loop gets next.
+pub(super) enum Next {
+    /// A batch (building it failed only on a bug).
+    Batch(Result<Taken, ArrowError>),
+    /// Nothing for a second.
+    Idle,
+    /// Reading has ended: every batch read was handed over.
+    Closed,
+}
+
+/// The reading task and the batches it hands over.
 pub(super) struct Intake {
-    source: Arc<Source>,
-    builder: ActionsBuilder,
-    collected: Collected,
+    batches: mpsc::Receiver<Result<Taken, ArrowError>>,
+    task: JoinHandle<()>,
 }
 
 impl Intake {
-    pub(super) fn new(source: Arc<Source>, builder: ActionsBuilder) -> Self {
-        Self {
-            source,
-            builder,
-            collected: Collected::default(),
+    /// Starts reading from `source`. Once `stop` turns true, the task hands over
+    /// what it has read and ends.
+    pub(super) fn start(
+        source: Arc<Source>,
+        mut builder: ActionsBuilder,
+        mut stop: watch::Receiver<bool>,
+    ) -> Self {
+        // One batch waits while the next is read: more would only hold memory.
+        let (sender, batches) = mpsc::channel(1);
+        let task = tokio::spawn(async move {
+            let mut collected = Collected::default();
+            loop {
+                source
+                    .collect(&mut builder, &mut collected, &mut stop)
+                    .await;
+                if collected.messages > 0 {
+                    builder.set_ingest_ts(Utc::now().timestamp_millis());
+                    let batch = builder
+                        .finish()
+                        .map(|rows| (rows, std::mem::take(&mut collected)));
+                    if sender.send(batch).await.is_err() {
+                        return;
+                    }
+                }
+                if *stop.borrow() {
+                    return;
+                }
+            }
+        });
+        Self { batches, task }
+    }
+
+    /// The next batch, [`Next::Idle`] after a second without one, or
+    /// [`Next::Closed`] once reading has ended and every batch was taken.
+    pub(super) async fn next(&mut self) -> Next {
+        match tokio::time::timeout(IDLE_WAKE, self.batches.recv()).await {
+            Ok(Some(batch)) => Next::Batch(batch),
+            Ok(None) => Next::Closed,
+            Err(_) => Next::Idle,
         }
     }
 
-    /// Reads until the batch is ready (full, lingered, idle a second, or `stop`).
-    /// Cancel-safe: dropped when the batch before is done, the next call goes on.
-    pub(super) async fn collect(&mut self, stop: &mut watch::Receiver<bool>) {
-        self.source
-            .collect(&mut self.builder, &mut self.collected, stop)
-            .await;
-    }
-
-    /// Whether no message has been read since the last [`Intake::take`].
-    pub(super) fn is_empty(&self) -> bool {
-        self.collected.messages == 0
-    }
-
-    /// Takes the batch read so far (its rows stamped with `ingest_ts` now) and starts
-    /// the next.
-    pub(super) fn take(&mut self) -> Result<(RecordBatch, Collected), ArrowError> {
-        self.builder.set_ingest_ts(Utc::now().timestamp_millis());
-        let batch = self.builder.finish()?;
-        Ok((batch, std::mem::take(&mut self.collected)))
+    /// Why reading ended, once [`Next::Closed`]: `Err` if the task panicked (a bug).
+    pub(super) async fn finish(self) -> Result<(), String> {
+        self.task.await.map_err(|error| error.to_string())
     }
 }

@@ -32,7 +32,7 @@ use datafusion::arrow::array::RecordBatch;
 mod backoff;
 mod intake;
 use backoff::Backoff;
-use intake::Intake;
+use intake::{Intake, Next};
 
 /// Drift is the out-of-purpose share over the last hour of processing.
 const DRIFT_WINDOW_MS: i64 = 3_600_000;
@@ -109,6 +109,9 @@ pub enum PipelineError {
     /// The archive cannot take more (its writer stopped: a bug).
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    /// The task reading the topics failed (a bug).
+    #[error("the reading task failed: {0}")]
+    Intake(String),
 }
 
 /// Everything the loop needs, built by [`run`].
@@ -233,11 +236,12 @@ pub async fn run(
         metrics.clone(),
         progress,
     ));
-    let intake = Intake::new(
+    let (stop_tx, stop) = watch::channel(false);
+    let intake = Intake::start(
         Arc::clone(&source),
         ActionsBuilder::new(config.kafka.max_message_bytes),
+        stop.clone(),
     );
-    let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         tracing::info!("Shutting down: draining the in-flight batch.");
@@ -281,35 +285,27 @@ impl Pipeline {
     async fn run(
         &mut self,
         mut intake: Intake,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) -> Result<(), PipelineError> {
-        // The intake's own receiver: it waits on `stop` while a delivery checks it.
-        let mut intake_stop = stop.clone();
         loop {
             if self.grant_updates.has_changed().unwrap_or(false) {
                 let grants = Arc::clone(&self.grant_updates.borrow_and_update());
                 self.apply_grants(grants).await?;
             }
-            intake.collect(&mut stop).await;
-            let idle = intake.is_empty();
-            if !idle {
-                let (batch, collected) = intake.take()?;
-                let processing = self.process(batch, collected, &stop);
-                tokio::pin!(processing);
-                // The next batch is read while this one is judged and delivered; reading
-                // pauses when it is done, and what it read waits for the next round.
-                let delivered = tokio::select! {
-                    biased;
-                    delivered = &mut processing => delivered,
-                    () = intake.collect(&mut intake_stop) => processing.await,
-                }?;
-                if !delivered {
-                    tracing::warn!(
-                        "Stopped with a batch undelivered; it will be re-read on restart."
-                    );
-                    return Ok(());
+            let (idle, closed) = match intake.next().await {
+                Next::Batch(batch) => {
+                    let (batch, collected) = batch?;
+                    if !self.process(batch, collected, &stop).await? {
+                        tracing::warn!(
+                            "Stopped with a batch undelivered; it will be re-read on restart."
+                        );
+                        return Ok(());
+                    }
+                    (false, false)
                 }
-            }
+                Next::Idle => (true, false),
+                Next::Closed => (true, true),
+            };
             let stopping = *stop.borrow();
             if !stopping {
                 self.send_updates(&stop).await?;
@@ -321,8 +317,10 @@ impl Pipeline {
             if !stopping {
                 self.run_scheduled(&stop).await?;
             }
-            // What was read ahead is judged too before the last commit.
-            if stopping && intake.is_empty() {
+            // Reading ends only once stopping, after handing over what it read: all of
+            // it is judged before the last commit.
+            if closed {
+                intake.finish().await.map_err(PipelineError::Intake)?;
                 self.source.commit();
                 return Ok(());
             }
