@@ -82,7 +82,15 @@ impl Intake {
     }
 
     /// Why reading ended, once [`Next::Closed`]: `Err` if the task panicked (a bug).
-    pub(super) async fn finish(self) -> Result<(), String> {
-        self.task.await.map_err(|error| error.to_string())
+    pub(super) async fn finish(mut self) -> Result<(), String> {
+        (&mut self.task).await.map_err(|error| error.to_string())
+    }
+}
+
+/// A loop that returns early (an engine error, a batch undelivered on stop) stops
+/// reading with it: what the task read is never committed, so it is read again.
+impl Drop for Intake {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
