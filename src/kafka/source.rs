@@ -25,7 +25,7 @@ use crate::telemetry::events::EventDeadLettered;
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 
 /// Most messages taken in one go from those already fetched (about 0.3 ms of
-/// decoding) before the batch being judged is polled again.
+/// decoding) before the worker is given to other tasks (the rule queries).
 const DRAIN_CHUNK: usize = 256;
 
 /// The messages of the batch being collected (possibly over several rounds).
@@ -105,7 +105,7 @@ impl Source {
         };
         // One timer and one stream for the whole call: a `recv` and a `sleep_until`
         // per message (a waker slot taken and freed under a mutex, a timer entry
-        // re-registered) cost the loop's thread as much as decoding did.
+        // re-registered) cost as much as decoding did.
         let sleep = tokio::time::sleep_until(deadline(collected));
         tokio::pin!(sleep);
         let mut messages = self.consumer.stream();
@@ -131,7 +131,7 @@ impl Source {
                 },
             }
             if self.drain(&mut messages, builder, collected) {
-                // More may be waiting: let the batch being judged go on first.
+                // More may be waiting: let the other tasks (the rules) run first.
                 tokio::task::yield_now().await;
             }
         }
