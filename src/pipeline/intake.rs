@@ -1,31 +1,33 @@
-//! The batches to judge, read and decoded on a task of their own while the loop
-//! judges and delivers the batch before. On the loop's thread, decoding took as long
-//! as all the loop's own work per batch, and the rule workers idled while it ran.
+//! The batches to judge, read, decoded and prepared against the grants on a task of
+//! their own while the loop judges and delivers the batch before. On the loop's
+//! thread, decoding took as long as all the loop's own work per batch, and the rule
+//! workers idled while it ran.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::error::ArrowError;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::decode::ActionsBuilder;
 use crate::kafka::{Collected, Source};
+use crate::rules::{Prepared, Preparer};
 
 /// How long the loop waits for a batch before doing its idle work (state and
 /// archive flushes, scheduled rules) anyway.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 
-/// A batch ready to judge: its rows, stamped with `ingest_ts`, and its messages'
-/// offsets and dead letters.
-pub(super) type Taken = (RecordBatch, Collected);
+/// A batch ready to judge: its rows, stamped with `ingest_ts` and prepared, and its
+/// messages' offsets and dead letters.
+pub(super) type Taken = (Prepared, Collected);
 
 /// What the loop gets next.
 pub(super) enum Next {
-    /// A batch (building it failed only on a bug).
-    Batch(Result<Taken, ArrowError>),
+    /// A batch (building it failed only on a bug), boxed: it is large and moves
+    /// through a channel.
+    Batch(Result<Box<Taken>, ArrowError>),
     /// Nothing for a second.
     Idle,
     /// Reading has ended: every batch read was handed over.
@@ -34,7 +36,7 @@ pub(super) enum Next {
 
 /// The reading task and the batches it hands over.
 pub(super) struct Intake {
-    batches: mpsc::Receiver<Result<Taken, ArrowError>>,
+    batches: mpsc::Receiver<Result<Box<Taken>, ArrowError>>,
     task: JoinHandle<()>,
 }
 
@@ -44,6 +46,7 @@ impl Intake {
     pub(super) fn start(
         source: Arc<Source>,
         mut builder: ActionsBuilder,
+        preparer: Preparer,
         mut stop: watch::Receiver<bool>,
     ) -> Self {
         // One batch waits while the next is read: more would only hold memory.
@@ -58,7 +61,8 @@ impl Intake {
                     builder.set_ingest_ts(Utc::now().timestamp_millis());
                     let batch = builder
                         .finish()
-                        .map(|rows| (rows, std::mem::take(&mut collected)));
+                        .and_then(|rows| preparer.prepare(rows))
+                        .map(|prepared| Box::new((prepared, std::mem::take(&mut collected))));
                     if sender.send(batch).await.is_err() {
                         return;
                     }

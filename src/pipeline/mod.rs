@@ -20,14 +20,13 @@ use crate::decode::ActionsBuilder;
 use crate::findings::{self, Schedules};
 use crate::grants::{GrantSet, GrantTables};
 use crate::kafka::{self, Collected, KafkaError, Progress, Source, SourceSettings};
-use crate::rules::{EngineError, Rule, RuleEngine, RuleError};
+use crate::rules::{EngineError, Prepared, Rule, RuleEngine, RuleError};
 use crate::state::{StateRecord, StateStore, StateTopic, StateWriter};
 use crate::suppressions::Suppression;
 use crate::telemetry::events::{
     AlertsSuppressed, ArchiveFlushed, BatchProcessed, FindingsRaised, GrantsLoaded,
 };
 use crate::telemetry::{GrantMetrics, Health, Metrics};
-use datafusion::arrow::array::RecordBatch;
 
 mod backoff;
 mod intake;
@@ -240,6 +239,7 @@ pub async fn run(
     let intake = Intake::start(
         Arc::clone(&source),
         ActionsBuilder::new(config.kafka.max_message_bytes),
+        engine.preparer(),
         stop.clone(),
     );
     tokio::spawn(async move {
@@ -294,8 +294,8 @@ impl Pipeline {
             }
             let (idle, closed) = match intake.next().await {
                 Next::Batch(batch) => {
-                    let (batch, collected) = batch?;
-                    if !self.process(batch, collected, &stop).await? {
+                    let (prepared, collected) = *batch?;
+                    if !self.process(prepared, collected, &stop).await? {
                         tracing::warn!(
                             "Stopped with a batch undelivered; it will be re-read on restart."
                         );
@@ -345,16 +345,17 @@ impl Pipeline {
     /// Returns `false` when stopped before the batch could be delivered.
     async fn process(
         &mut self,
-        batch: RecordBatch,
+        prepared: Prepared,
         collected: Collected,
         stop: &watch::Receiver<bool>,
     ) -> Result<bool, PipelineError> {
         let started = Instant::now();
+        let batch = prepared.batch().clone();
         let (alerts, activity) = if batch.num_rows() > 0 {
             let state = &self.state;
             let evaluation = self
                 .engine
-                .evaluate(batch.clone(), |grants| {
+                .evaluate_prepared(prepared, |grants| {
                     state.with_store(|s| s.tables_for(grants))
                 })
                 .await?;

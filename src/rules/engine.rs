@@ -13,11 +13,13 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::execution_plan::reset_plan_states;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use tokio::sync::watch;
 
 use super::activity::{
     ACTIONS_SQL, AMOUNTS_SQL, ActivityRows, BatchActivity, SCOPES_SQL, WINDOWS_SQL,
 };
 use super::error::{EngineError, RuleError};
+use super::prepare::{GrantView, Prepared, Preparer};
 use super::rule::{Rule, Schedule};
 use super::swap::SwapTable;
 use super::udf::{self, Clock};
@@ -125,9 +127,9 @@ pub struct RuleEngine {
     event_rules: Vec<Planned>,
     scheduled_rules: Vec<Planned>,
     activity: ActivityPlans,
-    /// The whole grant set, which scheduled rules see; a batch sees its slice.
-    all_grants: GrantTables,
-    index: GrantIndex,
+    /// The grant set in force, which scheduled rules see whole; a batch sees its
+    /// slice, made by a [`Preparer`].
+    view: watch::Sender<Arc<GrantView>>,
 }
 
 impl RuleEngine {
@@ -153,8 +155,10 @@ impl RuleEngine {
             state: StateSlots::new(),
             scheduled_rules: Vec::new(),
             activity: ActivityPlans::default(),
-            all_grants: grants.clone(),
-            index: GrantIndex::default(),
+            view: watch::Sender::new(Arc::new(GrantView {
+                tables: grants.clone(),
+                index: GrantIndex::default(),
+            })),
             actions: SwapTable::new(schema::actions()),
             action_scopes: SwapTable::new(action_scopes_schema()),
             reads_action_scopes: false,
@@ -296,10 +300,19 @@ impl RuleEngine {
 
     /// Replaces the grant tables; the next batch is judged against them.
     pub fn set_grants(&mut self, tables: GrantTables) -> Result<(), EngineError> {
-        self.index = GrantIndex::new(&tables)?;
-        self.show_grants(&tables);
-        self.all_grants = tables;
+        let view = GrantView::new(tables)?;
+        self.show_grants(&view.tables);
+        self.view.send_replace(Arc::new(view));
         Ok(())
+    }
+
+    /// Prepares batches against the grants in force, on any task; a batch prepared
+    /// before [`RuleEngine::set_grants`] is prepared again when evaluated.
+    pub fn preparer(&self) -> Preparer {
+        Preparer {
+            view: self.view.subscribe(),
+            reads_action_scopes: self.reads_action_scopes,
+        }
     }
 
     /// Puts `tables` in the grant tables' place for the next execution.
@@ -330,7 +343,8 @@ impl RuleEngine {
     ) -> Result<Vec<RuleHits>, EngineError> {
         self.clock.set(now_ms);
         self.state.set(state);
-        self.show_grants(&self.all_grants);
+        let view = Arc::clone(&self.view.borrow());
+        self.show_grants(&view.tables);
         let task = self.ctx.task_ctx();
         let mut hits = Vec::new();
         for planned in self
@@ -347,33 +361,48 @@ impl RuleEngine {
         Ok(hits)
     }
 
-    /// Runs every per-batch rule and the activity queries over `batch`. The rules see
-    /// the grants bound to the batch's credentials (all their rows) and the state of
-    /// those grants as known before the batch, which `state` makes from their ids: a
-    /// batch costs the same with 100 grants or 100,000. Not re-entrant: callers
-    /// evaluate one batch at a time.
+    /// Runs every per-batch rule and the activity queries over `batch`: prepares it,
+    /// then [`RuleEngine::evaluate_prepared`].
     pub async fn evaluate(
         &self,
         batch: RecordBatch,
         state: impl FnOnce(&[&str]) -> Result<StateTables, ArrowError>,
     ) -> Result<Evaluation, EngineError> {
-        let grants = self.index.slice(&self.all_grants, &batch)?;
-        let state = state(&grants.grant_ids())?;
+        let prepared = self.preparer().prepare(batch)?;
+        self.evaluate_prepared(prepared, state).await
+    }
+
+    /// Runs every per-batch rule and the activity queries over a prepared batch. The
+    /// rules see the grants bound to the batch's credentials (all their rows) and the
+    /// state of those grants as known before the batch, which `state` makes from
+    /// their ids: a batch costs the same with 100 grants or 100,000. Not re-entrant:
+    /// callers evaluate one batch at a time.
+    pub async fn evaluate_prepared(
+        &self,
+        prepared: Prepared,
+        state: impl FnOnce(&[&str]) -> Result<StateTables, ArrowError>,
+    ) -> Result<Evaluation, EngineError> {
+        let current = Arc::clone(&self.view.borrow());
+        let prepared = if Arc::ptr_eq(&prepared.view, &current) {
+            prepared
+        } else {
+            self.preparer().prepare_with(current, prepared.batch)?
+        };
+        let state = state(&prepared.grants.grant_ids())?;
         self.clock.set(chrono::Utc::now().timestamp_millis());
         self.state.set(&state);
-        self.show_grants(&grants);
-        if self.reads_action_scopes {
-            let matches = self.index.action_scopes(&self.all_grants, &batch)?;
+        self.show_grants(&prepared.grants);
+        if let Some(matches) = prepared.action_scopes {
             self.action_scopes.replace(vec![matches]);
         }
-        self.actions.replace(vec![batch]);
-        let result = self.run_all().await;
+        self.actions.replace(vec![prepared.batch]);
+        let result = self.run_all(&prepared.view.index).await;
         self.actions.replace(Vec::new());
         self.action_scopes.replace(Vec::new());
         result
     }
 
-    async fn run_all(&self) -> Result<Evaluation, EngineError> {
+    async fn run_all(&self, index: &GrantIndex) -> Result<Evaluation, EngineError> {
         let task = self.ctx.task_ctx();
         // One task per query, so that the rules of a batch share both cores.
         let spawn = |plan: &Arc<dyn ExecutionPlan>, name: &str| {
@@ -409,7 +438,7 @@ impl RuleEngine {
             windows: joined(windows.await)?,
             amounts: joined(amounts.await)?,
         };
-        let activity = BatchActivity::build(&rows, &hits, &self.index)?;
+        let activity = BatchActivity::build(&rows, &hits, index)?;
         Ok(Evaluation { hits, activity })
     }
 }
@@ -474,10 +503,9 @@ mod tests {
             .join(name)
     }
 
-    /// The built-in pack over the scenario, in process: the same expected alerts the
-    /// Kafka integration test checks, without a broker.
-    #[tokio::test]
-    async fn builtin_rules_raise_exactly_the_scenario_alerts() {
+    /// The scenario's grants, an engine with the built-in pack over them, and its
+    /// events as one batch.
+    async fn scenario() -> (grants::GrantSet, RuleEngine, RecordBatch) {
         let grants = grants::load_paths(&[fixture("grants.yaml")], Duration::from_secs(86_400))
             .expect("grants");
         let rules = load_rules(&[]).expect("rules");
@@ -485,7 +513,14 @@ mod tests {
             .await
             .expect("plan");
         let events = std::fs::read_to_string(fixture("events.jsonl")).expect("events");
-        let batch = native_batch(events.lines());
+        (grants, engine, native_batch(events.lines()))
+    }
+
+    /// The built-in pack over the scenario, in process: the same expected alerts the
+    /// Kafka integration test checks, without a broker.
+    #[tokio::test]
+    async fn builtin_rules_raise_exactly_the_scenario_alerts() {
+        let (grants, engine, batch) = scenario().await;
         let store = crate::state::StateStore::default();
         let state = |grants: &[&str]| store.tables_for(grants);
         let evaluation = engine
@@ -561,6 +596,29 @@ mod tests {
             .expect("clean");
         assert_eq!(rows(&clean), Vec::<(String, usize)>::new());
         assert_eq!(clean.activity.grants[0].actions, 2);
+    }
+
+    /// Batches are prepared on the reading task, ahead of the loop: one prepared
+    /// before a reload is judged by the grants in force when it is evaluated.
+    #[tokio::test]
+    async fn a_batch_prepared_before_a_reload_is_judged_by_the_new_grants() {
+        let (_, mut engine, batch) = scenario().await;
+        let store = crate::state::StateStore::default();
+        let state = |grants: &[&str]| store.tables_for(grants);
+        let preparer = engine.preparer();
+
+        let before = preparer.prepare(batch.clone()).expect("prepare");
+        let judged = engine.evaluate_prepared(before, state).await.expect("eval");
+        assert!(!judged.activity.grants.is_empty());
+
+        let stale = preparer.prepare(batch.clone()).expect("prepare");
+        let none = grants::GrantSet::default();
+        engine
+            .set_grants(GrantTables::build(&none).expect("tables"))
+            .expect("set");
+        let judged = engine.evaluate_prepared(stale, state).await.expect("eval");
+        assert!(judged.activity.grants.is_empty());
+        assert_eq!(judged.activity.unbound, batch.num_rows() as u64);
     }
 
     #[tokio::test]
