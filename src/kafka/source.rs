@@ -21,9 +21,6 @@ use crate::state::Ownership;
 use crate::telemetry::Metrics;
 use crate::telemetry::events::EventDeadLettered;
 
-/// Longest wait for a first message before returning an empty round.
-const IDLE_WAKE: Duration = Duration::from_secs(1);
-
 /// Most messages taken in one go from those already fetched (about 0.3 ms of
 /// decoding) before the worker is given to other tasks (the rule queries).
 const DRAIN_CHUNK: usize = 256;
@@ -84,41 +81,42 @@ impl Source {
     }
 
     /// Adds messages to `collected` (decoded into `builder`) until `max_events`,
-    /// `linger` after the batch's first message, a second without any message, or
-    /// `stop` turns true. Consumer errors are logged and retried: the broker being
-    /// away is not the end of the service.
+    /// `linger` after the batch's first message, or `stop` turns true; with no
+    /// traffic it waits (the loop does its idle work on a timeout of its own).
+    /// Consumer errors are logged and retried: the broker being away is not the end
+    /// of the service.
     ///
-    /// Cancel-safe: a message is added whole as soon as it is received, so the caller
-    /// may drop this (when the batch before is done) and call again to go on.
+    /// Cancel-safe: a message is added whole as soon as it is received, so a caller
+    /// may drop this and call again to go on.
     pub async fn collect(
         &self,
         builder: &mut ActionsBuilder,
         collected: &mut Collected,
         stop: &mut watch::Receiver<bool>,
     ) {
-        // With no traffic, return now and then anyway: scheduled rules (idle grants
-        // above all) must run when nothing arrives.
-        let idle = tokio::time::Instant::now() + IDLE_WAKE;
-        let deadline = |c: &Collected| {
-            c.first_at
-                .map_or(idle, |first| first + self.settings.linger)
-        };
+        let linger = |first: tokio::time::Instant| first + self.settings.linger;
         // One timer and one stream for the whole call: a `recv` and a `sleep_until`
         // per message (a waker slot taken and freed under a mutex, a timer entry
-        // re-registered) cost as much as decoding did.
-        let sleep = tokio::time::sleep_until(deadline(collected));
+        // re-registered) cost as much as decoding did. The timer runs only once the
+        // batch has a first message.
+        let sleep = tokio::time::sleep_until(
+            collected
+                .first_at
+                .map_or_else(tokio::time::Instant::now, linger),
+        );
         tokio::pin!(sleep);
         let mut messages = self.consumer.stream();
         while collected.messages < self.settings.max_events && !*stop.borrow() {
             tokio::select! {
                 biased;
                 _ = stop.changed() => break,
-                () = &mut sleep => break,
+                () = &mut sleep, if collected.first_at.is_some() => break,
                 received = messages.next() => match received {
                     Some(Ok(message)) => {
                         if collected.first_at.is_none() {
-                            collected.first_at = Some(tokio::time::Instant::now());
-                            sleep.as_mut().reset(deadline(collected));
+                            let first = tokio::time::Instant::now();
+                            collected.first_at = Some(first);
+                            sleep.as_mut().reset(linger(first));
                         }
                         self.accept(&message, builder, collected);
                     }

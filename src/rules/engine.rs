@@ -19,7 +19,7 @@ use super::activity::{
     ACTIONS_SQL, AMOUNTS_SQL, ActivityRows, BatchActivity, SCOPES_SQL, WINDOWS_SQL,
 };
 use super::error::{EngineError, RuleError};
-use super::prepare::{GrantView, Prepared, Preparer};
+use super::prepare::{GrantView, Prepared, Preparer, prepare};
 use super::rule::{Rule, Schedule};
 use super::swap::SwapTable;
 use super::udf::{self, Clock};
@@ -368,7 +368,8 @@ impl RuleEngine {
         batch: RecordBatch,
         state: impl FnOnce(&[&str]) -> Result<StateTables, ArrowError>,
     ) -> Result<Evaluation, EngineError> {
-        let prepared = self.preparer().prepare(batch)?;
+        let view = Arc::clone(&self.view.borrow());
+        let prepared = prepare(view, self.reads_action_scopes, batch)?;
         self.evaluate_prepared(prepared, state).await
     }
 
@@ -386,7 +387,7 @@ impl RuleEngine {
         let prepared = if Arc::ptr_eq(&prepared.view, &current) {
             prepared
         } else {
-            self.preparer().prepare_with(current, prepared.batch)?
+            prepare(current, self.reads_action_scopes, prepared.batch)?
         };
         let state = state(&prepared.grants.grant_ids())?;
         self.clock.set(chrono::Utc::now().timestamp_millis());

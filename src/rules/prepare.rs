@@ -57,25 +57,26 @@ impl Preparer {
     /// `batch` with its slice of the grants in force (and its `action_scopes`).
     pub fn prepare(&self, batch: RecordBatch) -> Result<Prepared, ArrowError> {
         let view = Arc::clone(&self.view.borrow());
-        self.prepare_with(view, batch)
+        prepare(view, self.reads_action_scopes, batch)
     }
+}
 
-    pub(super) fn prepare_with(
-        &self,
-        view: Arc<GrantView>,
-        batch: RecordBatch,
-    ) -> Result<Prepared, ArrowError> {
-        let grants = view.index.slice(&view.tables, &batch)?;
-        let action_scopes = if self.reads_action_scopes {
-            Some(view.index.action_scopes(&view.tables, &batch)?)
-        } else {
-            None
-        };
-        Ok(Prepared {
-            batch,
-            grants,
-            action_scopes,
-            view,
-        })
-    }
+/// `batch` prepared against `view`.
+pub(super) fn prepare(
+    view: Arc<GrantView>,
+    reads_action_scopes: bool,
+    batch: RecordBatch,
+) -> Result<Prepared, ArrowError> {
+    let grants = view.index.slice(&view.tables, &batch)?;
+    let action_scopes = if reads_action_scopes {
+        Some(view.index.action_scopes(&view.tables, &batch)?)
+    } else {
+        None
+    };
+    Ok(Prepared {
+        batch,
+        grants,
+        action_scopes,
+        view,
+    })
 }
