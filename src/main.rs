@@ -17,11 +17,11 @@ use grantwatch::telemetry::events::GrantsLinted;
 use grantwatch::telemetry::{Health, Metrics};
 use grantwatch::{demo, grants, http, pipeline, rules};
 
-/// mimalloc instead of glibc malloc: batches allocate and free many small strings
+/// jemalloc instead of glibc malloc: batches allocate and free many small strings
 /// and arrays across the loop's thread and the rule workers, where glibc's arenas
 /// spent a tenth of the loop's time and kept freed memory resident.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[derive(Parser)]
 #[command(
