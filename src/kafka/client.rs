@@ -17,6 +17,10 @@ use crate::telemetry::events::BrokersSeen;
 use crate::telemetry::metrics::PartitionLabels;
 use crate::telemetry::{Health, Metrics};
 
+/// Messages read ahead, in kilobytes, by the consumers of actions and of the state
+/// topic (`kafka.librdkafka."queued.max.messages.kbytes"` overrides it).
+const READ_AHEAD_KBYTES: &str = "4096";
+
 /// The consumer's context: turns librdkafka's periodic statistics into the
 /// `grantwatch_consumer_lag` gauges, the read [`Progress`], and readiness (connected
 /// to a broker or not).
@@ -197,10 +201,11 @@ pub fn consumer(
             "fetch.message.max.bytes",
             (config.max_message_bytes + 1).max(1 << 20).to_string(),
         )
-        // Read-ahead of 16 MB (a third of a second at 100,000 events/s) instead of
-        // librdkafka's 64 MB: resident memory that bought no throughput. With less
-        // queued, a full queue must pause fetching briefly, not for the default 1 s.
-        .set("queued.max.messages.kbytes", "16384")
+        // Read-ahead of 4 MB instead of librdkafka's 64 MB: the decompressed message
+        // sets and a queued op per message held ~100 MB at 16 MB, and the 1M drain
+        // ran no slower at 4 MB (BENCHMARKS.md). With less queued, a full queue must
+        // pause fetching briefly, not for the default 1 s.
+        .set("queued.max.messages.kbytes", READ_AHEAD_KBYTES)
         .set("fetch.queue.backoff.ms", "20");
     passthrough(&mut client, config);
     client
@@ -222,6 +227,7 @@ pub fn state_reader(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> 
     let mut client = base(config);
     client
         .set("group.id", format!("{}.state-reader", config.group_id))
+        .set("queued.max.messages.kbytes", READ_AHEAD_KBYTES)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false");
