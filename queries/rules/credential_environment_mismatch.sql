@@ -15,7 +15,7 @@ WITH unscoped AS (
     SELECT gc.credential_id, g.grant_id
     FROM grants g
     JOIN grant_credentials gc ON gc.grant_id = g.grant_id
-    WHERE cardinality(g.environments) = 0
+    WHERE empty(g.environments)
 ),
 firsts AS (
     SELECT u.grant_id, a.credential_id, a.environment, min(a.ts) AS first_ts

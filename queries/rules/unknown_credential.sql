@@ -9,5 +9,6 @@ SELECT CAST(NULL AS VARCHAR) AS grant_id,
        a.event_id,
        'credential ' || a.credential_id || ' is not bound by any grant' AS reason
 FROM actions a
-LEFT JOIN grant_credentials gc ON gc.credential_id = a.credential_id
-WHERE gc.grant_id IS NULL
+WHERE NOT EXISTS (
+    SELECT 1 FROM grant_credentials gc WHERE gc.credential_id = a.credential_id
+)
