@@ -1,7 +1,8 @@
 //! The state topic: a compacted Kafka topic every instance writes its own records to
-//! and reads in full. Kafka keeps the latest record per key, so a restart or a new
-//! instance rebuilds the state by reading the topic from the beginning, and every
-//! instance sees the activity of credentials other instances own.
+//! and reads in full (parsing only the others'). Kafka keeps the latest record per
+//! key, so a restart or a new instance rebuilds the state by reading the topic from
+//! the beginning, and every instance sees the activity of credentials other
+//! instances own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,6 +13,7 @@ use rdkafka::Offset;
 use rdkafka::TopicPartitionList;
 use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use tokio::task::JoinHandle;
@@ -24,6 +26,9 @@ use crate::kafka::{self, KafkaError};
 /// State records sent before waiting for their acknowledgements.
 const PUBLISH_CHUNK: usize = 5_000;
 
+/// The header naming the process that wrote a record.
+const WRITER_HEADER: &str = "grantwatch-writer";
+
 /// The store plus how far into each state partition it has read.
 #[derive(Default)]
 struct Shared {
@@ -34,6 +39,8 @@ struct Shared {
 /// The state store, persisted to and fed from the state topic.
 pub struct StateTopic {
     topic: String,
+    /// This process's writer id (see [`writer_id`]).
+    writer: Arc<str>,
     partitions: Vec<i32>,
     producer: FutureProducer,
     reader: Arc<StreamConsumer>,
@@ -99,9 +106,15 @@ impl StateTopic {
             .map_err(|e| fail(format!("cannot assign: {e}")))?;
         let reader = Arc::new(reader);
         let shared = Arc::new(Mutex::new(Shared::default()));
-        let tail = tokio::spawn(tail(Arc::clone(&reader), Arc::clone(&shared)));
+        let writer = writer_id();
+        let tail = tokio::spawn(tail(
+            Arc::clone(&reader),
+            Arc::clone(&shared),
+            Arc::clone(&writer),
+        ));
         let state = Self {
             topic,
+            writer,
             partitions,
             producer,
             reader,
@@ -169,6 +182,7 @@ impl StateTopic {
     pub fn writer(&self) -> StateWriter {
         StateWriter {
             topic: self.topic.clone(),
+            writer: Arc::clone(&self.writer),
             producer: self.producer.clone(),
         }
     }
@@ -178,6 +192,7 @@ impl StateTopic {
 #[derive(Clone)]
 pub struct StateWriter {
     topic: String,
+    writer: Arc<str>,
     producer: FutureProducer,
 }
 
@@ -214,7 +229,12 @@ impl StateWriter {
             })?;
         let mut deliveries = Vec::with_capacity(records.len());
         for ((key, _), payload) in records.iter().zip(&payloads) {
-            let mut message = FutureRecord::<str, Vec<u8>>::to(&self.topic).key(key.as_str());
+            let mut message = FutureRecord::<str, Vec<u8>>::to(&self.topic)
+                .key(key.as_str())
+                .headers(OwnedHeaders::new().insert(Header {
+                    key: WRITER_HEADER,
+                    value: Some(self.writer.as_bytes()),
+                }));
             if let Some(payload) = payload {
                 message = message.payload(payload);
             }
@@ -267,10 +287,42 @@ async fn create_compacted(config: &KafkaConfig, topic: &str) -> Result<(), Kafka
     Ok(())
 }
 
-/// Reads the state topic forever, merging every record into the store.
-async fn tail(reader: Arc<StreamConsumer>, shared: Arc<Mutex<Shared>>) {
+/// An id for this process's writes, unique among the instances and restarts that
+/// share a state topic.
+fn writer_id() -> Arc<str> {
+    use std::hash::{BuildHasher, Hasher};
+    // `RandomState` is seeded from the OS; the pid and the clock only add to it.
+    let mut hasher = std::hash::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:016x}", hasher.finish()).into()
+}
+
+/// Whether `message` was written by the process whose writer id is `writer`.
+fn written_by(message: &impl Message, writer: &str) -> bool {
+    message.headers().is_some_and(|headers| {
+        headers
+            .iter()
+            .any(|h| h.key == WRITER_HEADER && h.value == Some(writer.as_bytes()))
+    })
+}
+
+/// Reads the state topic forever, merging every record into the store. Records this
+/// process wrote are only counted as read: the store made them, and reading them back
+/// would parse and reallocate every changed record after each write.
+async fn tail(reader: Arc<StreamConsumer>, shared: Arc<Mutex<Shared>>, writer: Arc<str>) {
     loop {
         match reader.recv().await {
+            Ok(message) if written_by(&message, &writer) => {
+                let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
+                shared
+                    .read_to
+                    .insert(message.partition(), message.offset() + 1);
+            }
             Ok(message) => {
                 let key = message
                     .key()
@@ -297,5 +349,41 @@ async fn tail(reader: Arc<StreamConsumer>, shared: Arc<Mutex<Shared>>) {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::Timestamp;
+    use rdkafka::message::OwnedMessage;
+
+    use super::*;
+
+    fn message(writer: Option<&str>) -> OwnedMessage {
+        let headers = writer.map(|w| {
+            OwnedHeaders::new().insert(Header {
+                key: WRITER_HEADER,
+                value: Some(w.as_bytes()),
+            })
+        });
+        OwnedMessage::new(
+            None,
+            None,
+            "state".into(),
+            Timestamp::NotAvailable,
+            0,
+            0,
+            headers,
+        )
+    }
+
+    #[test]
+    fn only_this_processs_records_are_skipped() {
+        let (mine, theirs) = (writer_id(), writer_id());
+        assert_ne!(mine, theirs, "every open gets its own id");
+        assert!(written_by(&message(Some(&mine)), &mine));
+        assert!(!written_by(&message(Some(&theirs)), &mine));
+        // Records from before writer ids existed are always read.
+        assert!(!written_by(&message(None), &mine));
     }
 }
