@@ -1,5 +1,6 @@
 //! Reading grant files: YAML → specs → validated [`Grant`]s, every error located.
 
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,7 +15,9 @@ use super::spec::GrantSpec;
 #[derive(Debug, Clone, Default)]
 pub struct GrantSet {
     grants: Vec<Grant>,
-    by_id: HashMap<String, usize>,
+    /// Fx-hashed: looked up for every grant of every batch (grant ids are the
+    /// operator's, not untrusted input).
+    by_id: FxHashMap<String, usize>,
 }
 
 impl GrantSet {

@@ -4,7 +4,7 @@
 //! queries, planned once like the rules; which actions were flagged comes from the
 //! rule hits.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -199,7 +199,7 @@ impl BatchActivity {
     /// credentials that acted carries them, so the union per grant is exact whichever
     /// instance wrote which credential.
     fn add_scopes(&mut self, scopes: &[RecordBatch], grants: &GrantIndex) {
-        let mut by_grant: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut by_grant: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
         for (i, a) in self.grants.iter().enumerate() {
             by_grant.entry(a.grant_id.as_str()).or_default().push(i);
         }
