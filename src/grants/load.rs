@@ -1,9 +1,10 @@
 //! Reading grant files: YAML → specs → validated [`Grant`]s, every error located.
 
-use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use rustc_hash::FxHashMap;
 
 use super::error::{GrantError, GrantErrorKind, GrantErrors};
 use super::location::{GrantLocation, ItemLocator};

@@ -317,27 +317,14 @@ fn written_by(message: &impl Message, writer: &str) -> bool {
 async fn tail(reader: Arc<StreamConsumer>, shared: Arc<Mutex<Shared>>, writer: Arc<str>) {
     loop {
         match reader.recv().await {
-            Ok(message) if written_by(&message, &writer) => {
-                let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
-                shared
-                    .read_to
-                    .insert(message.partition(), message.offset() + 1);
-            }
             Ok(message) => {
-                let key = message
-                    .key()
-                    .map(String::from_utf8_lossy)
-                    .unwrap_or_default();
-                let record = match message.payload().map(serde_json::from_slice::<StateRecord>) {
-                    None => None,
-                    Some(Ok(record)) => Some(record),
-                    Some(Err(error)) => {
-                        tracing::warn!(%error, %key, offset = message.offset(), "Skipping an unreadable state record.");
-                        None
-                    }
+                let merge = if written_by(&message, &writer) {
+                    None
+                } else {
+                    parse(&message)
                 };
                 let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
-                if record.is_some() || message.payload().is_none() {
+                if let Some((key, record)) = merge {
                     shared.store.merge(&key, record);
                 }
                 shared
@@ -348,6 +335,24 @@ async fn tail(reader: Arc<StreamConsumer>, shared: Arc<Mutex<Shared>>, writer: A
                 tracing::warn!(%error, "State topic read failed; retrying.");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
+        }
+    }
+}
+
+/// A state message's key and record (`None`: a tombstone), or nothing to merge when
+/// the record cannot be read (logged and skipped).
+fn parse(message: &impl Message) -> Option<(String, Option<StateRecord>)> {
+    let key = message
+        .key()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default()
+        .into_owned();
+    match message.payload().map(serde_json::from_slice::<StateRecord>) {
+        None => Some((key, None)),
+        Some(Ok(record)) => Some((key, Some(record))),
+        Some(Err(error)) => {
+            tracing::warn!(%error, %key, offset = message.offset(), "Skipping an unreadable state record.");
+            None
         }
     }
 }
