@@ -20,6 +20,7 @@ use grantwatch::{demo, grants, http, pipeline, rules};
 /// jemalloc instead of glibc malloc: batches allocate and free many small strings
 /// and arrays across the loop's thread and the rule workers, where glibc's arenas
 /// spent a tenth of the loop's time and kept freed memory resident.
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
