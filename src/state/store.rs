@@ -2,7 +2,7 @@
 //! force. Fed by local batches and by the state topic (other instances, or this one
 //! before a restart); merging is idempotent, so a record seen twice changes nothing.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use datafusion::arrow::error::ArrowError;
 use rustc_hash::FxHashMap;
@@ -16,9 +16,11 @@ use super::tables::StateTables;
 use crate::grants::limit::DAY_MS;
 use crate::rules::BatchActivity;
 
-/// What is known of one grant's use, over all its credentials.
+/// What is known of one grant's use, over all its credentials, borrowing the
+/// records it sums: a scheduled round takes it for every grant, and copies of the
+/// scope texts (in a set per grant) were 41 MB of its peak with 100,000 grants.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GrantUse {
+pub struct GrantUse<'a> {
     /// Latest event time (epoch ms), if ever used.
     pub last_seen_ms: Option<i64>,
     /// Earliest event time (epoch ms), if known.
@@ -27,8 +29,8 @@ pub struct GrantUse {
     pub actions_total: u64,
     /// Of those, flagged by a rule above info.
     pub out_of_purpose_total: u64,
-    /// Action patterns of the scopes used.
-    pub scopes_used: BTreeSet<String>,
+    /// Action patterns of the scopes used, sorted and distinct.
+    pub scopes_used: Vec<&'a str>,
 }
 
 /// One credential's activity under a grant, and whether it changed since it was
@@ -159,7 +161,7 @@ impl StateStore {
     }
 
     /// Use per grant, over all its credentials.
-    pub fn grant_use(&self) -> BTreeMap<&str, GrantUse> {
+    pub fn grant_use(&self) -> BTreeMap<&str, GrantUse<'_>> {
         grant_use(self.records())
     }
 
@@ -221,7 +223,7 @@ impl StateStore {
 /// Use per grant of `records`, over each grant's credentials.
 pub(super) fn grant_use<'a>(
     records: impl IntoIterator<Item = &'a ActivityRecord>,
-) -> BTreeMap<&'a str, GrantUse> {
+) -> BTreeMap<&'a str, GrantUse<'a>> {
     let mut uses: BTreeMap<&str, GrantUse> = BTreeMap::new();
     for a in records {
         let u = uses.entry(a.grant_id.as_str()).or_default();
@@ -232,7 +234,15 @@ pub(super) fn grant_use<'a>(
         };
         u.actions_total += a.actions_total;
         u.out_of_purpose_total += a.out_of_purpose_total;
-        u.scopes_used.extend(a.scopes_used.iter().cloned());
+        // Records keep their lists sorted: most grants have one credential, whose
+        // list needs no sort.
+        let merge = !u.scopes_used.is_empty();
+        u.scopes_used
+            .extend(a.scopes_used.iter().map(String::as_str));
+        if merge || !u.scopes_used.is_sorted() {
+            u.scopes_used.sort_unstable();
+        }
+        u.scopes_used.dedup();
     }
     uses
 }

@@ -89,14 +89,31 @@ impl StateTables {
     }
 }
 
+/// A string builder sized for `values`, and a list builder for `lists` of strings.
+/// Sized, not grown: a scheduled round builds these for every grant, and builders
+/// grown by doubling held up to twice the table at the round's peak.
+fn strings<'a>(values: impl Iterator<Item = &'a str>) -> StringBuilder {
+    let (count, bytes) = values.fold((0, 0), |(n, b), v| (n + 1, b + v.len()));
+    StringBuilder::with_capacity(count, bytes)
+}
+
+fn string_lists<'a, L>(lists: impl Iterator<Item = L> + Clone) -> ListBuilder<StringBuilder>
+where
+    L: IntoIterator<Item = &'a str>,
+{
+    let rows = lists.clone().count();
+    ListBuilder::with_capacity(strings(lists.flatten()), rows)
+}
+
 fn grant_activity(records: &[&ActivityRecord]) -> Result<RecordBatch, ArrowError> {
     let uses = grant_use(records.iter().copied());
-    let mut grant = StringBuilder::new();
-    let mut last_seen = TimestampMillisecondBuilder::new();
-    let mut first_seen = TimestampMillisecondBuilder::new();
-    let mut actions = Int64Builder::new();
-    let mut flagged = Int64Builder::new();
-    let mut scopes = ListBuilder::new(StringBuilder::new());
+    let rows = uses.len();
+    let mut grant = strings(uses.keys().copied());
+    let mut last_seen = TimestampMillisecondBuilder::with_capacity(rows);
+    let mut first_seen = TimestampMillisecondBuilder::with_capacity(rows);
+    let mut actions = Int64Builder::with_capacity(rows);
+    let mut flagged = Int64Builder::with_capacity(rows);
+    let mut scopes = string_lists(uses.values().map(|u| u.scopes_used.iter().copied()));
     for (id, u) in &uses {
         grant.append_value(id);
         last_seen.append_option(u.last_seen_ms);
@@ -120,11 +137,16 @@ fn grant_activity(records: &[&ActivityRecord]) -> Result<RecordBatch, ArrowError
 }
 
 fn credential_activity(records: &[&ActivityRecord]) -> Result<RecordBatch, ArrowError> {
-    let mut grant = StringBuilder::new();
-    let mut credential = StringBuilder::new();
-    let mut last_seen = TimestampMillisecondBuilder::new();
-    let mut actions = Int64Builder::new();
-    let mut environments = ListBuilder::new(StringBuilder::new());
+    let rows = records.len();
+    let mut grant = strings(records.iter().map(|r| r.grant_id.as_str()));
+    let mut credential = strings(records.iter().map(|r| r.credential_id.as_str()));
+    let mut last_seen = TimestampMillisecondBuilder::with_capacity(rows);
+    let mut actions = Int64Builder::with_capacity(rows);
+    let mut environments = string_lists(
+        records
+            .iter()
+            .map(|r| r.environments.iter().map(String::as_str)),
+    );
     for r in records {
         grant.append_value(&r.grant_id);
         credential.append_value(&r.credential_id);

@@ -6,7 +6,6 @@
 //! held ~120 MB for 100,000 grants. One row per grant holds the numbers instead, and
 //! a [`Collector`] writes the series from the rows at each scrape.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -317,12 +316,7 @@ impl GrantMetrics {
 
     /// Merges what the state store knows of a grant (persisted before a restart, or
     /// seen by another instance): when it was last used and which scopes it used.
-    pub fn merge_known(
-        &mut self,
-        grant: &Grant,
-        last_seen_ms: Option<i64>,
-        scopes_used: &BTreeSet<String>,
-    ) {
+    pub fn merge_known(&mut self, grant: &Grant, last_seen_ms: Option<i64>, scopes_used: &[&str]) {
         let mut table = self.series.lock();
         let Some(row) = table.row(&grant.id, || grant.partner.clone()) else {
             return;
