@@ -234,14 +234,10 @@ pub(super) fn grant_use<'a>(
         };
         u.actions_total += a.actions_total;
         u.out_of_purpose_total += a.out_of_purpose_total;
-        // Records keep their lists sorted: most grants have one credential, whose
-        // list needs no sort.
-        let merge = !u.scopes_used.is_empty();
+        // Records keep their lists sorted, and sorting sorted input is one pass.
         u.scopes_used
             .extend(a.scopes_used.iter().map(String::as_str));
-        if merge || !u.scopes_used.is_sorted() {
-            u.scopes_used.sort_unstable();
-        }
+        u.scopes_used.sort_unstable();
         u.scopes_used.dedup();
     }
     uses

@@ -89,14 +89,15 @@ impl StateTables {
     }
 }
 
-/// A string builder sized for `values`, and a list builder for `lists` of strings.
-/// Sized, not grown: a scheduled round builds these for every grant, and builders
-/// grown by doubling held up to twice the table at the round's peak.
+/// A string builder sized for `values`. Sized, not grown: a scheduled round builds
+/// these for every grant, and builders grown by doubling held up to twice the table
+/// at the round's peak.
 fn strings<'a>(values: impl Iterator<Item = &'a str>) -> StringBuilder {
     let (count, bytes) = values.fold((0, 0), |(n, b), v| (n + 1, b + v.len()));
     StringBuilder::with_capacity(count, bytes)
 }
 
+/// A list builder sized for `lists` of strings, like [`strings`].
 fn string_lists<'a, L>(lists: impl Iterator<Item = L> + Clone) -> ListBuilder<StringBuilder>
 where
     L: IntoIterator<Item = &'a str>,
