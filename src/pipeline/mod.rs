@@ -21,10 +21,10 @@ use crate::findings::{self, Schedules};
 use crate::grants::{GrantSet, GrantTables};
 use crate::kafka::{self, Collected, KafkaError, Progress, Source, SourceSettings};
 use crate::rules::{EngineError, Prepared, Rule, RuleEngine, RuleError};
-use crate::state::{StateRecord, StateStore, StateTopic, StateWriter};
+use crate::state::{EncodedRecords, StateRecord, StateTopic, StateWriter};
 use crate::suppressions::Suppression;
 use crate::telemetry::events::{
-    AlertsSuppressed, ArchiveFlushed, BatchProcessed, FindingsRaised, GrantsLoaded,
+    AlertsSuppressed, ArchiveFlushed, BatchProcessed, FindingsRaised, GrantsLoaded, StateWritten,
 };
 use crate::telemetry::{GrantMetrics, Health, Metrics};
 
@@ -80,8 +80,24 @@ impl Unflushed {
 struct StateWrite {
     task: tokio::task::JoinHandle<Result<(), KafkaError>>,
     writer: StateWriter,
-    records: Arc<Vec<(String, Option<StateRecord>)>>,
+    records: Arc<EncodedRecords>,
     offsets: HashMap<(String, i32), i64>,
+}
+
+/// Writes a round of grant state, and tells how it went once acknowledged.
+async fn publish_state(
+    writer: &StateWriter,
+    records: &EncodedRecords,
+    metrics: &Metrics,
+) -> Result<(), KafkaError> {
+    let started = Instant::now();
+    writer.publish(records).await?;
+    StateWritten {
+        records: records.len(),
+        duration: started.elapsed(),
+    }
+    .emit(metrics);
+    Ok(())
 }
 
 /// Why the service stopped or could not start.
@@ -511,12 +527,18 @@ impl Pipeline {
         let Unflushed {
             records, offsets, ..
         } = std::mem::take(&mut self.unflushed);
-        let changed = self.state.with_store(StateStore::take_changes);
-        let records = Arc::new(records.into_iter().chain(changed).collect::<Vec<_>>());
+        let mut round = EncodedRecords::default();
+        for (key, record) in &records {
+            round.push_record(key, record.as_ref());
+        }
+        self.state
+            .with_store(|store| store.encode_changes(&mut round));
+        let records = Arc::new(round);
         let writer = self.state.writer();
         let task = tokio::spawn({
             let (writer, records) = (writer.clone(), Arc::clone(&records));
-            async move { writer.publish(&records).await }
+            let metrics = self.metrics.clone();
+            async move { publish_state(&writer, &records, &metrics).await }
         });
         let write = StateWrite {
             task,
@@ -556,7 +578,7 @@ impl Pipeline {
             if !backoff.wait(stop).await {
                 return false;
             }
-            result = writer.publish(&records).await;
+            result = publish_state(&writer, &records, &self.metrics).await;
         }
         backoff.succeeded();
         if self.archive.is_none() {

@@ -8,7 +8,8 @@
 
 use std::collections::HashMap;
 
-use super::record::{AlertRecord, StateRecord, alert_key};
+use super::encoded::{EncodedRecords, RecordRef};
+use super::record::{AlertRecord, alert_key};
 use crate::alerts::Alert;
 
 /// Event ids kept per alert; `count` stays exact beyond it.
@@ -151,25 +152,33 @@ impl AlertLedger {
         self.entries.remove(alert_id);
     }
 
-    /// What changed since the last call: records to write and tombstones.
-    pub(super) fn take_changes(&mut self) -> Vec<(String, Option<StateRecord>)> {
-        let mut changes: Vec<(String, Option<StateRecord>)> = self
-            .forgotten
-            .drain(..)
-            .map(|id| (alert_key(&id), None))
-            .collect();
+    /// Encodes what changed since the last call: tombstones, then records.
+    pub(super) fn encode_changes(&mut self, out: &mut EncodedRecords) {
+        for id in self.forgotten.drain(..) {
+            out.push(&alert_key(&id), None);
+        }
         for entry in self.entries.values_mut().filter(|e| e.dirty) {
             entry.dirty = false;
-            let record = StateRecord::Alert(Box::new(entry.record.clone()));
-            changes.push((record.key(), Some(record)));
+            let record = &entry.record;
+            out.push(
+                &alert_key(&record.alert.alert_id),
+                Some(RecordRef::Alert(record)),
+            );
         }
-        changes
+    }
+
+    #[cfg(test)]
+    pub(super) fn take_changes(&mut self) -> Vec<(String, Option<super::StateRecord>)> {
+        let mut out = EncodedRecords::default();
+        self.encode_changes(&mut out);
+        out.decoded()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::StateRecord;
 
     fn alert(id: &str, events: &[&str], last_seen: &str) -> Alert {
         Alert {

@@ -6,6 +6,7 @@
 //! knows what the others saw), and exposed to rules as the [`StateTables`].
 //! [`ownership`] decides which instance reports which grant.
 
+mod encoded;
 mod ledger;
 pub mod ownership;
 mod record;
@@ -13,6 +14,7 @@ mod store;
 mod tables;
 mod topic;
 
+pub use encoded::EncodedRecords;
 pub use ledger::AlertLedger;
 pub use ownership::Ownership;
 pub use record::{

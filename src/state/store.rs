@@ -7,10 +7,11 @@ use std::collections::{BTreeMap, HashMap};
 use datafusion::arrow::error::ArrowError;
 use rustc_hash::FxHashMap;
 
+use super::encoded::{EncodedRecords, RecordRef};
 use super::ledger::AlertLedger;
 use super::record::{
     ActivityRecord, DailyAmount, FindingRecord, MAX_ENVIRONMENTS, StateRecord, WindowCount,
-    parse_alert_key, parse_finding_key,
+    activity_key, parse_alert_key, parse_finding_key,
 };
 use super::tables::StateTables;
 use crate::grants::limit::DAY_MS;
@@ -107,7 +108,7 @@ impl StateStore {
         }
     }
 
-    /// Adds a batch's activity; what changed is written by [`StateStore::take_changes`].
+    /// Adds a batch's activity; what changed is written by [`StateStore::encode_changes`].
     pub fn record_batch(&mut self, batch: &BatchActivity) {
         for a in &batch.grants {
             let credentials = match self.activity.get_mut(a.grant_id.as_str()) {
@@ -147,17 +148,27 @@ impl StateStore {
         }
     }
 
-    /// The activity and alert records changed since the last call, to persist
-    /// (`None`: a tombstone for the key).
-    pub fn take_changes(&mut self) -> Vec<(String, Option<StateRecord>)> {
-        let mut changed = self.alerts.take_changes();
+    /// Encodes the activity and alert records changed since the last call, to
+    /// persist, with tombstones for the alerts forgotten.
+    pub fn encode_changes(&mut self, out: &mut EncodedRecords) {
+        self.alerts.encode_changes(out);
         for tracked in self.activity.values_mut().flatten() {
             if std::mem::take(&mut tracked.dirty) {
-                let record = StateRecord::Activity(tracked.record.clone());
-                changed.push((record.key(), Some(record)));
+                let record = &tracked.record;
+                out.push(
+                    &activity_key(&record.grant_id, &record.credential_id),
+                    Some(RecordRef::Activity(record)),
+                );
             }
         }
-        changed
+    }
+
+    /// [`StateStore::encode_changes`], decoded again.
+    #[cfg(test)]
+    pub fn take_changes(&mut self) -> Vec<(String, Option<StateRecord>)> {
+        let mut out = EncodedRecords::default();
+        self.encode_changes(&mut out);
+        out.decoded()
     }
 
     /// Use per grant, over all its credentials.

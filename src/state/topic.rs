@@ -18,13 +18,11 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use tokio::task::JoinHandle;
 
+use super::encoded::{Chunk, EncodedRecords};
 use super::record::StateRecord;
 use super::store::StateStore;
 use crate::config::KafkaConfig;
 use crate::kafka::{self, KafkaError};
-
-/// State records sent before waiting for their acknowledgements.
-const PUBLISH_CHUNK: usize = 5_000;
 
 /// The header naming the process that wrote a record.
 const WRITER_HEADER: &str = "grantwatch-writer";
@@ -202,44 +200,32 @@ impl StateWriter {
         &self.topic
     }
 
-    /// Writes records (a `None` value is a tombstone) and waits for every one to be
-    /// acknowledged. In chunks: a first round over 100,000 grants held every
-    /// record's JSON and delivery future at once (~50 MB).
-    pub async fn publish(
-        &self,
-        records: &[(String, Option<StateRecord>)],
-    ) -> Result<(), KafkaError> {
-        for chunk in records.chunks(PUBLISH_CHUNK) {
+    /// Writes a round of records and waits for every one to be acknowledged, a
+    /// chunk at a time: a first round over 100,000 grants held every record's
+    /// delivery future at once.
+    pub async fn publish(&self, records: &EncodedRecords) -> Result<(), KafkaError> {
+        for chunk in records.chunks() {
             self.publish_chunk(chunk).await?;
         }
         Ok(())
     }
 
-    async fn publish_chunk(
-        &self,
-        records: &[(String, Option<StateRecord>)],
-    ) -> Result<(), KafkaError> {
-        let payloads = records
+    async fn publish_chunk(&self, chunk: &Chunk) -> Result<(), KafkaError> {
+        let deliveries: Vec<_> = chunk
             .iter()
-            .map(|(_, record)| record.as_ref().map(serde_json::to_vec).transpose())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| KafkaError::State {
-                topic: self.topic.clone(),
-                message: e.to_string(),
-            })?;
-        let mut deliveries = Vec::with_capacity(records.len());
-        for ((key, _), payload) in records.iter().zip(&payloads) {
-            let mut message = FutureRecord::<str, Vec<u8>>::to(&self.topic)
-                .key(key.as_str())
-                .headers(OwnedHeaders::new().insert(Header {
-                    key: WRITER_HEADER,
-                    value: Some(self.writer.as_bytes()),
-                }));
-            if let Some(payload) = payload {
-                message = message.payload(payload);
-            }
-            deliveries.push(self.producer.send(message, Duration::from_secs(30)));
-        }
+            .map(|(key, payload)| {
+                let mut message = FutureRecord::<[u8], [u8]>::to(&self.topic)
+                    .key(key)
+                    .headers(OwnedHeaders::new().insert(Header {
+                        key: WRITER_HEADER,
+                        value: Some(self.writer.as_bytes()),
+                    }));
+                if let Some(payload) = payload {
+                    message = message.payload(payload);
+                }
+                self.producer.send(message, Duration::from_secs(30))
+            })
+            .collect();
         for delivery in futures::future::join_all(deliveries).await {
             if let Err((error, _)) = delivery {
                 return Err(KafkaError::State {

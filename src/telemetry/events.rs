@@ -150,6 +150,27 @@ impl ArchiveFlushed<'_> {
     }
 }
 
+/// A round of grant state was acknowledged by the state topic.
+pub struct StateWritten {
+    /// Records and tombstones written.
+    pub records: usize,
+    /// From the first record sent to the last acknowledgement.
+    pub duration: Duration,
+}
+
+impl StateWritten {
+    /// Logs at debug and counts.
+    pub fn emit(&self, metrics: &Metrics) {
+        tracing::debug!(
+            records = self.records,
+            duration_ms = self.duration.as_millis() as u64,
+            "State written."
+        );
+        metrics.state_records.inc_by(self.records as u64);
+        metrics.state_write.observe(self.duration.as_secs_f64());
+    }
+}
+
 /// A grant set came into force.
 pub struct GrantsLoaded {
     /// Number of grants.

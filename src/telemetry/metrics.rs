@@ -27,6 +27,8 @@ const BROKERS_UP: &str = "grantwatch_kafka_brokers_up";
 const ARCHIVE_ROWS: &str = "grantwatch_archive_rows";
 const ARCHIVE_BYTES: &str = "grantwatch_archive_bytes";
 const ARCHIVE_FLUSH: &str = "grantwatch_archive_flush_duration_seconds";
+const STATE_RECORDS: &str = "grantwatch_state_records_written";
+const STATE_WRITE: &str = "grantwatch_state_write_duration_seconds";
 
 /// `result` label of events and grant loads.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -117,6 +119,10 @@ pub struct Metrics {
     pub archive_bytes: Counter,
     /// Time to put one flush's files.
     pub archive_flush: Histogram,
+    /// Records (and tombstones) acknowledged by the state topic.
+    pub state_records: Counter,
+    /// Time from a state write's first record to its last acknowledgement.
+    pub state_write: Histogram,
 }
 
 impl Metrics {
@@ -139,6 +145,8 @@ impl Metrics {
             archive_rows: Counter::default(),
             archive_bytes: Counter::default(),
             archive_flush: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            state_records: Counter::default(),
+            state_write: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
         };
         // Bounded label sets start at zero, so rate() and alerts see the first increase.
         for fault in crate::decode::DecodeFault::ALL {
@@ -236,6 +244,16 @@ impl Metrics {
             ARCHIVE_FLUSH,
             "Time to put one archive flush's files",
             metrics.archive_flush.clone(),
+        );
+        registry.register(
+            STATE_RECORDS,
+            "Grant state records (and tombstones) acknowledged by the state topic",
+            metrics.state_records.clone(),
+        );
+        registry.register(
+            STATE_WRITE,
+            "Time to write one round of grant state and have it acknowledged",
+            metrics.state_write.clone(),
         );
         (metrics, registry)
     }
