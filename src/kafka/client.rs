@@ -21,6 +21,9 @@ use crate::telemetry::{Health, Metrics};
 /// topic (`kafka.librdkafka."queued.max.messages.kbytes"` overrides it).
 const READ_AHEAD_KBYTES: &str = "4096";
 
+/// Bytes fetched per partition and request by the actions consumer.
+const FETCH_PARTITION_BYTES: &str = "262144";
+
 /// The consumer's context: turns librdkafka's periodic statistics into the
 /// `grantwatch_consumer_lag` gauges, the read [`Progress`], and readiness (connected
 /// to a broker or not).
@@ -197,10 +200,12 @@ pub fn consumer(
         .set("enable.partition.eof", "false")
         // Lag gauges and the progress scheduled rules wait on.
         .set("statistics.interval.ms", "2000")
-        .set(
-            "fetch.message.max.bytes",
-            (config.max_message_bytes + 1).max(1 << 20).to_string(),
-        )
+        // 256 KB fetched per partition instead of 1 MB. Compressed: an LZ4 fetch of
+        // 1 MB decompressed to several MB per partition, ~34 MB of message sets in
+        // the heap with 4 partitions, far beyond the read-ahead below. Peak RSS over
+        // 100,000 grants 616 against 633 MiB (BENCHMARKS.md). A larger message is
+        // still fetched whole: brokers return a first batch past the limit.
+        .set("fetch.message.max.bytes", FETCH_PARTITION_BYTES)
         // Read-ahead of 4 MB instead of librdkafka's 64 MB: the decompressed message
         // sets and a queued op per message held ~100 MB at 16 MB, and the 1M drain
         // ran no slower at 4 MB (BENCHMARKS.md). With less queued, a full queue must
