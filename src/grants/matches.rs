@@ -50,11 +50,8 @@ impl GrantIndex {
             let (Some(credential), Some(action)) = (credential, action) else {
                 continue;
             };
-            let Some(grants) = self.by_credential.get(credential) else {
-                continue;
-            };
-            for &g in grants {
-                for &r in self.scope_rows.get(g as usize).into_iter().flatten() {
+            for &g in self.grants_of(credential) {
+                for r in self.scope_rows(g) {
                     let matched = self
                         .scope_pattern
                         .get(r as usize)

@@ -7,29 +7,62 @@
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray, UInt32Array};
 use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::error::ArrowError;
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::collections::HashSet;
+use std::hash::BuildHasher;
+use std::ops::Range;
 
 use super::pattern::ActionPattern;
 use super::tables::GrantTables;
 
-/// Where each grant's rows are in the tables, built once per grant set.
-#[derive(Debug, Default)]
+/// Where each grant's rows are in the tables, built once per grant set. Its maps
+/// hold row numbers only, keyed by the strings of the tables' own columns (shared,
+/// not copied): maps of owned ids and a `Vec` of rows per grant held 22 MB with
+/// 100,000 grants, for what the tables already hold.
+#[derive(Debug)]
 pub struct GrantIndex {
-    /// grant_id → its row of `grants`.
-    by_grant: FxHashMap<String, u32>,
-    /// credential_id → rows of `grants` binding it.
-    pub(super) by_credential: FxHashMap<String, Vec<u32>>,
-    /// Per row of `grants`: its rows of `grant_credentials`.
-    credential_rows: Vec<Vec<u32>>,
+    /// `grants.grant_id`: the keys of `by_grant`.
+    grant_ids: StringArray,
+    /// Rows of `grants`, by grant id.
+    by_grant: HashTable<u32>,
+    /// `grant_credentials.credential_id`: the keys of `by_credential`.
+    credential_ids: StringArray,
+    /// Indexes into `credentials`, by credential id.
+    by_credential: HashTable<u32>,
+    /// Per distinct credential: a row of `grant_credentials` naming it (its key),
+    /// and its range of `credential_grants`.
+    credentials: Vec<(u32, Range<u32>)>,
+    /// Rows of `grants` binding each credential, in table order, by credential.
+    credential_grants: Vec<u32>,
+    /// Per row of `grants`: its rows of `grant_credentials` (a grant's rows are
+    /// contiguous, as [`GrantTables::build`] writes them).
+    credential_rows: Vec<Range<u32>>,
     /// Per row of `grants`: its rows of `grant_scopes`.
-    pub(super) scope_rows: Vec<Vec<u32>>,
+    pub(super) scope_rows: Vec<Range<u32>>,
     /// Per row of `grant_scopes`: its action pattern in `patterns`.
     pub(super) scope_pattern: Vec<u32>,
     /// Each distinct pattern text, compiled once (`None` if invalid: it matches
     /// nothing, as in `action_matches`). Grants repeat a few patterns: one compiled
     /// pattern per scope row held ~60 MB with 100,000 grants.
     pub(super) patterns: Vec<Option<ActionPattern>>,
+}
+
+impl Default for GrantIndex {
+    fn default() -> Self {
+        Self {
+            grant_ids: StringArray::from(Vec::<&str>::new()),
+            by_grant: HashTable::new(),
+            credential_ids: StringArray::from(Vec::<&str>::new()),
+            by_credential: HashTable::new(),
+            credentials: Vec::new(),
+            credential_grants: Vec::new(),
+            credential_rows: Vec::new(),
+            scope_rows: Vec::new(),
+            scope_pattern: Vec::new(),
+            patterns: Vec::new(),
+        }
+    }
 }
 
 pub(super) fn string_column<'a>(
@@ -46,42 +79,112 @@ fn row(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
+fn hash(key: &str) -> u64 {
+    FxBuildHasher.hash_one(key)
+}
+
+/// The row of `ids` equal to `key` in `table`.
+fn find(table: &HashTable<u32>, ids: &StringArray, key: &str) -> Option<u32> {
+    table
+        .find(hash(key), |&r| ids.value(r as usize) == key)
+        .copied()
+}
+
+/// Per row of `grants`, its rows of a table whose `grant_id` column is `owners`: a
+/// grant's rows must be contiguous, as [`GrantTables::build`] writes them.
+fn ranges(
+    grants: &HashTable<u32>,
+    grant_ids: &StringArray,
+    owners: &StringArray,
+) -> Result<Vec<Range<u32>>, ArrowError> {
+    let mut ranges = vec![0..0; grant_ids.len()];
+    for (i, owner) in owners.iter().enumerate() {
+        let Some(g) = owner.and_then(|o| find(grants, grant_ids, o)) else {
+            continue;
+        };
+        let range = &mut ranges[g as usize];
+        if range.start == range.end {
+            *range = row(i)..row(i + 1);
+        } else if range.end == row(i) {
+            range.end += 1;
+        } else {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "the rows of grant `{}` are not contiguous",
+                owner.unwrap_or_default()
+            )));
+        }
+    }
+    Ok(ranges)
+}
+
 impl GrantIndex {
     /// Indexes `tables` (as [`GrantTables::build`] makes them).
     pub fn new(tables: &GrantTables) -> Result<Self, ArrowError> {
-        let ids = string_column(&tables.grants, "grant_id")?;
-        let grant_row: FxHashMap<String, u32> = ids
-            .iter()
-            .enumerate()
-            .filter_map(|(i, id)| Some((id?.to_owned(), row(i))))
-            .collect();
+        let grant_ids = string_column(&tables.grants, "grant_id")?.clone();
+        let mut by_grant = HashTable::with_capacity(grant_ids.len());
+        for (i, id) in grant_ids.iter().enumerate() {
+            if let Some(id) = id {
+                by_grant.insert_unique(hash(id), row(i), |&r| hash(grant_ids.value(r as usize)));
+            }
+        }
+        let credential_ids = string_column(&tables.grant_credentials, "credential_id")?.clone();
+        let bound = string_column(&tables.grant_credentials, "grant_id")?;
+        let credential_rows = ranges(&by_grant, &grant_ids, bound)?;
+        // Each credential's grants, contiguous: count them, then place them.
+        let mut by_credential = HashTable::new();
+        let mut credentials: Vec<(u32, Range<u32>)> = Vec::new();
+        let mut pairs = Vec::with_capacity(credential_ids.len());
+        for (i, (credential, grant)) in credential_ids.iter().zip(bound.iter()).enumerate() {
+            let (Some(credential), Some(g)) = (
+                credential,
+                grant.and_then(|g| find(&by_grant, &grant_ids, g)),
+            ) else {
+                continue;
+            };
+            let key = |credentials: &[(u32, Range<u32>)], c: u32| {
+                credential_ids.value(credentials[c as usize].0 as usize)
+            };
+            let found =
+                by_credential.find(hash(credential), |&c| key(&credentials, c) == credential);
+            let c = match found {
+                Some(&c) => c,
+                None => {
+                    let c = row(credentials.len());
+                    credentials.push((row(i), 0..0));
+                    let keys = &credentials;
+                    by_credential.insert_unique(hash(credential), c, |&c| hash(key(keys, c)));
+                    c
+                }
+            };
+            credentials[c as usize].1.end += 1;
+            pairs.push((c, g));
+        }
+        let mut next = 0;
+        for (_, range) in &mut credentials {
+            let count = range.end;
+            *range = next..next;
+            next += count;
+        }
+        let mut credential_grants = vec![0; next as usize];
+        for (c, g) in pairs {
+            let range = &mut credentials[c as usize].1;
+            credential_grants[range.end as usize] = g;
+            range.end += 1;
+        }
+        let scoped = string_column(&tables.grant_scopes, "grant_id")?;
+        let scope_rows = ranges(&by_grant, &grant_ids, scoped)?;
         let mut index = Self {
-            by_grant: FxHashMap::default(),
-            by_credential: FxHashMap::default(),
-            credential_rows: vec![Vec::new(); ids.len()],
-            scope_rows: vec![Vec::new(); ids.len()],
+            grant_ids,
+            by_grant,
+            credential_ids,
+            by_credential,
+            credentials,
+            credential_grants,
+            credential_rows,
+            scope_rows,
             scope_pattern: Vec::new(),
             patterns: Vec::new(),
         };
-        let credentials = string_column(&tables.grant_credentials, "credential_id")?;
-        let bound = string_column(&tables.grant_credentials, "grant_id")?;
-        for (i, (credential, grant)) in credentials.iter().zip(bound.iter()).enumerate() {
-            if let (Some(credential), Some(&g)) = (credential, grant.and_then(|g| grant_row.get(g)))
-            {
-                index
-                    .by_credential
-                    .entry(credential.to_owned())
-                    .or_default()
-                    .push(g);
-                index.credential_rows[g as usize].push(row(i));
-            }
-        }
-        let scoped = string_column(&tables.grant_scopes, "grant_id")?;
-        for (i, grant) in scoped.iter().enumerate() {
-            if let Some(&g) = grant.and_then(|g| grant_row.get(g)) {
-                index.scope_rows[g as usize].push(row(i));
-            }
-        }
         let mut distinct: FxHashMap<&str, u32> = FxHashMap::default();
         for text in string_column(&tables.grant_scopes, "action")?.iter() {
             let text = text.unwrap_or_default();
@@ -92,15 +195,36 @@ impl GrantIndex {
             });
             index.scope_pattern.push(i);
         }
-        index.by_grant = grant_row;
         Ok(index)
+    }
+
+    /// The rows of `grants` binding `credential`, in table order.
+    pub(super) fn grants_of(&self, credential: &str) -> &[u32] {
+        let key = |&c: &u32| {
+            let row = self.credentials.get(c as usize).map_or(u32::MAX, |k| k.0);
+            (row as usize) < self.credential_ids.len()
+                && self.credential_ids.value(row as usize) == credential
+        };
+        self.by_credential
+            .find(hash(credential), key)
+            .and_then(|&c| self.credentials.get(c as usize))
+            .and_then(|(_, range)| {
+                self.credential_grants
+                    .get(range.start as usize..range.end as usize)
+            })
+            .unwrap_or_default()
+    }
+
+    /// The rows of `grant_scopes` of row `grant` of `grants`.
+    pub(super) fn scope_rows(&self, grant: u32) -> Range<u32> {
+        self.scope_rows.get(grant as usize).cloned().unwrap_or(0..0)
     }
 
     /// The action pattern of scope `scope_index` of `grant` (its scopes in
     /// `scope_index` order, as the table lists them), as written.
     pub fn scope_action(&self, grant: &str, scope_index: usize) -> Option<&str> {
-        let row = *self.by_grant.get(grant)?;
-        let scope_row = *self.scope_rows.get(row as usize)?.get(scope_index)?;
+        let row = find(&self.by_grant, &self.grant_ids, grant)?;
+        let scope_row = self.scope_rows(row).nth(scope_index)?;
         let pattern = *self.scope_pattern.get(scope_row as usize)?;
         self.patterns
             .get(pattern as usize)?
@@ -118,16 +242,15 @@ impl GrantIndex {
         let distinct: HashSet<&str> = credentials.iter().flatten().collect();
         let mut grants: Vec<u32> = distinct
             .into_iter()
-            .filter_map(|c| self.by_credential.get(c))
-            .flatten()
+            .flat_map(|c| self.grants_of(c))
             .copied()
             .collect();
         grants.sort_unstable();
         grants.dedup();
-        let rows_of = |per_grant: &[Vec<u32>]| -> UInt32Array {
+        let rows_of = |per_grant: &[Range<u32>]| -> UInt32Array {
             grants
                 .iter()
-                .flat_map(|&g| per_grant.get(g as usize).into_iter().flatten().copied())
+                .flat_map(|&g| per_grant.get(g as usize).cloned().unwrap_or(0..0))
                 .collect()
         };
         Ok(GrantTables {
