@@ -1,7 +1,9 @@
 //! What the state topic holds: one record per (grant, credential) activity and one
 //! per scheduled finding in force, keyed so that compaction keeps only the latest.
 
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::alerts::Alert;
 
@@ -23,11 +25,14 @@ pub struct ActivityRecord {
     pub actions_total: u64,
     /// Of those, flagged by a rule above info.
     pub out_of_purpose_total: u64,
-    /// Action patterns of the scopes used.
-    pub scopes_used: Vec<String>,
-    /// Environments it acted in, sorted (at most `MAX_ENVIRONMENTS`).
-    #[serde(default)]
-    pub environments: Vec<String>,
+    /// Action patterns of the scopes used, sorted. Shared: every credential of a
+    /// grant set names the same few patterns (a copy per record was 18 MB with
+    /// 100,000 grants).
+    #[serde(with = "shared_strings")]
+    pub scopes_used: Vec<Arc<str>>,
+    /// Environments it acted in, sorted (at most `MAX_ENVIRONMENTS`), shared.
+    #[serde(default, with = "shared_strings")]
+    pub environments: Vec<Arc<str>>,
     /// Actions per rate window, for grants with a `rate_limit`: recent windows only.
     #[serde(default)]
     pub rate_windows: Vec<WindowCount>,
@@ -35,6 +40,21 @@ pub struct ActivityRecord {
     /// recent days only.
     #[serde(default)]
     pub daily_amounts: Vec<DailyAmount>,
+}
+
+/// Lists of shared strings as lists of strings (serde's `Arc` support is a crate
+/// feature that would rebuild the dependency tree).
+mod shared_strings {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(values: &[Arc<str>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(values.iter().map(|v| &**v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Arc<str>>, D::Error> {
+        let values = Vec::<String>::deserialize(d)?;
+        Ok(values.into_iter().map(Arc::from).collect())
+    }
 }
 
 /// Environments remembered per credential: a credential in more than a handful is

@@ -3,9 +3,10 @@
 //! before a restart); merging is idempotent, so a record seen twice changes nothing.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use datafusion::arrow::error::ArrowError;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::encoded::{EncodedRecords, RecordRef};
 use super::ledger::AlertLedger;
@@ -67,6 +68,8 @@ pub struct StateStore {
     /// Fx-hashed like the grant index: probed for every grant of every batch, keyed
     /// by grant ids (the operator's, not untrusted input).
     activity: FxHashMap<String, Vec<Tracked>>,
+    /// The scope and environment texts the records share (see [`shared`]).
+    texts: FxHashSet<Arc<str>>,
     findings: HashMap<(String, String), String>,
     /// Alerts in their dedup window.
     pub alerts: AlertLedger,
@@ -76,7 +79,12 @@ impl StateStore {
     /// Merges a record read from the state topic; `None` is a tombstone for `key`.
     pub fn merge(&mut self, key: &str, record: Option<StateRecord>) {
         match record {
-            Some(StateRecord::Activity(a)) => {
+            Some(StateRecord::Activity(mut a)) => {
+                for list in [&mut a.scopes_used, &mut a.environments] {
+                    for text in list.iter_mut() {
+                        *text = shared(&mut self.texts, text);
+                    }
+                }
                 let credentials = self.activity.entry(a.grant_id.clone()).or_default();
                 match position(credentials, &a.credential_id) {
                     Some(i) if a.supersedes(&credentials[i].record) => credentials[i].record = a,
@@ -136,11 +144,11 @@ impl StateStore {
             record.actions_total += a.actions;
             record.out_of_purpose_total += a.flagged;
             for scope in &a.scopes_used {
-                insert_sorted(&mut record.scopes_used, scope);
+                insert_sorted(&mut record.scopes_used, scope, &mut self.texts);
             }
             for environment in &a.environments {
                 if record.environments.len() < MAX_ENVIRONMENTS {
-                    insert_sorted(&mut record.environments, environment);
+                    insert_sorted(&mut record.environments, environment, &mut self.texts);
                 }
             }
             add_windows(record, &a.rate_windows, &a.daily_amounts);
@@ -246,18 +254,28 @@ pub(super) fn grant_use<'a>(
         u.actions_total += a.actions_total;
         u.out_of_purpose_total += a.out_of_purpose_total;
         // Records keep their lists sorted, and sorting sorted input is one pass.
-        u.scopes_used
-            .extend(a.scopes_used.iter().map(String::as_str));
+        u.scopes_used.extend(a.scopes_used.iter().map(|s| &**s));
         u.scopes_used.sort_unstable();
         u.scopes_used.dedup();
     }
     uses
 }
 
-fn insert_sorted(values: &mut Vec<String>, value: &String) {
-    if let Err(at) = values.binary_search(value) {
-        values.insert(at, value.clone());
+fn insert_sorted(values: &mut Vec<Arc<str>>, value: &str, texts: &mut FxHashSet<Arc<str>>) {
+    if let Err(at) = values.binary_search_by(|v| (**v).cmp(value)) {
+        values.insert(at, shared(texts, value));
     }
+}
+
+/// `text` as the one shared copy in `texts`. The texts are scope patterns and
+/// environment names: few, and bounded as the lists holding them are.
+fn shared(texts: &mut FxHashSet<Arc<str>>, text: &str) -> Arc<str> {
+    if let Some(shared) = texts.get(text) {
+        return Arc::clone(shared);
+    }
+    let shared: Arc<str> = Arc::from(text);
+    texts.insert(Arc::clone(&shared));
+    shared
 }
 
 /// Adds a batch's window counts, then forgets windows before the previous one: the
@@ -396,7 +414,7 @@ mod tests {
             [12 * HOUR]
         );
         assert_eq!(record.daily_amounts.len(), 1);
-        assert_eq!(record.environments, ["prod"]);
+        assert_eq!(record.environments, [Arc::from("prod")]);
     }
 
     #[test]

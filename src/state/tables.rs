@@ -143,11 +143,8 @@ fn credential_activity(records: &[&ActivityRecord]) -> Result<RecordBatch, Arrow
     let mut credential = strings(records.iter().map(|r| r.credential_id.as_str()));
     let mut last_seen = TimestampMillisecondBuilder::with_capacity(rows);
     let mut actions = Int64Builder::with_capacity(rows);
-    let mut environments = string_lists(
-        records
-            .iter()
-            .map(|r| r.environments.iter().map(String::as_str)),
-    );
+    let mut environments =
+        string_lists(records.iter().map(|r| r.environments.iter().map(|e| &**e)));
     for r in records {
         grant.append_value(&r.grant_id);
         credential.append_value(&r.credential_id);
