@@ -21,7 +21,14 @@ impl DriftWindow {
                 last.1 += actions;
                 last.2 += flagged;
             }
-            _ => self.buckets.push_back((start, actions, flagged)),
+            _ => {
+                // Most grants act in a minute or two of a window: a first push
+                // reserves four buckets (96 B a grant), one will do.
+                if self.buckets.is_empty() {
+                    self.buckets.reserve_exact(1);
+                }
+                self.buckets.push_back((start, actions, flagged));
+            }
         }
     }
 
