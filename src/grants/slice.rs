@@ -338,6 +338,26 @@ mod tests {
     }
 
     #[test]
+    fn each_grants_rows_are_one_range_and_scattered_rows_are_refused() {
+        let (_, index) = indexed(GRANTS);
+        assert_eq!(index.grants_of("c2"), [0, 2], "a and c, in table order");
+        assert_eq!(index.grants_of("c1"), [0]);
+        assert!(index.grants_of("nobody").is_empty());
+        assert_eq!(index.scope_rows(0), 0..2);
+        assert_eq!(index.scope_rows(2), 3..4);
+        let grants = StringArray::from(vec!["a", "b"]);
+        let mut rows = HashTable::new();
+        for (i, id) in ["a", "b"].into_iter().enumerate() {
+            rows.insert_unique(hash(id), row(i), |&r| hash(grants.value(r as usize)));
+        }
+        let owners = StringArray::from(vec!["a", "b", "b", "unknown"]);
+        let ranges = ranges(&rows, &grants, &owners).expect("contiguous");
+        assert_eq!(ranges, [0..1, 1..3]);
+        let scattered = StringArray::from(vec!["a", "b", "a"]);
+        assert!(super::ranges(&rows, &grants, &scattered).is_err());
+    }
+
+    #[test]
     fn a_slice_holds_every_row_of_the_grants_binding_the_credentials() {
         let (tables, index) = indexed(GRANTS);
         let slice = |credentials: &[&str]| {
