@@ -35,7 +35,7 @@ impl<'a> From<&'a StateRecord> for RecordRef<'a> {
 pub(super) const CHUNK_RECORDS: usize = 5_000;
 
 /// Keys and payloads (`None`: a tombstone), in the order they are to be written, in
-/// chunks of [`CHUNK_RECORDS`]: one growing buffer for a whole round copied itself
+/// chunks of 5,000 records: one growing buffer for a whole round copied itself
 /// at each doubling and ended up to twice the round's size.
 #[derive(Debug, Default)]
 pub struct EncodedRecords {
