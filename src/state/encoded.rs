@@ -1,10 +1,10 @@
-//! A round of state records encoded for the state topic: every key and JSON payload
-//! in one buffer. A round is made under the store's lock and written after, so
-//! copying the changed records out was the alternative: with 100,000 grants that
-//! was ~45,000 activity records and thousands of alerts every 5 s, each a dozen
-//! small allocations, and the peak RSS of a drain 60-80 MiB above one without
-//! state writes (BENCHMARKS.md). Encoded, a round is two allocations the size of
-//! what the topic receives.
+//! A round of state records encoded for the state topic: keys and JSON payloads in
+//! chunks of one buffer each. A round is made under the store's lock and written
+//! after; copying the changed records out instead meant, with 100,000 grants,
+//! ~45,000 activity records and thousands of alerts every 5 s, each a dozen small
+//! allocations, and a drain's peak RSS 60-80 MiB above one without state writes
+//! (BENCHMARKS.md). Encoded, a chunk of 5,000 records is two allocations the size
+//! of what the topic receives.
 
 use std::ops::Range;
 
@@ -68,20 +68,20 @@ impl EncodedRecords {
     /// serialize; were one not to, it is logged and left out rather than retried
     /// with the whole round forever.
     pub(super) fn push(&mut self, key: &str, record: Option<RecordRef<'_>>) {
-        let chunk = match self.chunks.last_mut() {
-            Some(chunk) if chunk.records.len() < CHUNK_RECORDS => chunk,
-            last => {
-                // Chunks of one round are alike: start where the last one ended.
-                let bytes = last.map_or(0, |c| c.bytes.len());
-                self.chunks.push(Chunk {
-                    bytes: Vec::with_capacity(bytes),
-                    records: Vec::with_capacity(CHUNK_RECORDS),
-                });
-                let Some(chunk) = self.chunks.last_mut() else {
-                    return;
-                };
-                chunk
-            }
+        if self
+            .chunks
+            .last()
+            .is_none_or(|c| c.records.len() >= CHUNK_RECORDS)
+        {
+            // Chunks of one round are alike: start where the last one ended.
+            let bytes = self.chunks.last().map_or(0, |c| c.bytes.len());
+            self.chunks.push(Chunk {
+                bytes: Vec::with_capacity(bytes),
+                records: Vec::with_capacity(CHUNK_RECORDS),
+            });
+        }
+        let Some(chunk) = self.chunks.last_mut() else {
+            return;
         };
         let start = chunk.bytes.len();
         chunk.bytes.extend_from_slice(key.as_bytes());
