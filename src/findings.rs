@@ -126,9 +126,9 @@ pub fn decide(
                 summary: rule.summary.clone(),
                 reason: reason.clone(),
                 grant_id: Some(grant_id.clone()),
-                partner: Some(grant.partner.clone()),
-                owner: grant.owner.clone(),
-                purpose: Some(grant.purpose.clone()),
+                partner: Some(grant.partner.to_string()),
+                owner: grant.owner.as_deref().map(str::to_owned),
+                purpose: Some(grant.purpose.to_string()),
                 credential_id: credential
                     .clone()
                     .or_else(|| grant.credentials.first().cloned())

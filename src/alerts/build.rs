@@ -164,9 +164,9 @@ pub fn build_alerts(
                                 severity: rule.severity.as_str().to_owned(),
                                 summary: rule.summary.clone(),
                                 reason: value(&reasons, row).unwrap_or_default().to_owned(),
-                                partner: grant.map(|g| g.partner.clone()).or(claimed_partner),
-                                owner: grant.and_then(|g| g.owner.clone()),
-                                purpose: grant.map(|g| g.purpose.clone()),
+                                partner: grant.map(|g| g.partner.to_string()).or(claimed_partner),
+                                owner: grant.and_then(|g| g.owner.as_deref().map(str::to_owned)),
+                                purpose: grant.map(|g| g.purpose.to_string()),
                                 grant_id,
                                 credential_id: value(&credentials, row)
                                     .unwrap_or_default()

@@ -13,6 +13,7 @@ use datafusion::arrow::error::ArrowError;
 use sha2::{Digest, Sha256};
 
 use crate::decode::schema::{finish_utc, string_list_type, timestamp_type};
+use crate::grants::texts::Texts;
 use crate::grants::{Grant, GrantSet};
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -47,7 +48,7 @@ pub fn grant_versions_schema() -> SchemaRef {
 
 /// One scope with its constraints, as text that changes whenever the scope does.
 fn scope_text(scope: &crate::grants::Scope) -> String {
-    let list = |v: &Option<Vec<String>>| v.as_ref().map(|v| v.join(",")).unwrap_or("*".into());
+    let list = |v: &Option<Texts>| v.as_ref().map(|v| v.join(",")).unwrap_or("*".into());
     format!(
         "{} data_classes={} max_amount={} currencies={}",
         scope.action,
@@ -64,11 +65,11 @@ fn grant_hash(g: &Grant) -> String {
     let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
     let fields = [
         g.id.clone(),
-        g.partner.clone(),
-        g.owner.clone().unwrap_or_default(),
-        g.approved_by.clone().unwrap_or_default(),
+        g.partner.to_string(),
+        g.owner.as_deref().unwrap_or_default().to_owned(),
+        g.approved_by.as_deref().unwrap_or_default().to_owned(),
         time(g.approved_at),
-        g.purpose.clone(),
+        g.purpose.to_string(),
         g.status.as_str().to_owned(),
         time(g.valid_from),
         time(g.expires_at),

@@ -127,7 +127,7 @@ impl GrantFindings<'_> {
         self.out.push(Finding {
             severity,
             check,
-            file: self.grant.location.file.clone(),
+            file: self.grant.location.file.to_path_buf(),
             line: self.grant.location.line_of(field),
             grant_id: Some(self.grant.id.clone()),
             field: Some(field.to_owned()),

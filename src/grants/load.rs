@@ -11,6 +11,7 @@ use super::location::{GrantLocation, ItemLocator};
 use super::model::Grant;
 use super::pattern::PatternCache;
 use super::spec::GrantSpec;
+use super::texts::TextCache;
 
 /// A validated set of grants, indexed by id.
 #[derive(Debug, Clone, Default)]
@@ -114,7 +115,7 @@ impl Loaded {
             Some(original) => {
                 errors.push(GrantError {
                     kind: GrantErrorKind::Duplicate,
-                    file: grant.location.file.clone(),
+                    file: grant.location.file.to_path_buf(),
                     line: grant.location.line_of("id"),
                     grant_id: Some(grant.id.clone()),
                     field: Some("id".into()),
@@ -226,6 +227,8 @@ struct Shared {
     default_idle_after: Duration,
     /// Every pattern compiled so far.
     patterns: PatternCache,
+    /// Every text and list of texts kept so far.
+    texts: TextCache,
 }
 
 impl Shared {
@@ -233,6 +236,7 @@ impl Shared {
         Self {
             default_idle_after,
             patterns: PatternCache::default(),
+            texts: TextCache::default(),
         }
     }
 }
@@ -269,7 +273,7 @@ fn parse_text(text: &str, file: &Path, shared: &mut Shared) -> Loaded {
 /// items do not stand alone (text before the first, an alias to another item's
 /// anchor, a syntax error): the whole-file parse then decides, and reports errors as
 /// it always has.
-fn parse_items(locator: &ItemLocator<'_>, text: &str, shared: &mut Shared) -> Option<Loaded> {
+fn parse_items(locator: &ItemLocator, text: &str, shared: &mut Shared) -> Option<Loaded> {
     if !locator.only_items() {
         return None;
     }
@@ -292,7 +296,7 @@ fn add_item(
     let id = doc.get("id").and_then(|v| v.as_str()).map(str::to_owned);
     let schema_error = |field: Option<String>, message: String| GrantError {
         kind: GrantErrorKind::Schema,
-        file: location.file.clone(),
+        file: location.file.to_path_buf(),
         line: match &field {
             Some(field) => location.line_of(field),
             None => location.line,
@@ -307,6 +311,7 @@ fn add_item(
             location.clone(),
             shared.default_idle_after,
             &mut shared.patterns,
+            &mut shared.texts,
         ) {
             Ok(grant) => loaded.grants.push(grant),
             Err(found) => loaded.errors.extend(
@@ -534,10 +539,7 @@ mod tests {
             .replace("partner: acme-payroll", "partner: *p")
             .replace("cli_acme_payouts_prod", "cli_second");
         let set = parse(&format!("# grants\n{shared}{second}")).expect("grants");
-        assert_eq!(
-            set.get("second").map(|g| g.partner.as_str()),
-            Some("acme-payroll")
-        );
+        assert_eq!(set.get("second").map(|g| &*g.partner), Some("acme-payroll"));
         // Line numbers are the file's, not the item's.
         assert_eq!(
             set.get("second").and_then(|g| g.location.line),

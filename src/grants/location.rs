@@ -4,34 +4,49 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// A grant's file and first line; the line of any key path in it (`owner`,
 /// `emergency.until`, `scopes[1].action`) is found on demand in the grant's own text.
 /// Keeping a map of every key's line cost 2.5 KB per grant (250 MB for 100,000); the
 /// file's text, shared by its grants, costs its size once.
-#[derive(Clone, Default)]
+/// The file's path is shared by its grants too.
+#[derive(Clone)]
 pub struct GrantLocation {
     /// The file.
-    pub file: PathBuf,
+    pub file: Arc<Path>,
     /// 1-based line of the grant's `- ` item, when known.
     pub line: Option<usize>,
-    /// The whole file and the grant's span of it.
-    text: Arc<str>,
+    /// The whole file (until forgotten) and the grant's span of it.
+    text: Option<Arc<str>>,
     span: Range<usize>,
+}
+
+impl Default for GrantLocation {
+    fn default() -> Self {
+        Self {
+            file: Arc::from(Path::new("")),
+            line: None,
+            text: None,
+            span: 0..0,
+        }
+    }
 }
 
 impl GrantLocation {
     /// The grant's own text.
     fn item(&self) -> &str {
-        self.text.get(self.span.clone()).unwrap_or_default()
+        self.text
+            .as_deref()
+            .and_then(|text| text.get(self.span.clone()))
+            .unwrap_or_default()
     }
 
     /// Lets go of the file's text once nothing will ask for a key's line (a loaded
     /// set in force): 59 MB for 100,000 grants. `line_of` then answers the grant's line.
     pub(crate) fn forget_text(&mut self) {
-        self.text = Arc::from("");
+        self.text = None;
         self.span = 0..0;
     }
 
@@ -70,19 +85,19 @@ impl fmt::Debug for GrantLocation {
 }
 
 /// Locates the items of a top-level YAML list (grants, suppressions) by index.
-pub(crate) struct ItemLocator<'a> {
-    file: &'a Path,
+pub(crate) struct ItemLocator {
+    file: Arc<Path>,
     text: Arc<str>,
     /// Each item's 1-based first line and byte offset, so that locating one item
     /// reads only its own text (scanning from the top made 100,000 grants quadratic).
     starts: Vec<(usize, usize)>,
 }
 
-impl<'a> ItemLocator<'a> {
+impl ItemLocator {
     /// Finds where each item of `text` starts.
-    pub(crate) fn new(file: &'a Path, text: &str) -> Self {
+    pub(crate) fn new(file: &Path, text: &str) -> Self {
         Self {
-            file,
+            file: Arc::from(file),
             text: Arc::from(text),
             starts: item_starts(text),
         }
@@ -118,9 +133,9 @@ impl<'a> ItemLocator<'a> {
     pub(crate) fn locate(&self, i: usize) -> GrantLocation {
         let span = self.span(i);
         GrantLocation {
-            file: self.file.to_owned(),
+            file: Arc::clone(&self.file),
             line: self.starts.get(i).map(|&(line, _)| line),
-            text: Arc::clone(&self.text),
+            text: Some(Arc::clone(&self.text)),
             span: span.unwrap_or_default(),
         }
     }
@@ -229,7 +244,7 @@ mod tests {
     fn key_paths_have_their_lines() {
         let locator = ItemLocator::new(Path::new("g.yaml"), TEXT);
         let loc = locator.locate(0);
-        assert_eq!(loc.file, Path::new("g.yaml"));
+        assert_eq!(&*loc.file, Path::new("g.yaml"));
         assert_eq!(loc.line_of("id"), Some(2));
         assert_eq!(loc.line_of("owner"), Some(3));
         assert_eq!(loc.line_of("scopes[0].max_amount"), Some(6));

@@ -15,6 +15,7 @@ pub mod pattern;
 pub mod slice;
 mod spec;
 pub mod tables;
+pub mod texts;
 
 pub use error::{GrantError, GrantErrorKind, GrantErrors};
 pub use limit::RateLimit;

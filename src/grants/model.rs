@@ -9,6 +9,7 @@ use super::limit::RateLimit;
 use super::location::GrantLocation;
 use super::pattern::{ActionPattern, PatternCache};
 use super::spec::{EmergencySpec, GrantSpec, ScopeSpec};
+use super::texts::{Text, TextCache, Texts};
 
 /// A grant's lifecycle state as its owner declares it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,11 +39,11 @@ pub struct Scope {
     /// Which actions.
     pub action: ActionPattern,
     /// Data classes the action may touch.
-    pub data_classes: Option<Vec<String>>,
+    pub data_classes: Option<Texts>,
     /// Largest amount per action, inclusive.
     pub max_amount: Option<f64>,
     /// Currencies the action may move.
-    pub currencies: Option<Vec<String>>,
+    pub currencies: Option<Texts>,
 }
 
 /// Time-boxed break-glass widening.
@@ -60,21 +61,22 @@ pub struct Emergency {
     pub scopes: Vec<Scope>,
 }
 
-/// A validated grant.
+/// A validated grant. Its texts other than ids are shared with the other grants of
+/// its load that state the same ones.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grant {
     /// Unique, stable id.
     pub id: String,
     /// The partner it was granted to.
-    pub partner: String,
+    pub partner: Text,
     /// The named internal owner.
-    pub owner: Option<String>,
+    pub owner: Option<Text>,
     /// Who approved it.
-    pub approved_by: Option<String>,
+    pub approved_by: Option<Text>,
     /// When it was approved.
     pub approved_at: Option<DateTime<Utc>>,
     /// The declared business purpose.
-    pub purpose: String,
+    pub purpose: Text,
     /// Exact `credential_id` values it covers.
     pub credentials: Vec<String>,
     /// Start of validity.
@@ -84,9 +86,9 @@ pub struct Grant {
     /// How long without use before it is idle.
     pub idle_after: Duration,
     /// Allowed environments (empty: any).
-    pub environments: Vec<String>,
+    pub environments: Texts,
     /// Approved subprocessors.
-    pub delegates: Vec<String>,
+    pub delegates: Texts,
     /// Declared state.
     pub status: Status,
     /// Most actions per window, over all its credentials.
@@ -128,6 +130,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 struct Check<'a> {
     errors: Vec<FieldError>,
     patterns: &'a mut PatternCache,
+    texts: &'a mut TextCache,
 }
 
 impl Check<'_> {
@@ -161,9 +164,9 @@ impl Check<'_> {
             match self.patterns.parse(&spec.action) {
                 Ok(action) => scopes.push(Scope {
                     action,
-                    data_classes: spec.data_classes,
+                    data_classes: spec.data_classes.map(|l| self.texts.list(l)),
                     max_amount: self.amount(&format!("{prefix}[{i}].max_amount"), spec.max_amount),
-                    currencies: spec.currencies,
+                    currencies: spec.currencies.map(|l| self.texts.list(l)),
                 }),
                 Err(e) => self.errors.push(FieldError {
                     field,
@@ -187,16 +190,19 @@ impl Check<'_> {
 
 impl Grant {
     /// Validates a parsed grant; `default_idle_after` applies when it sets none.
-    /// Patterns come from `patterns`, shared with the other grants of the load.
+    /// Patterns and texts come from `patterns` and `texts`, shared with the other
+    /// grants of the load.
     pub(super) fn from_spec(
         spec: GrantSpec,
         location: GrantLocation,
         default_idle_after: Duration,
         patterns: &mut PatternCache,
+        texts: &mut TextCache,
     ) -> Result<Self, Vec<FieldError>> {
         let mut check = Check {
             errors: Vec::new(),
             patterns,
+            texts,
         };
         let status = match spec.status.as_deref() {
             None | Some("active") => Status::Active,
@@ -246,14 +252,17 @@ impl Grant {
             scopes: check.scopes("scopes", spec.scopes),
             emergency: spec.emergency.map(|e| Box::new(check.emergency(e))),
             id: spec.id,
-            partner: spec.partner,
-            owner: spec.owner.filter(|o| !o.trim().is_empty()),
-            approved_by: spec.approved_by,
-            purpose: spec.purpose,
+            partner: check.texts.text(spec.partner),
+            owner: spec
+                .owner
+                .filter(|o| !o.trim().is_empty())
+                .map(|o| check.texts.text(o)),
+            approved_by: spec.approved_by.map(|a| check.texts.text(a)),
+            purpose: check.texts.text(spec.purpose),
             credentials: spec.credentials,
             idle_after,
-            environments: spec.environments,
-            delegates: spec.delegates,
+            environments: check.texts.list(spec.environments),
+            delegates: check.texts.list(spec.delegates),
             status,
             location,
         };

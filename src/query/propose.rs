@@ -238,7 +238,7 @@ fn render(grant: &Grant, used: &Used, range: TimeRange) -> String {
     let delegates_used: BTreeSet<String> = used
         .actors
         .iter()
-        .filter(|a| **a != grant.partner)
+        .filter(|a| a.as_str() != &*grant.partner)
         .cloned()
         .collect();
     if !grant.delegates.is_empty() {

@@ -261,8 +261,12 @@ pub(super) fn grant_use<'a>(
     uses
 }
 
+/// Inserts `value` where it sorts, growing the list by one: most records use a few
+/// scopes and one environment, and a list's first insert reserves four (64 B; 6 MB
+/// with 100,000 acting grants).
 fn insert_sorted(values: &mut Vec<Arc<str>>, value: &str, texts: &mut FxHashSet<Arc<str>>) {
     if let Err(at) = values.binary_search_by(|v| (**v).cmp(value)) {
+        values.reserve_exact(1);
         values.insert(at, shared(texts, value));
     }
 }

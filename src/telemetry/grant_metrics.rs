@@ -17,6 +17,7 @@ use rustc_hash::FxHashMap;
 
 use super::drift::DriftWindow;
 use crate::grants::pattern::ActionPattern;
+use crate::grants::texts::Text;
 use crate::grants::{Grant, GrantSet, Scope};
 use crate::rules::BatchActivity;
 
@@ -43,7 +44,8 @@ struct Declared {
 /// One grant's numbers.
 #[derive(Debug, Default)]
 struct Row {
-    partner: String,
+    /// Shared with the grant.
+    partner: Text,
     /// `None` for a grant outside the set in force (a batch named it).
     declared: Option<Declared>,
     /// Counters, from the grant's first action of each verdict.
@@ -98,14 +100,14 @@ struct Table {
     rows: FxHashMap<String, Row>,
     /// Action counters of grants a reload removed or gave another partner, by
     /// (grant, partner): history, still exposed, continued if the grant comes back.
-    retired: FxHashMap<(String, String), (Option<u64>, Option<u64>)>,
+    retired: FxHashMap<(String, Text), (Option<u64>, Option<u64>)>,
     /// Actions no grant binds.
     unbound: Option<u64>,
 }
 
 impl Table {
     /// A new row, with the counters `(id, partner)` had before it was retired.
-    fn fresh(&mut self, id: &str, partner: String) -> Row {
+    fn fresh(&mut self, id: &str, partner: Text) -> Row {
         let (in_purpose, out_of_purpose) = self
             .retired
             .remove(&(id.to_owned(), partner.clone()))
@@ -127,7 +129,7 @@ impl Table {
 
     /// The row of grant `id`, made if it has none: a grant outside the set in force
     /// (which a batch never names, as rules see only that set) gets an empty partner.
-    fn row(&mut self, id: &str, partner: impl FnOnce() -> String) -> Option<&mut Row> {
+    fn row(&mut self, id: &str, partner: impl FnOnce() -> Text) -> Option<&mut Row> {
         if !self.rows.contains_key(id) {
             let row = self.fresh(id, partner());
             self.rows.insert(id.to_owned(), row);
@@ -142,18 +144,14 @@ impl Table {
             None,
             MetricType::Counter,
         )?;
-        let rows = self.rows.iter().map(|(id, r)| {
-            (
-                id.as_str(),
-                r.partner.as_str(),
-                r.in_purpose,
-                r.out_of_purpose,
-            )
-        });
+        let rows = self
+            .rows
+            .iter()
+            .map(|(id, r)| (id.as_str(), &*r.partner, r.in_purpose, r.out_of_purpose));
         let retired = self
             .retired
             .iter()
-            .map(|((id, p), &(i, o))| (id.as_str(), p.as_str(), i, o));
+            .map(|((id, p), &(i, o))| (id.as_str(), &**p, i, o));
         for (grant, partner, in_purpose, out_of_purpose) in rows.chain(retired) {
             for (verdict, count) in [
                 ("in_purpose", in_purpose),
@@ -174,7 +172,7 @@ impl Table {
             MetricType::Gauge,
         )?;
         for (id, row) in &self.rows {
-            let labels = [("grant", id.as_str()), ("partner", row.partner.as_str())];
+            let labels = [("grant", id.as_str()), ("partner", &*row.partner)];
             drift.encode_family(&labels)?.encode_gauge(&row.drift)?;
         }
         let mut last_seen = encoder.encode_descriptor(
@@ -340,8 +338,7 @@ impl GrantMetrics {
             let partner = || {
                 grants
                     .get(&a.grant_id)
-                    .map(|g| g.partner.clone())
-                    .unwrap_or_default()
+                    .map_or_else(|| Text::from(""), |g| Arc::clone(&g.partner))
             };
             let Some(row) = table.row(&a.grant_id, partner) else {
                 continue;
