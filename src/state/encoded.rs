@@ -10,6 +10,7 @@ use std::ops::Range;
 
 use serde::Serialize;
 
+use super::ledger::KeptAlert;
 use super::record::{ActivityRecord, AlertRecord, FindingRecord, StateRecord};
 
 /// A record as [`StateRecord`] serializes it, borrowed from where it is kept.
@@ -19,6 +20,9 @@ pub(super) enum RecordRef<'a> {
     Activity(&'a ActivityRecord),
     Finding(&'a FindingRecord),
     Alert(&'a AlertRecord),
+    /// An alert as the ledger keeps it (JSON already).
+    #[serde(rename = "alert")]
+    KeptAlert(KeptAlert<'a>),
 }
 
 impl<'a> From<&'a StateRecord> for RecordRef<'a> {

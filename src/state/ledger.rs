@@ -5,8 +5,15 @@
 //! again. Sinks see an alert when it is new or its severity rose, and an update
 //! (same id, cumulative count) at most once per update interval while it grows.
 //! The ledger is part of the state topic, so a restart never replays an alert storm.
+//!
+//! Alerts are kept as their JSON (~0.8 KB), decoded only when one repeats or is
+//! sent again: as structs of a dozen small strings they took ~1.4 KB each, and with
+//! the 35,000 alerts of a 2M-event drain the peak RSS fell ~15 MiB (BENCHMARKS.md).
 
 use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::encoded::{EncodedRecords, RecordRef};
 use super::record::{AlertRecord, alert_key};
@@ -17,10 +24,55 @@ const MAX_EVENT_IDS: usize = 100;
 
 #[derive(Debug)]
 struct Entry {
-    record: AlertRecord,
+    /// The alert with its cumulative count, first and last seen, as JSON.
+    alert: Box<RawValue>,
+    /// Its count, for deciding without decoding it.
+    count: u64,
+    /// The count the sinks last saw.
+    sent_count: u64,
+    /// When the sinks last saw it (epoch ms, wall clock).
+    sent_at_ms: i64,
     /// Wall-clock ms of the last repeat, for pruning.
     touched_ms: i64,
     dirty: bool,
+}
+
+impl Entry {
+    fn new(alert: &Alert, sent_count: u64, sent_at_ms: i64, now_ms: i64) -> Option<Self> {
+        Some(Self {
+            alert: encode(alert)?,
+            count: alert.count,
+            sent_count,
+            sent_at_ms,
+            touched_ms: now_ms,
+            dirty: true,
+        })
+    }
+
+    fn alert(&self) -> Option<Alert> {
+        serde_json::from_str(self.alert.get())
+            .inspect_err(|error| tracing::error!(%error, "Could not decode a kept alert."))
+            .ok()
+    }
+}
+
+/// An alert as the ledger keeps it. Its fields are strings and numbers, which always
+/// encode; were one not to, the alert is still sent, only not kept (a repeat would
+/// raise it again).
+fn encode(alert: &Alert) -> Option<Box<RawValue>> {
+    serde_json::value::to_raw_value(alert)
+        .inspect_err(
+            |error| tracing::error!(%error, alert_id = alert.alert_id, "Could not keep an alert."),
+        )
+        .ok()
+}
+
+/// An [`AlertRecord`] borrowed from the ledger: the same JSON.
+#[derive(Serialize)]
+pub(super) struct KeptAlert<'a> {
+    alert: &'a RawValue,
+    sent_count: u64,
+    sent_at_ms: i64,
 }
 
 /// Alerts in their dedup window, by id.
@@ -67,33 +119,29 @@ impl AlertLedger {
     pub fn admit(&mut self, alerts: Vec<Alert>, now_ms: i64) -> Vec<Alert> {
         let mut notify = Vec::new();
         for alert in alerts {
-            match self.entries.get_mut(&alert.alert_id) {
-                None => {
-                    self.entries.insert(
-                        alert.alert_id.clone(),
-                        Entry {
-                            record: AlertRecord {
-                                sent_count: alert.count,
-                                sent_at_ms: now_ms,
-                                alert: alert.clone(),
-                            },
-                            touched_ms: now_ms,
-                            dirty: true,
-                        },
-                    );
-                    notify.push(alert);
+            let known = self.entries.get_mut(&alert.alert_id).and_then(|entry| {
+                let known = entry.alert()?;
+                Some((entry, known))
+            });
+            let Some((entry, mut known)) = known else {
+                if let Some(entry) = Entry::new(&alert, alert.count, now_ms, now_ms) {
+                    self.entries.insert(alert.alert_id.clone(), entry);
                 }
-                Some(entry) => {
-                    let rose = rank(&alert.severity) > rank(&entry.record.alert.severity);
-                    fold(&mut entry.record.alert, alert);
-                    entry.touched_ms = now_ms;
-                    entry.dirty = true;
-                    if rose {
-                        entry.record.sent_count = entry.record.alert.count;
-                        entry.record.sent_at_ms = now_ms;
-                        notify.push(entry.record.alert.clone());
-                    }
-                }
+                notify.push(alert);
+                continue;
+            };
+            let rose = rank(&alert.severity) > rank(&known.severity);
+            fold(&mut known, alert);
+            let (sent_count, sent_at_ms) = if rose {
+                (known.count, now_ms)
+            } else {
+                (entry.sent_count, entry.sent_at_ms)
+            };
+            if let Some(updated) = Entry::new(&known, sent_count, sent_at_ms, now_ms) {
+                *entry = updated;
+            }
+            if rose {
+                notify.push(known);
             }
         }
         notify
@@ -104,12 +152,11 @@ impl AlertLedger {
     pub fn updates_due(&mut self, now_ms: i64, every_ms: i64) -> Vec<Alert> {
         let mut updates = Vec::new();
         for entry in self.entries.values_mut() {
-            let r = &mut entry.record;
-            if r.alert.count > r.sent_count && now_ms - r.sent_at_ms >= every_ms {
-                r.sent_count = r.alert.count;
-                r.sent_at_ms = now_ms;
+            if entry.count > entry.sent_count && now_ms - entry.sent_at_ms >= every_ms {
+                entry.sent_count = entry.count;
+                entry.sent_at_ms = now_ms;
                 entry.dirty = true;
-                updates.push(r.alert.clone());
+                updates.extend(entry.alert());
             }
         }
         updates
@@ -120,7 +167,7 @@ impl AlertLedger {
     pub fn prune(&mut self, now_ms: i64, keep_ms: i64) {
         let forgotten = &mut self.forgotten;
         self.entries.retain(|id, entry| {
-            let done = entry.record.alert.count == entry.record.sent_count;
+            let done = entry.count == entry.sent_count;
             let keep = !done || now_ms - entry.touched_ms < keep_ms;
             if !keep {
                 forgotten.push(id.clone());
@@ -131,20 +178,21 @@ impl AlertLedger {
 
     /// Merges a record from the state topic (the larger count wins).
     pub(super) fn merge(&mut self, record: AlertRecord, now_ms: i64) {
-        match self.entries.get_mut(&record.alert.alert_id) {
-            Some(entry) if entry.record.alert.count >= record.alert.count => {}
-            Some(entry) => entry.record = record,
-            None => {
-                self.entries.insert(
-                    record.alert.alert_id.clone(),
-                    Entry {
-                        record,
-                        touched_ms: now_ms,
-                        dirty: false,
-                    },
-                );
-            }
+        let known = self.entries.get(&record.alert.alert_id);
+        if known.is_some_and(|entry| entry.count >= record.alert.count) {
+            return;
         }
+        let (touched_ms, dirty) = known.map_or((now_ms, false), |e| (e.touched_ms, e.dirty));
+        let Some(mut entry) = Entry::new(
+            &record.alert,
+            record.sent_count,
+            record.sent_at_ms,
+            touched_ms,
+        ) else {
+            return;
+        };
+        entry.dirty = dirty;
+        self.entries.insert(record.alert.alert_id, entry);
     }
 
     /// Forgets an alert another instance (or this one, before a restart) forgot.
@@ -157,13 +205,14 @@ impl AlertLedger {
         for id in self.forgotten.drain(..) {
             out.push(&alert_key(&id), None);
         }
-        for entry in self.entries.values_mut().filter(|e| e.dirty) {
+        for (id, entry) in self.entries.iter_mut().filter(|(_, e)| e.dirty) {
             entry.dirty = false;
-            let record = &entry.record;
-            out.push(
-                &alert_key(&record.alert.alert_id),
-                Some(RecordRef::Alert(record)),
-            );
+            let kept = KeptAlert {
+                alert: &entry.alert,
+                sent_count: entry.sent_count,
+                sent_at_ms: entry.sent_at_ms,
+            };
+            out.push(&alert_key(id), Some(RecordRef::KeptAlert(kept)));
         }
     }
 
@@ -221,6 +270,26 @@ mod tests {
         critical.severity = "critical".into();
         let again = ledger.admit(vec![critical], 200_001);
         assert_eq!((again.len(), again[0].count), (1, 4));
+    }
+
+    #[test]
+    fn kept_alerts_are_written_as_alert_records() {
+        let mut ledger = AlertLedger::default();
+        let raised = alert("a", &["e1"], "2026-11-30T09:00:01.000Z");
+        ledger.admit(vec![raised.clone()], 7);
+        let mut out = EncodedRecords::default();
+        ledger.encode_changes(&mut out);
+        let record = StateRecord::Alert(Box::new(AlertRecord {
+            alert: raised,
+            sent_count: 1,
+            sent_at_ms: 7,
+        }));
+        let expected = serde_json::to_vec(&record).expect("json");
+        let written: Vec<_> = out.iter().collect();
+        assert_eq!(
+            written,
+            [(alert_key("a").as_bytes(), Some(expected.as_slice()))]
+        );
     }
 
     #[test]
