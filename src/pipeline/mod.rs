@@ -21,7 +21,9 @@ use crate::findings::{self, Schedules};
 use crate::grants::{GrantSet, GrantTables};
 use crate::kafka::{self, Collected, KafkaError, Progress, Source, SourceSettings};
 use crate::rules::{EngineError, Prepared, Rule, RuleEngine, RuleError};
-use crate::state::{EncodedRecords, StateRecord, StateTopic, StateWriter};
+use crate::state::{
+    EncodedRecords, Round, StateRecord, StateStore, StateTopic, StateWriter, WriteFailed,
+};
 use crate::suppressions::Suppression;
 use crate::telemetry::events::{
     AlertsSuppressed, ArchiveFlushed, BatchProcessed, FindingsRaised, GrantsLoaded, StateWritten,
@@ -78,22 +80,25 @@ impl Unflushed {
 /// A state write in flight (one at a time, so records land in order), and the
 /// offsets of the batches it covers.
 struct StateWrite {
-    task: tokio::task::JoinHandle<Result<(), KafkaError>>,
+    task: tokio::task::JoinHandle<Result<(), Box<WriteFailed>>>,
     writer: StateWriter,
-    records: Arc<EncodedRecords>,
+    /// The changes it takes: those made before it began.
+    round: Round,
     offsets: HashMap<(String, i32), i64>,
 }
 
-/// Writes a round of grant state, and tells how it went once acknowledged.
-async fn publish_state(
+/// Writes `pending` and the store's changes, and tells how it went once
+/// acknowledged; on failure, the records still to write first.
+async fn write_state(
     writer: &StateWriter,
-    records: &EncodedRecords,
+    pending: EncodedRecords,
+    round: Round,
     metrics: &Metrics,
-) -> Result<(), KafkaError> {
+) -> Result<(), Box<WriteFailed>> {
     let started = Instant::now();
-    writer.publish(records).await?;
+    let records = writer.write(pending, round).await?;
     StateWritten {
-        records: records.len(),
+        records,
         duration: started.elapsed(),
     }
     .emit(metrics);
@@ -527,23 +532,21 @@ impl Pipeline {
         let Unflushed {
             records, offsets, ..
         } = std::mem::take(&mut self.unflushed);
-        let mut round = EncodedRecords::default();
+        let mut pending = EncodedRecords::default();
         for (key, record) in &records {
-            round.push_record(key, record.as_ref());
+            pending.push_record(key, record.as_ref());
         }
-        self.state
-            .with_store(|store| store.encode_changes(&mut round));
-        let records = Arc::new(round);
         let writer = self.state.writer();
+        let round = self.state.with_store(StateStore::begin_round);
         let task = tokio::spawn({
-            let (writer, records) = (writer.clone(), Arc::clone(&records));
+            let writer = writer.clone();
             let metrics = self.metrics.clone();
-            async move { publish_state(&writer, &records, &metrics).await }
+            async move { write_state(&writer, pending, round, &metrics).await }
         });
         let write = StateWrite {
             task,
             writer,
-            records,
+            round,
             offsets,
         };
         if wait {
@@ -563,22 +566,29 @@ impl Pipeline {
         let StateWrite {
             task,
             writer,
-            records,
+            round,
             offsets,
         } = write;
         let mut result = task.await.unwrap_or_else(|error| {
-            Err(KafkaError::State {
+            // The records it had taken are unknown: all are written again.
+            self.state.with_store(StateStore::mark_all_changed);
+            let error = KafkaError::State {
                 topic: writer.topic().to_owned(),
                 message: format!("write task failed: {error}"),
-            })
+            };
+            Err(Box::new(WriteFailed {
+                error,
+                pending: EncodedRecords::default(),
+            }))
         });
         let mut backoff = Backoff::new(&self.metrics, &self.health);
-        while let Err(error) = result {
+        while let Err(failed) = result {
+            let WriteFailed { error, pending } = *failed;
             backoff.record("state", &error);
             if !backoff.wait(stop).await {
                 return false;
             }
-            result = publish_state(&writer, &records, &self.metrics).await;
+            result = write_state(&writer, pending, round, &self.metrics).await;
         }
         backoff.succeeded();
         if self.archive.is_none() {

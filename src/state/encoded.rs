@@ -1,7 +1,8 @@
-//! A round of state records encoded for the state topic: keys and JSON payloads in
-//! chunks of one buffer each. A round is made under the store's lock and written
-//! after; copying the changed records out instead meant, with 100,000 grants,
-//! ~45,000 activity records and thousands of alerts every 5 s, each a dozen small
+//! State records encoded for the state topic: keys and JSON payloads in chunks of
+//! one buffer each. A write encodes a chunk of the store's changes under its lock,
+//! sends it, and encodes the next once it is acknowledged (`StateWriter::write`);
+//! copying the changed records out instead meant, with 100,000 grants, ~45,000
+//! activity records and thousands of alerts every 5 s, each a dozen small
 //! allocations, and a drain's peak RSS 60-80 MiB above one without state writes
 //! (BENCHMARKS.md). Encoded, a chunk of 5,000 records is two allocations the size
 //! of what the topic receives.

@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::encoded::{EncodedRecords, RecordRef};
+use super::pending::{FIRST_ROUND, Pending, Round};
 use super::record::{AlertRecord, alert_key};
 use crate::alerts::Alert;
 
@@ -34,18 +35,24 @@ struct Entry {
     sent_at_ms: i64,
     /// Wall-clock ms of the last repeat, for pruning.
     touched_ms: i64,
-    dirty: bool,
+    pending: Pending,
 }
 
 impl Entry {
-    fn new(alert: &Alert, sent_count: u64, sent_at_ms: i64, now_ms: i64) -> Option<Self> {
+    /// An entry for `alert`, changed since written as `pending` says.
+    fn new(
+        alert: &Alert,
+        (sent_count, sent_at_ms): (u64, i64),
+        touched_ms: i64,
+        pending: Pending,
+    ) -> Option<Self> {
         Some(Self {
             alert: encode(alert)?,
             count: alert.count,
             sent_count,
             sent_at_ms,
-            touched_ms: now_ms,
-            dirty: true,
+            touched_ms,
+            pending,
         })
     }
 
@@ -80,6 +87,8 @@ pub(super) struct KeptAlert<'a> {
 pub struct AlertLedger {
     entries: HashMap<String, Entry>,
     forgotten: Vec<String>,
+    /// The last state write begun (the store's).
+    pub(super) begun: Round,
 }
 
 fn rank(severity: &str) -> u8 {
@@ -119,12 +128,14 @@ impl AlertLedger {
     pub fn admit(&mut self, alerts: Vec<Alert>, now_ms: i64) -> Vec<Alert> {
         let mut notify = Vec::new();
         for alert in alerts {
+            let changed = self.changed();
             let known = self.entries.get_mut(&alert.alert_id).and_then(|entry| {
                 let known = entry.alert()?;
                 Some((entry, known))
             });
             let Some((entry, mut known)) = known else {
-                if let Some(entry) = Entry::new(&alert, alert.count, now_ms, now_ms) {
+                let sent = (alert.count, now_ms);
+                if let Some(entry) = Entry::new(&alert, sent, now_ms, changed) {
                     self.entries.insert(alert.alert_id.clone(), entry);
                 }
                 notify.push(alert);
@@ -132,12 +143,14 @@ impl AlertLedger {
             };
             let rose = rank(&alert.severity) > rank(&known.severity);
             fold(&mut known, alert);
-            let (sent_count, sent_at_ms) = if rose {
+            let sent = if rose {
                 (known.count, now_ms)
             } else {
                 (entry.sent_count, entry.sent_at_ms)
             };
-            if let Some(updated) = Entry::new(&known, sent_count, sent_at_ms, now_ms) {
+            let mut pending = entry.pending;
+            pending.mark(self.begun + 1);
+            if let Some(updated) = Entry::new(&known, sent, now_ms, pending) {
                 *entry = updated;
             }
             if rose {
@@ -155,7 +168,7 @@ impl AlertLedger {
             if entry.count > entry.sent_count && now_ms - entry.sent_at_ms >= every_ms {
                 entry.sent_count = entry.count;
                 entry.sent_at_ms = now_ms;
-                entry.dirty = true;
+                entry.pending.mark(self.begun + 1);
                 updates.extend(entry.alert());
             }
         }
@@ -182,17 +195,26 @@ impl AlertLedger {
         if known.is_some_and(|entry| entry.count >= record.alert.count) {
             return;
         }
-        let (touched_ms, dirty) = known.map_or((now_ms, false), |e| (e.touched_ms, e.dirty));
-        let Some(mut entry) = Entry::new(
-            &record.alert,
-            record.sent_count,
-            record.sent_at_ms,
-            touched_ms,
-        ) else {
-            return;
-        };
-        entry.dirty = dirty;
-        self.entries.insert(record.alert.alert_id, entry);
+        let (touched_ms, pending) =
+            known.map_or((now_ms, Pending::default()), |e| (e.touched_ms, e.pending));
+        let sent = (record.sent_count, record.sent_at_ms);
+        if let Some(entry) = Entry::new(&record.alert, sent, touched_ms, pending) {
+            self.entries.insert(record.alert.alert_id, entry);
+        }
+    }
+
+    /// A change made now: the next round to begin takes it.
+    fn changed(&self) -> Pending {
+        let mut pending = Pending::default();
+        pending.mark(self.begun + 1);
+        pending
+    }
+
+    /// Marks every alert to be written again, by any round.
+    pub(super) fn mark_all_changed(&mut self) {
+        for entry in self.entries.values_mut() {
+            entry.pending.mark(FIRST_ROUND);
+        }
     }
 
     /// Forgets an alert another instance (or this one, before a restart) forgot.
@@ -200,13 +222,21 @@ impl AlertLedger {
         self.entries.remove(alert_id);
     }
 
-    /// Encodes what changed since the last call: tombstones, then records.
-    pub(super) fn encode_changes(&mut self, out: &mut EncodedRecords) {
-        for id in self.forgotten.drain(..) {
+    /// Encodes the tombstones, then what changed before `round` began and is not yet
+    /// encoded, until `out` holds `limit` records.
+    pub(super) fn encode_changes(&mut self, out: &mut EncodedRecords, round: Round, limit: usize) {
+        while out.len() < limit
+            && let Some(id) = self.forgotten.pop()
+        {
             out.push(&alert_key(&id), None);
         }
-        for (id, entry) in self.entries.iter_mut().filter(|(_, e)| e.dirty) {
-            entry.dirty = false;
+        for (id, entry) in &mut self.entries {
+            if out.len() >= limit {
+                return;
+            }
+            if !entry.pending.take(round) {
+                continue;
+            }
             let kept = KeptAlert {
                 alert: &entry.alert,
                 sent_count: entry.sent_count,
@@ -219,7 +249,8 @@ impl AlertLedger {
     #[cfg(test)]
     pub(super) fn take_changes(&mut self) -> Vec<(String, Option<super::StateRecord>)> {
         let mut out = EncodedRecords::default();
-        self.encode_changes(&mut out);
+        self.begun += 1;
+        self.encode_changes(&mut out, self.begun, usize::MAX);
         out.decoded()
     }
 }
@@ -278,7 +309,7 @@ mod tests {
         let raised = alert("a", &["e1"], "2026-11-30T09:00:01.000Z");
         ledger.admit(vec![raised.clone()], 7);
         let mut out = EncodedRecords::default();
-        ledger.encode_changes(&mut out);
+        ledger.encode_changes(&mut out, 1, usize::MAX);
         let record = StateRecord::Alert(Box::new(AlertRecord {
             alert: raised,
             sent_count: 1,

@@ -9,6 +9,7 @@
 mod encoded;
 mod ledger;
 pub mod ownership;
+mod pending;
 mod record;
 mod store;
 mod tables;
@@ -17,6 +18,7 @@ mod topic;
 pub use encoded::EncodedRecords;
 pub use ledger::AlertLedger;
 pub use ownership::Ownership;
+pub use pending::Round;
 pub use record::{
     ActivityRecord, AlertRecord, DailyAmount, FindingRecord, StateRecord, WindowCount, finding_key,
 };
@@ -25,4 +27,4 @@ pub use tables::{
     StateTables, credential_activity_schema, daily_amounts_schema, grant_activity_schema,
     rate_windows_schema,
 };
-pub use topic::{StateTopic, StateWriter};
+pub use topic::{StateTopic, StateWriter, WriteFailed};

@@ -10,6 +10,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::encoded::{EncodedRecords, RecordRef};
 use super::ledger::AlertLedger;
+use super::pending::{FIRST_ROUND, Pending, Round};
 use super::record::{
     ActivityRecord, DailyAmount, FindingRecord, MAX_ENVIRONMENTS, StateRecord, WindowCount,
     activity_key, parse_alert_key, parse_finding_key,
@@ -40,7 +41,7 @@ pub struct GrantUse<'a> {
 #[derive(Debug)]
 struct Tracked {
     record: ActivityRecord,
-    dirty: bool,
+    pending: Pending,
 }
 
 /// Where the record of `credential` is among a grant's.
@@ -73,6 +74,8 @@ pub struct StateStore {
     findings: HashMap<(String, String), String>,
     /// Alerts in their dedup window.
     pub alerts: AlertLedger,
+    /// The last state write begun.
+    begun: Round,
 }
 
 impl StateStore {
@@ -94,7 +97,7 @@ impl StateStore {
                             credentials,
                             Tracked {
                                 record: a,
-                                dirty: false,
+                                pending: Pending::default(),
                             },
                         );
                     }
@@ -129,7 +132,7 @@ impl StateStore {
                     credentials,
                     Tracked {
                         record: ActivityRecord::new(&a.grant_id, &a.credential_id),
-                        dirty: true,
+                        pending: Pending::default(),
                     },
                 ),
             };
@@ -152,16 +155,28 @@ impl StateStore {
                 }
             }
             add_windows(record, &a.rate_windows, &a.daily_amounts);
-            tracked.dirty = true;
+            tracked.pending.mark(self.begun + 1);
         }
     }
 
-    /// Encodes the activity and alert records changed since the last call, to
-    /// persist, with tombstones for the alerts forgotten.
-    pub fn encode_changes(&mut self, out: &mut EncodedRecords) {
-        self.alerts.encode_changes(out);
+    /// Begins a state write: it takes the changes made before now (see
+    /// [`StateStore::encode_changes`]).
+    pub fn begin_round(&mut self) -> Round {
+        self.begun += 1;
+        self.alerts.begun = self.begun;
+        self.begun
+    }
+
+    /// Encodes the activity and alert records changed before `round` began and not
+    /// yet encoded, with tombstones for the alerts forgotten, until `out` holds
+    /// `limit` records: fewer means the round has nothing left.
+    pub fn encode_changes(&mut self, out: &mut EncodedRecords, round: Round, limit: usize) {
+        self.alerts.encode_changes(out, round, limit);
         for tracked in self.activity.values_mut().flatten() {
-            if std::mem::take(&mut tracked.dirty) {
+            if out.len() >= limit {
+                return;
+            }
+            if tracked.pending.take(round) {
                 let record = &tracked.record;
                 out.push(
                     &activity_key(&record.grant_id, &record.credential_id),
@@ -175,8 +190,18 @@ impl StateStore {
     #[cfg(test)]
     pub fn take_changes(&mut self) -> Vec<(String, Option<StateRecord>)> {
         let mut out = EncodedRecords::default();
-        self.encode_changes(&mut out);
+        let round = self.begin_round();
+        self.encode_changes(&mut out, round, usize::MAX);
         out.decoded()
+    }
+
+    /// Marks every record to be written again, by any round: a write failed without
+    /// saying which records it had taken.
+    pub fn mark_all_changed(&mut self) {
+        self.alerts.mark_all_changed();
+        for tracked in self.activity.values_mut().flatten() {
+            tracked.pending.mark(FIRST_ROUND);
+        }
     }
 
     /// Use per grant, over all its credentials.
@@ -365,6 +390,27 @@ mod tests {
             remote.tables().expect("tables").grant_activity.num_rows(),
             1
         );
+    }
+
+    #[test]
+    fn a_round_takes_the_changes_before_it_a_chunk_at_a_time() {
+        let mut store = StateStore::default();
+        for credential in ["c1", "c2", "c3"] {
+            store.record_batch(&batch(credential, 1, 100));
+        }
+        let round = store.begin_round();
+        store.record_batch(&batch("c4", 1, 100));
+        let chunk = |store: &mut StateStore, round: Round| {
+            let mut out = EncodedRecords::default();
+            store.encode_changes(&mut out, round, 2);
+            out.len()
+        };
+        let chunks = [1, 2, 3].map(|_| chunk(&mut store, round));
+        assert_eq!(chunks, [2, 1, 0], "c4 changed after the round began");
+        assert_eq!(store.take_changes().len(), 1, "the next round takes c4");
+        store.mark_all_changed();
+        let all = [1, 2, 3].map(|_| chunk(&mut store, round));
+        assert_eq!(all, [2, 2, 0], "after a failed write, any round takes all");
     }
 
     #[test]
