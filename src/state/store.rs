@@ -206,7 +206,7 @@ impl StateStore {
 
     /// Use per grant, over all its credentials.
     pub fn grant_use(&self) -> BTreeMap<&str, GrantUse<'_>> {
-        grant_use(self.records())
+        grant_uses(self.records()).into_iter().collect()
     }
 
     /// Every (grant, credential) activity record.
@@ -264,13 +264,21 @@ impl StateStore {
     }
 }
 
-/// Use per grant of `records`, over each grant's credentials.
-pub(super) fn grant_use<'a>(
+/// Use per grant of `records`, over each grant's credentials, in their order.
+/// The records of a grant must be adjacent, as the store yields them (one list per
+/// grant): then no map is needed. The `BTreeMap` of a batch's grants this was made
+/// with cost ~1.3% of a drain's samples, in its own time and its string comparisons.
+pub(super) fn grant_uses<'a>(
     records: impl IntoIterator<Item = &'a ActivityRecord>,
-) -> BTreeMap<&'a str, GrantUse<'a>> {
-    let mut uses: BTreeMap<&str, GrantUse> = BTreeMap::new();
+) -> Vec<(&'a str, GrantUse<'a>)> {
+    let mut uses: Vec<(&str, GrantUse)> = Vec::new();
     for a in records {
-        let u = uses.entry(a.grant_id.as_str()).or_default();
+        if uses.last().is_none_or(|(id, _)| *id != a.grant_id) {
+            uses.push((a.grant_id.as_str(), GrantUse::default()));
+        }
+        let Some((_, u)) = uses.last_mut() else {
+            continue;
+        };
         u.last_seen_ms = u.last_seen_ms.max(Some(a.last_seen_ms));
         u.first_seen_ms = match (u.first_seen_ms, a.first_seen_ms) {
             (Some(u), Some(a)) => Some(u.min(a)),

@@ -14,10 +14,11 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 
 use super::record::ActivityRecord;
-use super::store::grant_use;
+use super::store::grant_uses;
 use crate::decode::schema::{finish_utc, string_list_type, timestamp_type};
 
-/// The state tables of one moment.
+/// The state tables of one moment, made from (grant, credential) records in which
+/// a grant's records are adjacent (as the store yields them).
 #[derive(Debug, Clone)]
 pub struct StateTables {
     /// Per grant, over its credentials.
@@ -78,7 +79,7 @@ fn count(n: u64) -> i64 {
 }
 
 impl StateTables {
-    /// The tables of these (grant, credential) records.
+    /// The tables of these (grant, credential) records, each grant's adjacent.
     pub fn build(records: &[&ActivityRecord]) -> Result<Self, ArrowError> {
         Ok(Self {
             grant_activity: grant_activity(records)?,
@@ -107,14 +108,14 @@ where
 }
 
 fn grant_activity(records: &[&ActivityRecord]) -> Result<RecordBatch, ArrowError> {
-    let uses = grant_use(records.iter().copied());
+    let uses = grant_uses(records.iter().copied());
     let rows = uses.len();
-    let mut grant = strings(uses.keys().copied());
+    let mut grant = strings(uses.iter().map(|(id, _)| *id));
     let mut last_seen = TimestampMillisecondBuilder::with_capacity(rows);
     let mut first_seen = TimestampMillisecondBuilder::with_capacity(rows);
     let mut actions = Int64Builder::with_capacity(rows);
     let mut flagged = Int64Builder::with_capacity(rows);
-    let mut scopes = string_lists(uses.values().map(|u| u.scopes_used.iter().copied()));
+    let mut scopes = string_lists(uses.iter().map(|(_, u)| u.scopes_used.iter().copied()));
     for (id, u) in &uses {
         grant.append_value(id);
         last_seen.append_option(u.last_seen_ms);
