@@ -273,25 +273,33 @@ pub(super) fn grant_uses<'a>(
 ) -> Vec<(&'a str, GrantUse<'a>)> {
     let mut uses: Vec<(&str, GrantUse)> = Vec::new();
     for a in records {
-        if uses.last().is_none_or(|(id, _)| *id != a.grant_id) {
-            uses.push((a.grant_id.as_str(), GrantUse::default()));
+        match uses.last_mut() {
+            Some((id, u)) if *id == a.grant_id => u.add(a),
+            _ => {
+                let mut u = GrantUse::default();
+                u.add(a);
+                uses.push((a.grant_id.as_str(), u));
+            }
         }
-        let Some((_, u)) = uses.last_mut() else {
-            continue;
-        };
-        u.last_seen_ms = u.last_seen_ms.max(Some(a.last_seen_ms));
-        u.first_seen_ms = match (u.first_seen_ms, a.first_seen_ms) {
+    }
+    uses
+}
+
+impl<'a> GrantUse<'a> {
+    /// Adds one credential's record of the grant.
+    fn add(&mut self, a: &'a ActivityRecord) {
+        self.last_seen_ms = self.last_seen_ms.max(Some(a.last_seen_ms));
+        self.first_seen_ms = match (self.first_seen_ms, a.first_seen_ms) {
             (Some(u), Some(a)) => Some(u.min(a)),
             (u, a) => u.or(a),
         };
-        u.actions_total += a.actions_total;
-        u.out_of_purpose_total += a.out_of_purpose_total;
+        self.actions_total += a.actions_total;
+        self.out_of_purpose_total += a.out_of_purpose_total;
         // Records keep their lists sorted, and sorting sorted input is one pass.
-        u.scopes_used.extend(a.scopes_used.iter().map(|s| &**s));
-        u.scopes_used.sort_unstable();
-        u.scopes_used.dedup();
+        self.scopes_used.extend(a.scopes_used.iter().map(|s| &**s));
+        self.scopes_used.sort_unstable();
+        self.scopes_used.dedup();
     }
-    uses
 }
 
 /// Inserts `value` where it sorts, growing the list by one: most records use a few
