@@ -33,19 +33,48 @@ pub fn action_scopes_schema() -> SchemaRef {
     Arc::clone(&ACTION_SCOPES)
 }
 
-impl GrantIndex {
-    /// The `action_scopes` rows of `actions` (a batch of the `actions` schema), with
-    /// `tables` the tables this index was built from. A scope matches as
-    /// `action_matches(scope.action, action)` would; emergency windows and the other
-    /// constraints are the rules' to judge.
+/// Which scopes of the grants bound to each action's credential match the action:
+/// pairs of a row of the batch and a row of `grant_scopes`, in batch order.
+#[derive(Debug, Clone, Default)]
+pub struct ScopeMatches {
+    events: Vec<u32>,
+    scopes: Vec<u32>,
+}
+
+impl ScopeMatches {
+    /// The `grant_scopes` row of each pair.
+    pub fn scope_rows(&self) -> &[u32] {
+        &self.scopes
+    }
+
+    /// The `action_scopes` rows of `actions`, the batch these matches are of, with
+    /// `tables` those the matching index was built from.
     pub fn action_scopes(
         &self,
         tables: &GrantTables,
         actions: &RecordBatch,
     ) -> Result<RecordBatch, ArrowError> {
+        let mut columns = event_columns(actions, &self.events)?;
+        let scopes = UInt32Array::from(self.scopes.clone());
+        for name in ["grant_id", "scope_index"] {
+            let column = tables
+                .grant_scopes
+                .column_by_name(name)
+                .ok_or_else(|| ArrowError::SchemaError(format!("grant_scopes has no `{name}`")))?;
+            columns.push(take(column, &scopes, None)?);
+        }
+        RecordBatch::try_new(action_scopes_schema(), columns)
+    }
+}
+
+impl GrantIndex {
+    /// The scopes matching each action of `actions` (a batch of the `actions`
+    /// schema). A scope matches as `action_matches(scope.action, action)` would;
+    /// emergency windows and the other constraints are the rules' to judge.
+    pub fn scope_matches(&self, actions: &RecordBatch) -> Result<ScopeMatches, ArrowError> {
         let credentials = string_column(actions, "credential_id")?;
         let names = string_column(actions, "action")?;
-        let (mut events, mut scopes) = (Vec::new(), Vec::new());
+        let mut matches = ScopeMatches::default();
         for (i, (credential, action)) in credentials.iter().zip(names.iter()).enumerate() {
             let (Some(credential), Some(action)) = (credential, action) else {
                 continue;
@@ -58,42 +87,33 @@ impl GrantIndex {
                         .and_then(|&p| self.patterns.get(p as usize)?.as_ref())
                         .is_some_and(|p| p.matches(action));
                     if matched {
-                        events.push(u32::try_from(i).unwrap_or(u32::MAX));
-                        scopes.push(r);
+                        matches.events.push(u32::try_from(i).unwrap_or(u32::MAX));
+                        matches.scopes.push(r);
                     }
                 }
             }
         }
-        let mut columns = event_columns(actions, events)?;
-        let scopes = UInt32Array::from(scopes);
-        for name in ["grant_id", "scope_index"] {
-            let column = tables
-                .grant_scopes
-                .column_by_name(name)
-                .ok_or_else(|| ArrowError::SchemaError(format!("grant_scopes has no `{name}`")))?;
-            columns.push(take(column, &scopes, None)?);
-        }
-        RecordBatch::try_new(action_scopes_schema(), columns)
+        Ok(matches)
     }
 }
 
 /// The columns of `actions` at rows `events` (ascending). Nearly every action matches
 /// one scope, so the rows are all of them, or all but the few out of purpose: kept
 /// whole, or filtered (copying runs), both far cheaper than a take row by row.
-fn event_columns(actions: &RecordBatch, events: Vec<u32>) -> Result<Vec<ArrayRef>, ArrowError> {
+fn event_columns(actions: &RecordBatch, events: &[u32]) -> Result<Vec<ArrayRef>, ArrowError> {
     let once_each = events.windows(2).all(|w| w[0] < w[1]);
     if once_each && events.len() == actions.num_rows() {
         return Ok(actions.columns().to_vec());
     }
     if once_each {
         let mut keep = vec![false; actions.num_rows()];
-        for &i in &events {
+        for &i in events {
             keep[i as usize] = true;
         }
         let keep = BooleanArray::from(keep);
         return Ok(filter_record_batch(actions, &keep)?.columns().to_vec());
     }
-    let events = UInt32Array::from(events);
+    let events = UInt32Array::from(events.to_vec());
     actions
         .columns()
         .iter()
@@ -137,18 +157,19 @@ mod tests {
     #[test]
     fn every_matching_scope_of_every_bound_grant_is_a_row() {
         let (tables, index) = indexed(GRANTS);
-        let rows = index
-            .action_scopes(
-                &tables,
-                &actions(&[
-                    ("c1", "GET /a/1"),
-                    ("c2", "GET /a/1"),
-                    ("c1", "POST /c"),
-                    ("nobody", "GET /a/1"),
-                    ("c1", "GET /a/1/2"),
-                ]),
-            )
-            .expect("rows");
+        let action_scopes = |batch: &RecordBatch| {
+            index
+                .scope_matches(batch)
+                .and_then(|m| m.action_scopes(&tables, batch))
+                .expect("rows")
+        };
+        let rows = action_scopes(&actions(&[
+            ("c1", "GET /a/1"),
+            ("c2", "GET /a/1"),
+            ("c1", "POST /c"),
+            ("nobody", "GET /a/1"),
+            ("c1", "GET /a/1/2"),
+        ]));
         assert_eq!(rows.schema(), action_scopes_schema());
         let scope_index: Vec<i32> = rows
             .column_by_name("scope_index")
@@ -168,12 +189,10 @@ mod tests {
 
         // One scope per action or none (the common case) keeps or filters the rows.
         let once = [("c1", "POST /b"), ("c1", "POST /c"), ("c1", "GET /a/1/2")];
-        let rows = index.action_scopes(&tables, &actions(&once)).expect("rows");
+        let rows = action_scopes(&actions(&once));
         assert_eq!(strings(&rows, "event_id"), ["e0", "e2"]);
         assert_eq!(strings(&rows, "action"), ["POST /b", "GET /a/1/2"]);
-        let rows = index
-            .action_scopes(&tables, &actions(&[once[0], once[2]]))
-            .expect("rows");
+        let rows = action_scopes(&actions(&[once[0], once[2]]));
         assert_eq!(strings(&rows, "event_id"), ["e0", "e1"]);
         assert_eq!(strings(&rows, "grant_id"), ["a", "a"]);
     }

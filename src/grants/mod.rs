@@ -22,7 +22,7 @@ pub use limit::RateLimit;
 pub(crate) use load::serde_field;
 pub use load::{FileStamp, GrantSet, Loaded, fingerprint, load_all, load_paths, parse_str, stamp};
 pub use location::GrantLocation;
-pub use matches::action_scopes_schema;
+pub use matches::{ScopeMatches, action_scopes_schema};
 pub use model::{Emergency, Grant, Scope, Status, parse_duration, parse_time};
 pub use slice::GrantIndex;
 pub use tables::GrantTables;

@@ -199,7 +199,7 @@ impl GrantIndex {
     }
 
     /// The rows of `grants` binding `credential`, in table order.
-    pub(super) fn grants_of(&self, credential: &str) -> &[u32] {
+    pub fn grants_of(&self, credential: &str) -> &[u32] {
         let key = |&c: &u32| {
             let row = self.credentials.get(c as usize).map_or(u32::MAX, |k| k.0);
             (row as usize) < self.credential_ids.len()
@@ -215,21 +215,38 @@ impl GrantIndex {
             .unwrap_or_default()
     }
 
+    /// The id of row `grant` of `grants`.
+    pub fn grant_id(&self, grant: u32) -> Option<&str> {
+        let row = grant as usize;
+        (row < self.grant_ids.len() && self.grant_ids.is_valid(row))
+            .then(|| self.grant_ids.value(row))
+    }
+
     /// The rows of `grant_scopes` of row `grant` of `grants`.
-    pub(super) fn scope_rows(&self, grant: u32) -> Range<u32> {
+    pub fn scope_rows(&self, grant: u32) -> Range<u32> {
         self.scope_rows.get(grant as usize).cloned().unwrap_or(0..0)
+    }
+
+    /// How many rows `grant_scopes` has.
+    pub fn scope_count(&self) -> usize {
+        self.scope_pattern.len()
+    }
+
+    /// The action pattern of row `scope_row` of `grant_scopes`, as written (`None` if
+    /// it is invalid).
+    pub fn scope_pattern(&self, scope_row: u32) -> Option<&str> {
+        let pattern = *self.scope_pattern.get(scope_row as usize)?;
+        self.patterns
+            .get(pattern as usize)?
+            .as_ref()
+            .map(ActionPattern::as_str)
     }
 
     /// The action pattern of scope `scope_index` of `grant` (its scopes in
     /// `scope_index` order, as the table lists them), as written.
     pub fn scope_action(&self, grant: &str, scope_index: usize) -> Option<&str> {
         let row = find(&self.by_grant, &self.grant_ids, grant)?;
-        let scope_row = self.scope_rows(row).nth(scope_index)?;
-        let pattern = *self.scope_pattern.get(scope_row as usize)?;
-        self.patterns
-            .get(pattern as usize)?
-            .as_ref()
-            .map(ActionPattern::as_str)
+        self.scope_pattern(self.scope_rows(row).nth(scope_index)?)
     }
 
     /// The tables restricted to the grants binding a `credential_id` of `actions`.
@@ -275,7 +292,7 @@ impl GrantTables {
 
 /// The tables and index of a grants YAML text (tests).
 #[cfg(test)]
-pub(super) fn indexed(yaml: &str) -> (GrantTables, GrantIndex) {
+pub(crate) fn indexed(yaml: &str) -> (GrantTables, GrantIndex) {
     let set = super::parse_str(
         yaml,
         std::path::Path::new("g.yaml"),

@@ -4,20 +4,16 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::execution_plan::reset_plan_states;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use tokio::sync::watch;
 
-use super::activity::{
-    ACTIONS_SQL, AMOUNTS_SQL, ActivityRows, BatchActivity, SCOPES_SQL, WINDOWS_SQL,
-};
+use super::activity::BatchActivity;
 use super::error::{EngineError, RuleError};
 use super::prepare::{GrantView, Prepared, Preparer, prepare};
 use super::rule::{Rule, Schedule};
@@ -91,26 +87,6 @@ impl StateSlots {
     }
 }
 
-/// The activity queries, planned once.
-struct ActivityPlans {
-    actions: Arc<dyn ExecutionPlan>,
-    scopes: Arc<dyn ExecutionPlan>,
-    windows: Arc<dyn ExecutionPlan>,
-    amounts: Arc<dyn ExecutionPlan>,
-}
-
-impl Default for ActivityPlans {
-    fn default() -> Self {
-        let empty: Arc<dyn ExecutionPlan> = Arc::new(EmptyExec::new(Arc::new(Schema::empty())));
-        Self {
-            actions: Arc::clone(&empty),
-            scopes: Arc::clone(&empty),
-            windows: Arc::clone(&empty),
-            amounts: empty,
-        }
-    }
-}
-
 /// Runs the per-batch rules over batches of actions, the current grants and the state
 /// before the batch, and the scheduled rules over the grants and the state.
 pub struct RuleEngine {
@@ -126,7 +102,6 @@ pub struct RuleEngine {
     state: StateSlots,
     event_rules: Vec<Planned>,
     scheduled_rules: Vec<Planned>,
-    activity: ActivityPlans,
     /// The grant set in force, which scheduled rules see whole; a batch sees its
     /// slice, made by a [`Preparer`].
     view: watch::Sender<Arc<GrantView>>,
@@ -154,7 +129,6 @@ impl RuleEngine {
             clock,
             state: StateSlots::new(),
             scheduled_rules: Vec::new(),
-            activity: ActivityPlans::default(),
             view: watch::Sender::new(Arc::new(GrantView {
                 tables: grants.clone(),
                 index: GrantIndex::default(),
@@ -194,39 +168,6 @@ impl RuleEngine {
                     message: e.to_string(),
                 });
             }
-        }
-        let mut plans = Vec::new();
-        for sql in [ACTIONS_SQL, SCOPES_SQL, WINDOWS_SQL, AMOUNTS_SQL] {
-            let planned = match engine
-                .ctx
-                .sql(sql)
-                .await
-                .and_then(|df| df.into_optimized_plan())
-            {
-                Ok(plan) => {
-                    engine.reads_action_scopes |= reads_action_scopes(&plan);
-                    engine.physical(&plan).await
-                }
-                Err(e) => Err(e.to_string()),
-            };
-            match planned {
-                Ok(plan) => plans.push(plan),
-                Err(message) => errors.push(RuleError::Sql {
-                    file: "builtin/activity".into(),
-                    rule: "activity".into(),
-                    message,
-                }),
-            }
-        }
-        if let Ok([actions, scopes, windows, amounts]) =
-            <[Arc<dyn ExecutionPlan>; 4]>::try_from(plans)
-        {
-            engine.activity = ActivityPlans {
-                actions,
-                scopes,
-                windows,
-                amounts,
-            };
         }
         let (mut event_rules, mut scheduled_rules) = (Vec::new(), Vec::new());
         for rule in rules {
@@ -361,7 +302,7 @@ impl RuleEngine {
         Ok(hits)
     }
 
-    /// Runs every per-batch rule and the activity queries over `batch`: prepares it,
+    /// Runs every per-batch rule over `batch` and counts its activity: prepares it,
     /// then [`RuleEngine::evaluate_prepared`].
     pub async fn evaluate(
         &self,
@@ -373,7 +314,7 @@ impl RuleEngine {
         self.evaluate_prepared(prepared, state).await
     }
 
-    /// Runs every per-batch rule and the activity queries over a prepared batch. The
+    /// Runs every per-batch rule over a prepared batch and flags its activity. The
     /// rules see the grants bound to the batch's credentials (all their rows) and the
     /// state of those grants as known before the batch, which `state` makes from
     /// their ids: a batch costs the same with 100 grants or 100,000. Not re-entrant:
@@ -397,13 +338,17 @@ impl RuleEngine {
             self.action_scopes.replace(vec![matches]);
         }
         self.actions.replace(vec![prepared.batch]);
-        let result = self.run_all(&prepared.view.index).await;
+        let hits = self.run_all().await;
         self.actions.replace(Vec::new());
         self.action_scopes.replace(Vec::new());
-        result
+        let hits = hits?;
+        let mut activity = prepared.activity;
+        activity.flag(&hits);
+        Ok(Evaluation { hits, activity })
     }
 
-    async fn run_all(&self, index: &GrantIndex) -> Result<Evaluation, EngineError> {
+    /// The hits of every per-batch rule over the tables as they stand.
+    async fn run_all(&self) -> Result<Vec<RuleHits>, EngineError> {
         let task = self.ctx.task_ctx();
         // One task per query, so that the rules of a batch share both cores.
         let spawn = |plan: &Arc<dyn ExecutionPlan>, name: &str| {
@@ -415,14 +360,6 @@ impl RuleEngine {
             .iter()
             .map(|planned| spawn(&planned.plan, &planned.rule.name))
             .collect();
-        let plans = &self.activity;
-        let [actions, scopes, windows, amounts] = [
-            &plans.actions,
-            &plans.scopes,
-            &plans.windows,
-            &plans.amounts,
-        ]
-        .map(|plan| spawn(plan, "activity"));
         let mut hits = Vec::new();
         for (planned, task) in self.event_rules.iter().zip(rules) {
             let rows = joined(task.await)?;
@@ -433,14 +370,7 @@ impl RuleEngine {
                 });
             }
         }
-        let rows = ActivityRows {
-            actions: joined(actions.await)?,
-            scopes: joined(scopes.await)?,
-            windows: joined(windows.await)?,
-            amounts: joined(amounts.await)?,
-        };
-        let activity = BatchActivity::build(&rows, &hits, index)?;
-        Ok(Evaluation { hits, activity })
+        Ok(hits)
     }
 }
 

@@ -1,7 +1,8 @@
 //! What a batch is judged against that depends on the grants alone: its slice of the
-//! grant tables and its `action_scopes`. Neither reads the state, so the reading task
-//! makes them while the loop judges the batch before; on the loop's thread they were
-//! a third of its work per batch, with both rule workers idle meanwhile.
+//! grant tables, its `action_scopes` and its grant activity. None reads the state, so
+//! the reading task makes them while the loop judges the batch before; on the loop's
+//! thread they were a third of its work per batch, with both rule workers idle
+//! meanwhile.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::error::ArrowError;
 use tokio::sync::watch;
 
+use super::activity::BatchActivity;
 use crate::grants::{GrantIndex, GrantTables};
 
 /// The grant set in force: the whole tables (scheduled rules see them) and where each
@@ -35,6 +37,8 @@ pub struct Prepared {
     pub(super) grants: GrantTables,
     /// `None` when no query reads `action_scopes`.
     pub(super) action_scopes: Option<RecordBatch>,
+    /// Its grant activity, with nothing flagged yet.
+    pub(super) activity: BatchActivity,
     /// What it was made from: a batch prepared before a reload is made again.
     pub(super) view: Arc<GrantView>,
 }
@@ -54,7 +58,8 @@ pub struct Preparer {
 }
 
 impl Preparer {
-    /// `batch` with its slice of the grants in force (and its `action_scopes`).
+    /// `batch` with its slice of the grants in force, its activity (and its
+    /// `action_scopes`).
     pub fn prepare(&self, batch: RecordBatch) -> Result<Prepared, ArrowError> {
         let view = Arc::clone(&self.view.borrow());
         prepare(view, self.reads_action_scopes, batch)
@@ -68,8 +73,10 @@ pub(super) fn prepare(
     batch: RecordBatch,
 ) -> Result<Prepared, ArrowError> {
     let grants = view.index.slice(&view.tables, &batch)?;
+    let matches = view.index.scope_matches(&batch)?;
+    let activity = BatchActivity::of(&batch, &view, &matches)?;
     let action_scopes = if reads_action_scopes {
-        Some(view.index.action_scopes(&view.tables, &batch)?)
+        Some(matches.action_scopes(&view.tables, &batch)?)
     } else {
         None
     };
@@ -77,6 +84,7 @@ pub(super) fn prepare(
         batch,
         grants,
         action_scopes,
+        activity,
         view,
     })
 }
