@@ -50,12 +50,12 @@ impl ScopeMatches {
     /// The `action_scopes` rows of `actions`, the batch these matches are of, with
     /// `tables` those the matching index was built from.
     pub fn action_scopes(
-        &self,
+        self,
         tables: &GrantTables,
         actions: &RecordBatch,
     ) -> Result<RecordBatch, ArrowError> {
         let mut columns = event_columns(actions, &self.events)?;
-        let scopes = UInt32Array::from(self.scopes.clone());
+        let scopes = UInt32Array::from(self.scopes);
         for name in ["grant_id", "scope_index"] {
             let column = tables
                 .grant_scopes

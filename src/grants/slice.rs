@@ -4,8 +4,11 @@
 //! of grants (with 10,000 grants, every rule joining the whole tables cost more than
 //! the events themselves).
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray, UInt32Array};
+use datafusion::arrow::array::{
+    Array, AsArray, PrimitiveArray, RecordBatch, StringArray, UInt32Array,
+};
 use datafusion::arrow::compute::take_record_batch;
+use datafusion::arrow::datatypes::ArrowPrimitiveType;
 use datafusion::arrow::error::ArrowError;
 use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap};
@@ -65,7 +68,8 @@ impl Default for GrantIndex {
     }
 }
 
-pub(super) fn string_column<'a>(
+/// Column `name` of `batch`, if it holds strings.
+pub(crate) fn string_column<'a>(
     batch: &'a RecordBatch,
     name: &str,
 ) -> Result<&'a StringArray, ArrowError> {
@@ -73,6 +77,17 @@ pub(super) fn string_column<'a>(
         .column_by_name(name)
         .and_then(|c| c.as_string_opt::<i32>())
         .ok_or_else(|| ArrowError::SchemaError(format!("no string column `{name}`")))
+}
+
+/// Column `name` of `batch`, if it holds `T`s.
+pub(crate) fn primitive_column<'a, T: ArrowPrimitiveType>(
+    batch: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a PrimitiveArray<T>, ArrowError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_primitive_opt::<T>())
+        .ok_or_else(|| ArrowError::SchemaError(format!("no column `{name}` of the expected type")))
 }
 
 fn row(i: usize) -> u32 {
@@ -225,11 +240,6 @@ impl GrantIndex {
     /// The rows of `grant_scopes` of row `grant` of `grants`.
     pub fn scope_rows(&self, grant: u32) -> Range<u32> {
         self.scope_rows.get(grant as usize).cloned().unwrap_or(0..0)
-    }
-
-    /// How many rows `grant_scopes` has.
-    pub fn scope_count(&self) -> usize {
-        self.scope_pattern.len()
     }
 
     /// The action pattern of row `scope_row` of `grant_scopes`, as written (`None` if

@@ -13,9 +13,7 @@ use std::collections::BTreeSet;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use datafusion::arrow::array::{Array, AsArray, PrimitiveArray, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{
-    ArrowPrimitiveType, Float64Type, Int64Type, TimestampMillisecondType,
-};
+use datafusion::arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
 use datafusion::arrow::error::ArrowError;
 
 use super::engine::RuleHits;
@@ -23,6 +21,7 @@ use super::prepare::GrantView;
 use super::rule::Severity;
 use crate::grants::ScopeMatches;
 use crate::grants::limit::{DAY_MS, window_start};
+use crate::grants::slice::{primitive_column, string_column};
 use crate::state::{DailyAmount, WindowCount};
 
 /// One credential's activity under one grant in a batch.
@@ -217,14 +216,14 @@ impl<'a> Columns<'a> {
     fn of(actions: &'a RecordBatch, view: &'a GrantView) -> Result<Self, ArrowError> {
         let grants = &view.tables.grants;
         Ok(Self {
-            credentials: strings(actions, "credential_id")?,
-            ts: primitives(actions, "ts")?,
-            environments: strings(actions, "environment")?,
-            amounts: primitives(actions, "amount")?,
-            currencies: strings(actions, "currency")?,
-            outcomes: strings(actions, "outcome")?,
-            rate_window_ms: primitives(grants, "rate_window_ms")?,
-            max_daily_amount: primitives(grants, "max_daily_amount")?,
+            credentials: string_column(actions, "credential_id")?,
+            ts: primitive_column(actions, "ts")?,
+            environments: string_column(actions, "environment")?,
+            amounts: primitive_column(actions, "amount")?,
+            currencies: string_column(actions, "currency")?,
+            outcomes: string_column(actions, "outcome")?,
+            rate_window_ms: primitive_column(grants, "rate_window_ms")?,
+            max_daily_amount: primitive_column(grants, "max_daily_amount")?,
         })
     }
 
@@ -309,27 +308,6 @@ impl<'a> Columns<'a> {
             })
             .collect()
     }
-}
-
-fn strings<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray, ArrowError> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_string_opt::<i32>())
-        .ok_or_else(|| missing(name))
-}
-
-fn primitives<'a, T: ArrowPrimitiveType>(
-    batch: &'a RecordBatch,
-    name: &str,
-) -> Result<&'a PrimitiveArray<T>, ArrowError> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_primitive_opt::<T>())
-        .ok_or_else(|| missing(name))
-}
-
-fn missing(name: &str) -> ArrowError {
-    ArrowError::SchemaError(format!("no column `{name}` of the expected type"))
 }
 
 /// Distinct events flagged by rules above `info`, per (grant, credential).
