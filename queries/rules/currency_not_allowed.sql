@@ -6,25 +6,34 @@
 -- schedule: per_batch
 -- Judged over the scopes that match the action (normal ones, or emergency ones
 -- inside their window at the event's time): fires when none of them allows it.
--- The reason is built only where the scope does not allow the action (nearly every
--- row allows it, and building it for every row was most of the rule's time).
+-- Refusals are rare, so they are found first, by the join itself; only an action
+-- some scope refuses is then checked against the scopes that might allow it. The
+-- check is an anti join whose build side is the refusals: with none, the second
+-- join never runs. Grouping every match to ask the same was most of the rule's time.
 WITH matching AS (
-    SELECT a.grant_id,
-           a.credential_id,
-           a.event_id,
-           a.action,
-           s.currencies IS NULL OR a.currency IS NULL OR array_has(s.currencies, a.currency) AS allowed,
-           CASE WHEN s.currencies IS NULL OR a.currency IS NULL OR array_has(s.currencies, a.currency) THEN NULL
-                ELSE a.action || ' in ' || a.currency || ', but the grant allows ' || coalesce(array_to_string(s.currencies, ', '), '')
-           END AS detail
+    SELECT a.grant_id, a.credential_id, a.event_id, a.action, a.currency,
+           s.currencies AS allowed_currencies
     FROM action_scopes a
     JOIN grant_scopes s ON s.grant_id = a.grant_id AND s.scope_index = a.scope_index
     WHERE NOT s.is_emergency OR a.ts BETWEEN s.emergency_from AND s.emergency_until
+),
+refused AS (
+    SELECT * FROM matching
+    WHERE allowed_currencies IS NOT NULL AND currency IS NOT NULL
+      AND NOT array_has(allowed_currencies, currency)
 )
-SELECT grant_id,
-       credential_id,
-       event_id,
-       max(detail) AS reason
-FROM matching
-GROUP BY grant_id, credential_id, event_id, action
-HAVING NOT bool_or(allowed)
+SELECT r.grant_id,
+       r.credential_id,
+       r.event_id,
+       max(r.action || ' in ' || r.currency || ', but the grant allows '
+           || array_to_string(r.allowed_currencies, ', ')) AS reason
+FROM refused r
+WHERE NOT EXISTS (
+    SELECT 1
+    FROM matching m
+    WHERE m.grant_id = r.grant_id AND m.credential_id = r.credential_id
+      AND m.event_id = r.event_id AND m.action = r.action
+      AND (m.allowed_currencies IS NULL OR m.currency IS NULL
+           OR array_has(m.allowed_currencies, m.currency))
+)
+GROUP BY r.grant_id, r.credential_id, r.event_id, r.action
