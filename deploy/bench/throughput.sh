@@ -16,6 +16,13 @@
 #            (so the group join is behind it).
 # ARCHIVE=0 leaves the archive off; KEEP=1 keeps the work files and topics; GRANTWATCH_BIN compares another build; RUNS picks
 # runs ("drain latency"; latency uses the drain run's workload).
+# Comparing builds: this machine's speed drifts by up to half within an hour, so only
+# alternated runs compare. WORKLOAD=DIR reuses (or first writes) the generated files
+# in DIR, and TOPIC=NAME drains a topic already holding them and their sentinels (as
+# a KEEP=1 run leaves it) instead of producing a new one:
+#   for b in /tmp/gw-before target/release/grantwatch /tmp/gw-before ...; do
+#     GRANTWATCH_BIN=$b RUNS=drain RECORD=0 WORKLOAD=/tmp/w TOPIC=kept deploy/bench/throughput.sh
+#   done
 # Needs the local broker (deploy/local/kafka.sh start) and a release build.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -48,9 +55,11 @@ kafka_tool() { java -cp "$jars/*" "$@" --bootstrap-server "$brokers"; }
 ms() { date +%s%3N; }
 per_second() { echo "$1 * 1000 / $2" | bc; }
 
-# generate DIR GRANTS: the workload (grants.yaml, events.tsv) in DIR.
+# generate DIR GRANTS: the workload (grants.yaml, events.tsv) in DIR, unless DIR
+# already holds it.
 generate() {
   mkdir -p "$1"
+  [ -f "$1/events.tsv" ] && [ -f "$1/grants.yaml" ] && return
   python3 deploy/bench/generate.py "$1" "$events" "$2"
 }
 
@@ -74,17 +83,18 @@ ceiling() {
   per_second "$count" $(( $(ms) - t0 ))
 }
 
-# config DIR TOPIC GROUP [ALERT_TOPIC]: a grantwatch.toml in DIR.
+# config DIR GRANTS_FILE TOPIC GROUP [ALERT_TOPIC]: a grantwatch.toml in DIR.
 config() {
-  local alert_topic=${4:+"kafka_topic = \"$4\""}
+  local alert_topic=${5:+"kafka_topic = \"$5\""}
+  mkdir -p "$1"
   cat > "$1/grantwatch.toml" <<TOML
 [kafka]
 brokers = "$brokers"
-group_id = "$3"
-topics = ["$2"]
-dead_letter_topic = "$2.dlq"
+group_id = "$4"
+topics = ["$3"]
+dead_letter_topic = "$4.dlq"
 [grants]
-paths = ["grants.yaml"]
+paths = ["$2"]
 [alerts]
 file = "alerts.jsonl"
 $alert_topic
@@ -130,14 +140,17 @@ lag() {
 
 # drain NAME GRANTS: one drain run, adding a row to the table.
 drain() {
-  local dir=$work/$1 topic=bench-$1-$run group=bench-$1-$run t0 elapsed kcat_rate gw_rate alerts
+  local dir=$work/$1 data=${WORKLOAD:-$work/$1} topic=${TOPIC:-bench-$1-$run} group=bench-$1-$run
+  local t0 elapsed kcat_rate gw_rate alerts
   echo "== $1: $events events, $2 grants"
-  generate "$dir" "$2"
-  echo "average event: $(( $(cut -f2- "$dir/events.tsv" | wc -c) / events )) bytes"
-  produce "$dir" "$topic"
+  generate "$data" "$2"
+  if [ -z "${TOPIC:-}" ]; then
+    echo "average event: $(( $(cut -f2- "$data/events.tsv" | wc -c) / events )) bytes"
+    produce "$data" "$topic"
+  fi
   kcat_rate=$(ceiling "$topic")
   echo "kcat raw consume: $kcat_rate msg/s"
-  config "$dir" "$topic" "$group"
+  config "$dir" "$(realpath "$data/grants.yaml")" "$topic" "$group"
   t0=$(ms)
   start "$dir"
   until [ "$(grep -c '"sentinel-' "$dir/alerts.jsonl")" -ge "$partitions" ]; do
@@ -161,14 +174,14 @@ drain() {
 
 # latency: RATE events/s into a running grantwatch; alerts on a Kafka topic.
 latency() {
-  local dir=$work/drain topic=bench-latency-$run alert_topic=bench-alerts-$run since
+  local dir=$work/latency data=${WORKLOAD:-$work/drain} topic=bench-latency-$run alert_topic=bench-alerts-$run since
   echo "== latency: $rate events/s for $seconds s after $warmup s, $grants grants"
-  [ -f "$dir/events.tsv" ] || generate "$dir" "$grants"
+  generate "$data" "$grants"
   kafka_tool org.apache.kafka.tools.TopicCommand --create --topic "$topic" \
     --partitions "$partitions" --replication-factor 1 >/dev/null
   kafka_tool org.apache.kafka.tools.TopicCommand --create --topic "$alert_topic" \
     --partitions 1 --replication-factor 1 >/dev/null
-  config "$dir" "$topic" "bench-latency-$run" "$alert_topic"
+  config "$dir" "$(realpath "$data/grants.yaml")" "$topic" "bench-latency-$run" "$alert_topic"
   start "$dir"
   # Paced events start once grantwatch alerts on a probe: the group has joined and
   # the backlog of the join is not measured (a fixed wait sometimes fell short).
@@ -179,7 +192,7 @@ latency() {
     sleep 0.1
   done
   since=$(( $(ms) + warmup * 1000 ))
-  python3 deploy/bench/pace.py "$dir/events.tsv" "$rate" $((seconds + warmup)) \
+  python3 deploy/bench/pace.py "$data/events.tsv" "$rate" $((seconds + warmup)) \
     | kcat -P -b "$brokers" -t "$topic" -K $'\t' -X linger.ms=1
   sleep 2
   sample "$pid"
