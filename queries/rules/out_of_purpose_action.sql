@@ -8,7 +8,8 @@
 -- normal or emergency with its window opened by the event's time (once the window
 -- has closed, emergency_overrun reports the action instead).
 -- The uncovered actions are found from the batch alone, and only they are joined to
--- their grants, grants first: a join builds its hash table from its left input.
+-- their grants. They come first: a join builds its hash table from its left input,
+-- and built from the grants it copied every grant's purpose to name a few of them.
 WITH uncovered AS (
     SELECT a.event_id, a.credential_id, a.action
     FROM actions a
@@ -24,6 +25,6 @@ SELECT g.grant_id,
        u.credential_id,
        u.event_id,
        u.action || ' is not in purpose ''' || g.purpose || '''' AS reason
-FROM grants g
-JOIN grant_credentials gc ON gc.grant_id = g.grant_id
-JOIN uncovered u ON u.credential_id = gc.credential_id
+FROM uncovered u
+JOIN grant_credentials gc ON gc.credential_id = u.credential_id
+JOIN grants g ON g.grant_id = gc.grant_id
