@@ -17,9 +17,10 @@
 # ARCHIVE=0 leaves the archive off; KEEP=1 keeps the work files and topics; GRANTWATCH_BIN compares another build; RUNS picks
 # runs ("drain latency"; latency uses the drain run's workload).
 # Comparing builds: this machine's speed drifts by up to half within an hour, so only
-# alternated runs compare. WORKLOAD=DIR reuses (or first writes) the generated files
-# in DIR, and TOPIC=NAME drains a topic already holding them and their sentinels (as
-# a KEEP=1 run leaves it) instead of producing a new one:
+# alternated runs compare. WORKLOAD=DIR reuses (or first writes) the drain run's
+# generated files in DIR (the latency run reads them too), and TOPIC=NAME drains a
+# topic already holding them and their sentinels (as a KEEP=1 run leaves it) instead
+# of producing a new one; the memory run always makes its own:
 #   for b in /tmp/gw-before target/release/grantwatch /tmp/gw-before ...; do
 #     GRANTWATCH_BIN=$b RUNS=drain RECORD=0 WORKLOAD=/tmp/w TOPIC=kept deploy/bench/throughput.sh
 #   done
@@ -83,7 +84,8 @@ ceiling() {
   per_second "$count" $(( $(ms) - t0 ))
 }
 
-# config DIR GRANTS_FILE TOPIC GROUP [ALERT_TOPIC]: a grantwatch.toml in DIR.
+# config DIR DATA TOPIC GROUP [ALERT_TOPIC]: a grantwatch.toml in DIR, for the grants
+# of the workload in DATA.
 config() {
   local alert_topic=${5:+"kafka_topic = \"$5\""}
   mkdir -p "$1"
@@ -94,7 +96,7 @@ group_id = "$4"
 topics = ["$3"]
 dead_letter_topic = "$4.dlq"
 [grants]
-paths = ["$2"]
+paths = ["$(realpath "$2/grants.yaml")"]
 [alerts]
 file = "alerts.jsonl"
 $alert_topic
@@ -138,19 +140,20 @@ lag() {
     | awk '$6 ~ /^[0-9]+$/ {sum += $6} END {print sum + 0}'
 }
 
-# drain NAME GRANTS: one drain run, adding a row to the table.
+# drain NAME GRANTS [DATA [TOPIC]]: one drain run of the workload in DATA (written
+# there if missing), from TOPIC if given (else produced to a new one), adding a row.
 drain() {
-  local dir=$work/$1 data=${WORKLOAD:-$work/$1} topic=${TOPIC:-bench-$1-$run} group=bench-$1-$run
+  local dir=$work/$1 data=${3:-$work/$1} topic=${4:-bench-$1-$run} group=bench-$1-$run
   local t0 elapsed kcat_rate gw_rate alerts
   echo "== $1: $events events, $2 grants"
   generate "$data" "$2"
-  if [ -z "${TOPIC:-}" ]; then
+  if [ -z "${4:-}" ]; then
     echo "average event: $(( $(cut -f2- "$data/events.tsv" | wc -c) / events )) bytes"
     produce "$data" "$topic"
   fi
   kcat_rate=$(ceiling "$topic")
   echo "kcat raw consume: $kcat_rate msg/s"
-  config "$dir" "$(realpath "$data/grants.yaml")" "$topic" "$group"
+  config "$dir" "$data" "$topic" "$group"
   t0=$(ms)
   start "$dir"
   until [ "$(grep -c '"sentinel-' "$dir/alerts.jsonl")" -ge "$partitions" ]; do
@@ -181,7 +184,7 @@ latency() {
     --partitions "$partitions" --replication-factor 1 >/dev/null
   kafka_tool org.apache.kafka.tools.TopicCommand --create --topic "$alert_topic" \
     --partitions 1 --replication-factor 1 >/dev/null
-  config "$dir" "$(realpath "$data/grants.yaml")" "$topic" "bench-latency-$run" "$alert_topic"
+  config "$dir" "$data" "$topic" "bench-latency-$run" "$alert_topic"
   start "$dir"
   # Paced events start once grantwatch alerts on a probe: the group has joined and
   # the backlog of the join is not measured (a fixed wait sometimes fell short).
@@ -207,7 +210,7 @@ latency() {
 
 for r in ${RUNS:-drain memory latency}; do
   case $r in
-    drain) drain drain "$grants" ;;
+    drain) drain drain "$grants" "${WORKLOAD:-}" "${TOPIC:-}" ;;
     memory) drain memory "$big_grants" ;;
     latency) latency ;;
   esac
