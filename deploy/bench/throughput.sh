@@ -14,6 +14,8 @@
 #            alert's Kafka timestamp minus its event's produce time, p50/p99, after a
 #            WARMUP (5 s); pacing starts once grantwatch has alerted on a probe event
 #            (so the group join is behind it).
+# Each drain also prints its CPU by thread: the loop, the runtime's workers, the
+# archive thread and librdkafka's.
 # ARCHIVE=0 leaves the archive off; KEEP=1 keeps the work files and topics; GRANTWATCH_BIN compares another build; RUNS picks
 # runs ("drain latency"; latency uses the drain run's workload).
 # Comparing builds: this machine's speed drifts by up to half within an hour, so only
@@ -110,27 +112,46 @@ TOML
   : > "$1/alerts.jsonl"
 }
 
-# Sampled while grantwatch runs: peak RSS (MiB) and CPU seconds used.
-peak_rss=0 cpu_s=0
+# Sampled while grantwatch runs: peak RSS (MiB), CPU seconds used, and those of its
+# threads by kind as last sampled before the stop: the loop (the main thread), the
+# runtime's workers (reading, decoding, preparing, the rule queries), the archive
+# thread, librdkafka's. Their sum against wall time × cores shows how much of the
+# machine a drain leaves idle, and which stage to move work from.
+peak_rss=0 cpu_s=0 threads=""
 sample() {
-  local hwm ticks
+  local hwm ticks split
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null) || return 0
   [ -n "$hwm" ] && peak_rss=$((hwm / 1024))
   ticks=$(awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null) || return 0
   [ -n "$ticks" ] && cpu_s=$(echo "scale=1; $ticks / $(getconf CLK_TCK)" | bc)
+  # One awk for all threads: a process per thread each sample would load the CPU
+  # being measured. A thread's name is in parentheses and may hold spaces.
+  split=$(awk -v pid="$1" -v hz="$(getconf CLK_TCK)" '
+    match($0, /\(.*\)/) {
+      name = substr($0, RSTART + 1, RLENGTH - 2)
+      split(substr($0, RSTART + RLENGTH + 1), f, " ")
+      kind = $1 == pid ? "loop" : name ~ /^tokio-rt/ ? "workers" : name ~ /^archive/ ? "archive" \
+        : name ~ /^rdk:|^producer/ ? "librdkafka" : "other"
+      cpu[kind] += f[12] + f[13]
+    }
+    END { for (k in cpu) printf "%s %.1f s, ", k, cpu[k] / hz }' /proc/"$1"/task/*/stat 2>/dev/null) || return 0
+  [ -n "$split" ] && threads=${split%, }
 }
 
 # start DIR: grantwatch on DIR/grantwatch.toml in the background (pid in $pid).
 start() {
-  peak_rss=0 cpu_s=0
+  peak_rss=0 cpu_s=0 threads=""
   GRANTWATCH_LOG=warn "$bin" run --config "$1/grantwatch.toml" 2> "$1/grantwatch.log" &
   pid=$!
 }
 
 # stop DIR: SIGTERM (drain, final archive put, offset commit), wait for the exit.
 stop() {
+  # Threads as last sampled running: librdkafka's end before the process does.
+  local running=$threads
   kill -TERM "$pid"
   while kill -0 "$pid" 2>/dev/null; do sample "$pid"; sleep 0.05; done
+  threads=$running
   wait "$pid" || { cat "$1/grantwatch.log"; echo "grantwatch failed" >&2; exit 1; }
 }
 
@@ -168,6 +189,7 @@ drain() {
   alerts=$(wc -l < "$dir/alerts.jsonl")
   left=$(lag "$group")
   echo "grantwatch: $total events in $elapsed ms = $gw_rate events/s, $alerts alerts, lag after $left, peak RSS $peak_rss MiB, CPU $cpu_s s"
+  echo "CPU by thread: $threads"
   [ "$left" = 0 ] || { echo "the group's lag is $left after exit" >&2; exit 1; }
   printf '| %s | %s | %s | %s | %s | %s | %s | %s events/s (%s s) | %s | - | %s MiB | %s s |\n' \
     "$(date +%F)" "$commit" "$(nproc)" "$1" "$2" "$total" "$kcat_rate" "$gw_rate" \
