@@ -6,21 +6,22 @@
 -- schedule: per_batch
 -- Judged over the scopes that match the action (normal ones, or emergency ones
 -- inside their window at the event's time): fires when none of them allows it.
--- Refusals are rare, so they are found first, by the join itself; only an action
--- some scope refuses is then checked against the scopes that might allow it. The
--- check is an anti join whose build side is the refusals: with none, the second
--- join never runs. Grouping every match to ask the same was most of the rule's time.
+-- Whether a scope allows the action is written once, as `allows`. Refusals are rare,
+-- so they are found first, by the join itself; only an action some scope refuses is
+-- then checked against the scopes that allow it. The check is an anti join whose
+-- build side is the refusals: with none, the second join never runs. Grouping every
+-- match to ask the same was most of the rule's time.
 WITH matching AS (
     SELECT a.grant_id, a.credential_id, a.event_id, a.action, a.currency,
-           s.currencies AS allowed_currencies
+           s.currencies AS allowed_currencies,
+           s.currencies IS NULL OR a.currency IS NULL OR array_has(s.currencies, a.currency)
+               AS allows
     FROM action_scopes a
     JOIN grant_scopes s ON s.grant_id = a.grant_id AND s.scope_index = a.scope_index
     WHERE NOT s.is_emergency OR a.ts BETWEEN s.emergency_from AND s.emergency_until
 ),
 refused AS (
-    SELECT * FROM matching
-    WHERE allowed_currencies IS NOT NULL AND currency IS NOT NULL
-      AND NOT array_has(allowed_currencies, currency)
+    SELECT * FROM matching WHERE NOT allows
 )
 SELECT r.grant_id,
        r.credential_id,
@@ -32,8 +33,6 @@ WHERE NOT EXISTS (
     SELECT 1
     FROM matching m
     WHERE m.grant_id = r.grant_id AND m.credential_id = r.credential_id
-      AND m.event_id = r.event_id AND m.action = r.action
-      AND (m.allowed_currencies IS NULL OR m.currency IS NULL
-           OR array_has(m.allowed_currencies, m.currency))
+      AND m.event_id = r.event_id AND m.action = r.action AND m.allows
 )
 GROUP BY r.grant_id, r.credential_id, r.event_id, r.action
