@@ -202,11 +202,14 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     if let Some(warning) = &config.readable_secrets {
         tracing::warn!(%warning, "Secrets in a readable config file.");
     }
+    let (metrics, registry) = Metrics::new();
+    let health = Health::default();
+    // Kafka is reached while the grants are parsed and the rules planned.
+    let connecting = pipeline::Connecting::start(&config.kafka, &metrics, &health);
     let files = GrantFiles::new(&config.grants);
     let snapshot = files.read();
     let grants = snapshot.grants?;
     let rules = load_rules(&config.rule_dirs)?;
-    let (metrics, registry) = Metrics::new();
     GrantsLinted {
         findings: &snapshot.findings,
     }
@@ -219,7 +222,6 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         updates,
         metrics.clone(),
     ));
-    let health = Health::default();
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = http::serve(config.metrics_listen, registry, health.clone(), async {
         let _ = http_stopped.await;
@@ -231,7 +233,16 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
             config.metrics_listen
         )
     })?;
-    pipeline::run(config, grant_updates, rules, metrics, health, shutdown).await?;
+    pipeline::run(
+        config,
+        connecting,
+        grant_updates,
+        rules,
+        metrics,
+        health,
+        shutdown,
+    )
+    .await?;
     let _ = http_stop.send(());
     let _ = server.await;
     Ok(())

@@ -90,7 +90,8 @@ pub async fn run(seconds: Option<u64>, metrics_listen: SocketAddr) -> anyhow::Re
     };
     // The demo's grants are generated, not files: nothing to reload.
     let (_fixed, grants) = tokio::sync::watch::channel(std::sync::Arc::new(grants));
-    pipeline::run(config, grants, rules, metrics, health, stop).await?;
+    let connecting = pipeline::Connecting::start(&config.kafka, &metrics, &health);
+    pipeline::run(config, connecting, grants, rules, metrics, health, stop).await?;
     generator.abort();
     drop(cluster);
     let config = dir.join("grantwatch.toml");

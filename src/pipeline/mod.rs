@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::decode::ActionsBuilder;
 use crate::findings::{self, Schedules};
 use crate::grants::{GrantSet, GrantTables};
-use crate::kafka::{self, Collected, KafkaError, Progress, Source, SourceSettings};
+use crate::kafka::{Collected, KafkaError, Source, SourceSettings};
 use crate::rules::{EngineError, Prepared, Rule, RuleEngine, RuleError};
 use crate::state::{
     EncodedRecords, Round, StateRecord, StateStore, StateTopic, StateWriter, WriteFailed,
@@ -31,8 +31,11 @@ use crate::telemetry::events::{
 use crate::telemetry::{GrantMetrics, Health, Metrics};
 
 mod backoff;
+mod connect;
 mod intake;
 use backoff::Backoff;
+pub use connect::Connecting;
+use connect::Connection;
 use intake::{Intake, Next};
 
 /// Drift is the out-of-purpose share over the last hour of processing.
@@ -132,6 +135,9 @@ pub enum PipelineError {
     /// The task reading the topics failed (a bug).
     #[error("the reading task failed: {0}")]
     Intake(String),
+    /// The task reaching Kafka at start failed (a bug).
+    #[error("the task reaching Kafka failed: {0}")]
+    Connect(String),
 }
 
 /// Everything the loop needs, built by [`run`].
@@ -163,10 +169,13 @@ struct Pipeline {
 }
 
 /// Runs the service until `shutdown` resolves, then drains the in-flight batch and
-/// commits. Grant sets sent on `grant_updates` come into force between two batches.
-/// Returns an error only for failures at start or in the engine.
+/// commits. `connecting` is reaching the brokers of `config` meanwhile (started early, so
+/// it overlaps the grant and rule loading before this). Grant sets sent on
+/// `grant_updates` come into force between two batches. Returns an error only for
+/// failures at start or in the engine.
 pub async fn run(
     config: Config,
+    connecting: Connecting,
     mut grant_updates: watch::Receiver<Arc<GrantSet>>,
     rules: Vec<Rule>,
     metrics: Metrics,
@@ -202,17 +211,12 @@ pub async fn run(
     grant_metrics.loaded(&grants);
     health.set_grants_loaded(true);
 
-    let progress = Progress::default();
-    let consumer = kafka::consumer(
-        &config.kafka,
-        metrics.clone(),
-        progress.clone(),
-        health.clone(),
-    )?;
-    kafka::wait_for_brokers(&consumer, &config.kafka.brokers, 5).await?;
-    let producer = kafka::producer(&config.kafka)?;
-    // State first: activity and findings in force are known before any batch.
-    let state = StateTopic::open(&config.kafka, producer.clone()).await?;
+    let Connection {
+        consumer,
+        producer,
+        state,
+        progress,
+    } = connecting.finish().await?;
     sync_grant_metrics(&state, &grants, &mut grant_metrics);
     let topics: Vec<&str> = config.kafka.topics.iter().map(String::as_str).collect();
     consumer
