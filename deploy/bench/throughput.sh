@@ -26,7 +26,7 @@
 #   for b in /tmp/gw-before target/release/grantwatch /tmp/gw-before ...; do
 #     GRANTWATCH_BIN=$b RUNS=drain RECORD=0 WORKLOAD=/tmp/w TOPIC=kept deploy/bench/throughput.sh
 #   done
-# Needs the local broker (deploy/local/kafka.sh start) and a release build.
+# Needs the local broker (deploy/local/kafka.sh start) and a `dist` build.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 events=${1:-2000000}
@@ -38,8 +38,10 @@ seconds=${SECONDS_PACED:-30}
 warmup=${WARMUP:-5}
 brokers=127.0.0.1:${KAFKA_PORT:-9092}
 jars=${KAFKA_JARS_DIR:-$HOME/.cache/grantwatch/kafka-jars}
-bin=${GRANTWATCH_BIN:-target/release/grantwatch}
-[ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 2; }
+# The build the image ships (the `dist` profile); GRANTWATCH_BIN=target/release/grantwatch
+# measures the everyday build instead.
+bin=${GRANTWATCH_BIN:-target/dist/grantwatch}
+[ -x "$bin" ] || { echo "build first: cargo build --profile dist" >&2; exit 2; }
 bin=$(realpath "$bin")
 work=$(mktemp -d /tmp/gw-bench.XXXXXX)
 run=$(date +%s)
