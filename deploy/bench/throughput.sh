@@ -14,8 +14,12 @@
 #            alert's Kafka timestamp minus its event's produce time, p50/p99, after a
 #            WARMUP (5 s); pacing starts once grantwatch has alerted on a probe event
 #            (so the group join is behind it).
-# Each drain also prints its CPU by thread: the loop, the runtime's workers, the
-# archive thread and librdkafka's.
+# Each drain also prints its CPU by thread (the loop, the runtime's workers, the
+# archive thread and librdkafka's) and when its first batch was processed.
+#   callgrind  (only when named in RUNS) the instructions `grantwatch run` takes to
+#            drain the workload's first CALLGRIND_EVENTS (400000) events, under
+#            valgrind's callgrind. Unlike time they repeat on this machine (it has no
+#            hardware counters for perf stat), so they compare builds; no table row.
 # ARCHIVE=0 leaves the archive off; KEEP=1 keeps the work files and topics; GRANTWATCH_BIN compares another build; RUNS picks
 # runs ("drain latency"; latency uses the drain run's workload).
 # Comparing builds: this machine's speed drifts by up to half within an hour, so only
@@ -55,6 +59,7 @@ cleanup() {
 trap cleanup EXIT
 commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml || echo +dirty)
 rows=$work/rows.md
+: > "$rows"
 
 kafka_tool() { java -cp "$jars/*" "$@" --bootstrap-server "$brokers"; }
 ms() { date +%s%3N; }
@@ -143,7 +148,10 @@ sample() {
 # start DIR: grantwatch on DIR/grantwatch.toml in the background (pid in $pid).
 start() {
   peak_rss=0 cpu_s=0 threads=""
-  GRANTWATCH_LOG=warn "$bin" run --config "$1/grantwatch.toml" 2> "$1/grantwatch.log" &
+  # Warnings, and each batch's debug line (~250 a drain): the first one dates the
+  # end of start-up.
+  GRANTWATCH_LOG=warn,grantwatch::telemetry::events=debug "$bin" run --config "$1/grantwatch.toml" \
+    2> "$1/grantwatch.log" &
   pid=$!
 }
 
@@ -192,6 +200,11 @@ drain() {
   left=$(lag "$group")
   echo "grantwatch: $total events in $elapsed ms = $gw_rate events/s, $alerts alerts, lag after $left, peak RSS $peak_rss MiB, CPU $cpu_s s"
   echo "CPU by thread: $threads"
+  # Start-up: launch to the first batch processed (grants parsed, rules planned, Kafka
+  # and the state topic reached, the group joined, a batch read and judged).
+  local first
+  first=$(grep -m1 'Processed batch' "$dir/grantwatch.log" | cut -d' ' -f1)
+  [ -z "$first" ] || echo "first batch processed $(( $(date -u -d "$first" +%s%3N) - t0 )) ms after launch"
   [ "$left" = 0 ] || { echo "the group's lag is $left after exit" >&2; exit 1; }
   printf '| %s | %s | %s | %s | %s | %s | %s | %s events/s (%s s) | %s | - | %s MiB | %s s |\n' \
     "$(date +%F)" "$commit" "$(nproc)" "$1" "$2" "$total" "$kcat_rate" "$gw_rate" \
@@ -232,11 +245,38 @@ latency() {
     "$peak_rss" "$cpu_s" >> "$rows"
 }
 
+# callgrind: the instructions of one drain of the first CALLGRIND_EVENTS events of the
+# drain run's workload, from a topic of their own; the profile is left for
+# callgrind_annotate (KEEP=1 keeps it).
+callgrind() {
+  local dir=$work/callgrind data=${WORKLOAD:-$work/drain} topic=bench-callgrind-$run
+  local n=${CALLGRIND_EVENTS:-400000}
+  command -v valgrind >/dev/null || { echo "the callgrind run needs valgrind (apt-get install valgrind)" >&2; exit 2; }
+  echo "== callgrind: the first $n events, $grants grants"
+  generate "$data" "$grants"
+  mkdir -p "$dir"
+  head -n "$n" "$data/events.tsv" > "$dir/events.tsv"
+  produce "$dir" "$topic"
+  config "$dir" "$data" "$topic" "bench-callgrind-$run"
+  GRANTWATCH_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" \
+    "$bin" run --config "$dir/grantwatch.toml" 2> "$dir/grantwatch.log" &
+  pid=$!
+  until [ "$(grep -c '"sentinel-' "$dir/alerts.jsonl")" -ge "$partitions" ]; do
+    kill -0 "$pid" 2>/dev/null || { cat "$dir/grantwatch.log"; echo "grantwatch died" >&2; exit 1; }
+    sleep 0.5
+  done
+  kill -TERM "$pid"
+  wait "$pid" || { cat "$dir/grantwatch.log"; echo "grantwatch failed" >&2; exit 1; }
+  echo "instructions: $(grep -o 'Collected : [0-9]*' "$dir/grantwatch.log" | cut -d' ' -f3)" \
+    "($(wc -l < "$dir/alerts.jsonl") alerts); profile: $dir/callgrind.out"
+}
+
 for r in ${RUNS:-drain memory latency}; do
   case $r in
     drain) drain drain "$grants" "${WORKLOAD:-}" "${TOPIC:-}" ;;
     memory) drain memory "$big_grants" ;;
     latency) latency ;;
+    callgrind) callgrind ;;
   esac
 done
 
@@ -249,7 +289,7 @@ table=$work/table.md
 echo
 cat "$table"
 echo "archive: ${ARCHIVE:-1}"
-if [ "${RECORD:-1}" != 0 ]; then
+if [ "${RECORD:-1}" != 0 ] && [ -s "$rows" ]; then
   # New rows go above the marker that ends the table in BENCHMARKS.md.
   python3 - "$rows" <<'PY'
 import sys
