@@ -165,6 +165,13 @@ stop() {
   wait "$pid" || { cat "$1/grantwatch.log"; echo "grantwatch failed" >&2; exit 1; }
 }
 
+# alerted DIR: whether the sentinel of every partition has alerted; exits if the
+# grantwatch started from DIR has died.
+alerted() {
+  kill -0 "$pid" 2>/dev/null || { cat "$1/grantwatch.log"; echo "grantwatch died" >&2; exit 1; }
+  [ "$(grep -c '"sentinel-' "$1/alerts.jsonl")" -ge "$partitions" ]
+}
+
 # lag GROUP: the group's total lag as the broker sees it.
 lag() {
   kafka_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --describe --group "$1" 2>/dev/null \
@@ -187,8 +194,7 @@ drain() {
   config "$dir" "$data" "$topic" "$group"
   t0=$(ms)
   start "$dir"
-  until [ "$(grep -c '"sentinel-' "$dir/alerts.jsonl")" -ge "$partitions" ]; do
-    kill -0 "$pid" 2>/dev/null || { cat "$dir/grantwatch.log"; echo "grantwatch died" >&2; exit 1; }
+  until alerted "$dir"; do
     sample "$pid"
     sleep 0.1
   done
@@ -261,14 +267,10 @@ callgrind() {
   GRANTWATCH_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" \
     "$bin" run --config "$dir/grantwatch.toml" 2> "$dir/grantwatch.log" &
   pid=$!
-  until [ "$(grep -c '"sentinel-' "$dir/alerts.jsonl")" -ge "$partitions" ]; do
-    kill -0 "$pid" 2>/dev/null || { cat "$dir/grantwatch.log"; echo "grantwatch died" >&2; exit 1; }
-    sleep 0.5
-  done
-  kill -TERM "$pid"
-  wait "$pid" || { cat "$dir/grantwatch.log"; echo "grantwatch failed" >&2; exit 1; }
+  until alerted "$dir"; do sleep 0.5; done
+  stop "$dir"
   echo "instructions: $(grep -o 'Collected : [0-9]*' "$dir/grantwatch.log" | cut -d' ' -f3)" \
-    "($(wc -l < "$dir/alerts.jsonl") alerts); profile: $dir/callgrind.out"
+    "($(wc -l < "$dir/alerts.jsonl") alerts); profile: $dir/callgrind.out (removed at exit unless KEEP=1)"
 }
 
 for r in ${RUNS:-drain memory latency}; do
