@@ -22,7 +22,10 @@ use crate::telemetry::Metrics;
 use crate::telemetry::events::EventDeadLettered;
 
 /// Most messages taken in one go from those already fetched (about 0.3 ms of
-/// decoding) before the worker is given to other tasks (the rule queries).
+/// decoding) before the stop signal and the linger are looked at again. The worker
+/// is not handed to other tasks in between (the other worker runs the rule queries):
+/// yielding there queued reading behind the rules for half of its time, and the loop
+/// then waited on the reading task for a quarter of a drain (BENCHMARKS.md).
 const DRAIN_CHUNK: usize = 256;
 
 /// The messages of the batch being collected (possibly over several rounds).
@@ -128,32 +131,28 @@ impl Source {
                     None => break,
                 },
             }
-            if self.drain(&mut messages, builder, collected) {
-                // More may be waiting: let the other tasks (the rules) run first.
-                tokio::task::yield_now().await;
-            }
+            self.drain(&mut messages, builder, collected);
         }
     }
 
     /// Adds up to [`DRAIN_CHUNK`] messages that librdkafka has already fetched,
-    /// without waiting. Returns whether the chunk was full (more may be waiting).
+    /// without waiting.
     fn drain(
         &self,
         messages: &mut MessageStream<'_, LagContext>,
         builder: &mut ActionsBuilder,
         collected: &mut Collected,
-    ) -> bool {
+    ) {
         for _ in 0..DRAIN_CHUNK {
             if collected.messages >= self.settings.max_events {
-                return false;
+                return;
             }
             // An error or an empty queue is left to the waiting `select!`.
             match messages.next().now_or_never() {
                 Some(Some(Ok(message))) => self.accept(&message, builder, collected),
-                _ => return false,
+                _ => return,
             }
         }
-        true
     }
 
     fn accept<M: Message>(
