@@ -2,12 +2,16 @@
 //! window is fixed by event time so that live, replay and redelivery agree.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimestampMillisecondType};
 use datafusion::arrow::error::ArrowError;
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
+use rustc_hash::FxBuildHasher;
 
 use super::alert::{Alert, alert_id};
 use crate::grants::GrantSet;
@@ -29,7 +33,10 @@ fn value(column: &StringArray, row: usize) -> Option<&str> {
 
 /// The batch's events by id, with string views of the columns alerts read.
 struct Events {
-    by_id: HashMap<String, usize>,
+    ids: StringArray,
+    /// The first row of each id, keyed by the strings of `ids` themselves: a map of
+    /// owned ids copied and hashed every event id of every batch that alerted.
+    by_id: HashTable<u32>,
     ts: Vec<i64>,
     columns: HashMap<String, StringArray>,
     batch: RecordBatch,
@@ -51,18 +58,29 @@ impl Events {
             .as_primitive::<TimestampMillisecondType>()
             .values()
             .to_vec();
-        let mut by_id = HashMap::with_capacity(ids.len());
-        for (row, id) in ids.iter().enumerate() {
-            by_id
-                .entry(id.unwrap_or_default().to_owned())
-                .or_insert(row);
+        let mut by_id = HashTable::with_capacity(ids.len());
+        for row in 0..ids.len() {
+            let id = ids.value(row);
+            let same = |&r: &u32| ids.value(r as usize) == id;
+            let rehash = |&r: &u32| hash(ids.value(r as usize));
+            if let Entry::Vacant(slot) = by_id.entry(hash(id), same, rehash) {
+                slot.insert(u32::try_from(row).unwrap_or(u32::MAX));
+            }
         }
         Ok(Self {
+            ids,
             by_id,
             ts,
             columns: HashMap::new(),
             batch: batch.clone(),
         })
+    }
+
+    /// The row of the event `id`.
+    fn row(&self, id: &str) -> Option<usize> {
+        self.by_id
+            .find(hash(id), |&r| self.ids.value(r as usize) == id)
+            .map(|&r| r as usize)
     }
 
     /// An event column as strings, converted on first use.
@@ -75,6 +93,10 @@ impl Events {
         }
         Ok(self.columns.get(name))
     }
+}
+
+fn hash(id: &str) -> u64 {
+    FxBuildHasher.hash_one(id)
 }
 
 fn missing(name: &str) -> ArrowError {
@@ -124,7 +146,7 @@ pub fn build_alerts(
                 .collect::<Result<_, _>>()?;
             for row in 0..rows.num_rows() {
                 let event_id = value(&event_ids, row).unwrap_or_default();
-                let Some(&event_row) = events.by_id.get(event_id) else {
+                let Some(event_row) = events.row(event_id) else {
                     continue;
                 };
                 let ts = events.ts[event_row];

@@ -11,8 +11,7 @@ use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::ArrowPrimitiveType;
 use datafusion::arrow::error::ArrowError;
 use hashbrown::HashTable;
-use rustc_hash::{FxBuildHasher, FxHashMap};
-use std::collections::HashSet;
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use std::hash::BuildHasher;
 use std::ops::Range;
 
@@ -266,7 +265,7 @@ impl GrantIndex {
         actions: &RecordBatch,
     ) -> Result<GrantTables, ArrowError> {
         let credentials = string_column(actions, "credential_id")?;
-        let distinct: HashSet<&str> = credentials.iter().flatten().collect();
+        let distinct: FxHashSet<&str> = credentials.iter().flatten().collect();
         let mut grants: Vec<u32> = distinct
             .into_iter()
             .flat_map(|c| self.grants_of(c))
