@@ -15,7 +15,9 @@
 #            WARMUP (5 s); pacing starts once grantwatch has alerted on a probe event
 #            (so the group join is behind it).
 # Each drain also prints its CPU by thread (the loop, the runtime's workers, the
-# archive thread and librdkafka's) and when its first batch was processed.
+# archive thread and librdkafka's), the share of the cores it kept busy (CPU over
+# cores x wall: unlike wall time it repeats to ~0.01 here, so it compares scheduling
+# changes) and when its first batch was processed.
 #   callgrind  (only when named in RUNS) the instructions `grantwatch run` takes to
 #            drain the workload's first CALLGRIND_EVENTS (400000) events, under
 #            valgrind's callgrind. Unlike time they repeat on this machine (it has no
@@ -205,7 +207,7 @@ drain() {
   alerts=$(wc -l < "$dir/alerts.jsonl")
   left=$(lag "$group")
   echo "grantwatch: $total events in $elapsed ms = $gw_rate events/s, $alerts alerts, lag after $left, peak RSS $peak_rss MiB, CPU $cpu_s s"
-  echo "CPU by thread: $threads"
+  echo "CPU by thread: $threads; busy $(printf "%.2f" "$(echo "scale=3; $cpu_s * 1000 / ($(nproc) * $elapsed)" | bc)") of $(nproc) cores"
   # Start-up: launch to the first batch processed (grants parsed, rules planned, Kafka
   # and the state topic reached, the group joined, a batch read and judged).
   local first
