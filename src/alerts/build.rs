@@ -2,7 +2,6 @@
 //! window is fixed by event time so that live, replay and redelivery agree.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
@@ -11,10 +10,10 @@ use datafusion::arrow::datatypes::{DataType, TimestampMillisecondType};
 use datafusion::arrow::error::ArrowError;
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
-use rustc_hash::FxBuildHasher;
 
 use super::alert::{Alert, alert_id};
 use crate::grants::GrantSet;
+use crate::grants::slice::{find, hash, row};
 use crate::rules::RuleHits;
 
 fn rfc3339(ms: i64) -> String {
@@ -34,8 +33,9 @@ fn value(column: &StringArray, row: usize) -> Option<&str> {
 /// The batch's events by id, with string views of the columns alerts read.
 struct Events {
     ids: StringArray,
-    /// The first row of each id, keyed by the strings of `ids` themselves: a map of
-    /// owned ids copied and hashed every event id of every batch that alerted.
+    /// The first row of each id, keyed by the strings of `ids` themselves (as the
+    /// grant index keys its rows): a map of owned ids copied every event id of a
+    /// batch to look up the few its hits name.
     by_id: HashTable<u32>,
     ts: Vec<i64>,
     columns: HashMap<String, StringArray>,
@@ -59,12 +59,12 @@ impl Events {
             .values()
             .to_vec();
         let mut by_id = HashTable::with_capacity(ids.len());
-        for row in 0..ids.len() {
-            let id = ids.value(row);
+        for i in 0..ids.len() {
+            let id = ids.value(i);
             let same = |&r: &u32| ids.value(r as usize) == id;
             let rehash = |&r: &u32| hash(ids.value(r as usize));
             if let Entry::Vacant(slot) = by_id.entry(hash(id), same, rehash) {
-                slot.insert(u32::try_from(row).unwrap_or(u32::MAX));
+                slot.insert(row(i));
             }
         }
         Ok(Self {
@@ -77,10 +77,8 @@ impl Events {
     }
 
     /// The row of the event `id`.
-    fn row(&self, id: &str) -> Option<usize> {
-        self.by_id
-            .find(hash(id), |&r| self.ids.value(r as usize) == id)
-            .map(|&r| r as usize)
+    fn row_of(&self, id: &str) -> Option<usize> {
+        find(&self.by_id, &self.ids, id).map(|r| r as usize)
     }
 
     /// An event column as strings, converted on first use.
@@ -93,10 +91,6 @@ impl Events {
         }
         Ok(self.columns.get(name))
     }
-}
-
-fn hash(id: &str) -> u64 {
-    FxBuildHasher.hash_one(id)
 }
 
 fn missing(name: &str) -> ArrowError {
@@ -146,7 +140,7 @@ pub fn build_alerts(
                 .collect::<Result<_, _>>()?;
             for row in 0..rows.num_rows() {
                 let event_id = value(&event_ids, row).unwrap_or_default();
-                let Some(event_row) = events.row(event_id) else {
+                let Some(event_row) = events.row_of(event_id) else {
                     continue;
                 };
                 let ts = events.ts[event_row];

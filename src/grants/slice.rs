@@ -89,16 +89,18 @@ pub(crate) fn primitive_column<'a, T: ArrowPrimitiveType>(
         .ok_or_else(|| ArrowError::SchemaError(format!("no column `{name}` of the expected type")))
 }
 
-fn row(i: usize) -> u32 {
+/// `i` as a row number of a table held in a `HashTable<u32>`.
+pub(crate) fn row(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
-fn hash(key: &str) -> u64 {
+/// The hash a `HashTable<u32>` of rows keyed by strings files `key` under.
+pub(crate) fn hash(key: &str) -> u64 {
     FxBuildHasher.hash_one(key)
 }
 
 /// The row of `ids` equal to `key` in `table`.
-fn find(table: &HashTable<u32>, ids: &StringArray, key: &str) -> Option<u32> {
+pub(crate) fn find(table: &HashTable<u32>, ids: &StringArray, key: &str) -> Option<u32> {
     table
         .find(hash(key), |&r| ids.value(r as usize) == key)
         .copied()
