@@ -12,6 +12,7 @@ use datafusion::arrow::compute::{filter_record_batch, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 
+use super::pattern::ActionParts;
 use super::slice::{GrantIndex, string_column};
 use super::tables::GrantTables;
 use crate::decode::schema;
@@ -79,13 +80,14 @@ impl GrantIndex {
             let (Some(credential), Some(action)) = (credential, action) else {
                 continue;
             };
+            let action = ActionParts::of(action);
             for &g in self.grants_of(credential) {
                 for r in self.scope_rows(g) {
                     let matched = self
                         .scope_pattern
                         .get(r as usize)
                         .and_then(|&p| self.patterns.get(p as usize)?.as_ref())
-                        .is_some_and(|p| p.matches(action));
+                        .is_some_and(|p| p.matches_parts(&action));
                     if matched {
                         matches.events.push(u32::try_from(i).unwrap_or(u32::MAX));
                         matches.scopes.push(r);
