@@ -1,6 +1,7 @@
 //! Reading grant files: YAML → specs → validated [`Grant`]s, every error located.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -273,15 +274,48 @@ fn parse_text(text: &str, file: &Path, shared: &mut Shared) -> Loaded {
 /// items do not stand alone (text before the first, an alias to another item's
 /// anchor, a syntax error): the whole-file parse then decides, and reports errors as
 /// it always has.
+///
+/// A long list is parsed in two halves on two threads: YAML parsing is most of a
+/// start-up's CPU, on one core while the other waits on Kafka (10,000 grants:
+/// BENCHMARKS.md, 2026-12-05 evening). The second half keeps caches of its own, so
+/// its distinct texts and patterns are held twice at most.
 fn parse_items(locator: &ItemLocator, text: &str, shared: &mut Shared) -> Option<Loaded> {
     if !locator.only_items() {
         return None;
     }
+    let spans: Vec<Range<usize>> = locator.spans().collect();
+    if spans.len() < PARALLEL_ITEMS {
+        return parse_spans(locator, text, &spans, 0, shared);
+    }
+    let (first, second) = spans.split_at(spans.len() / 2);
+    let mut own = Shared::new(shared.default_idle_after);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| parse_spans(locator, text, second, first.len(), &mut own));
+        let mut loaded = parse_spans(locator, text, first, 0, shared);
+        // A panic there is a bug; the whole-file parse then decides, as for any
+        // list whose items do not stand alone.
+        let rest = other.join().ok().flatten();
+        loaded.as_mut()?.extend(rest?);
+        loaded
+    })
+}
+
+/// Lists with fewer items are parsed on one thread: a thread costs more than it saves.
+const PARALLEL_ITEMS: usize = 1_000;
+
+/// The items at `spans` of `text`, the first of them item number `first`.
+fn parse_spans(
+    locator: &ItemLocator,
+    text: &str,
+    spans: &[Range<usize>],
+    first: usize,
+    shared: &mut Shared,
+) -> Option<Loaded> {
     let mut loaded = Loaded::default();
-    for (i, span) in locator.spans().enumerate() {
-        let item: Vec<serde_yaml_ng::Value> = serde_yaml_ng::from_str(&text[span]).ok()?;
+    for (i, span) in spans.iter().enumerate() {
+        let item: Vec<serde_yaml_ng::Value> = serde_yaml_ng::from_str(&text[span.clone()]).ok()?;
         let [doc] = <[_; 1]>::try_from(item).ok()?;
-        add_item(&mut loaded, doc, locator.locate(i), shared);
+        add_item(&mut loaded, doc, locator.locate(first + i), shared);
     }
     Some(loaded)
 }
@@ -453,6 +487,47 @@ mod tests {
             e.to_string()
                 .starts_with("g.yaml:9: grant `acme-payroll-payouts`: field `expires_at`: "),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_long_list_parsed_in_halves_is_the_list_parsed_whole() {
+        let grant = |i: usize| GOOD.replace("acme-payroll-payouts", &format!("g{i}"));
+        let count = PARALLEL_ITEMS + 200;
+        let text: String = (0..count).map(grant).collect();
+        let set = parse(&text).expect("valid");
+        assert_eq!(set.len(), count);
+        for i in [0, count / 2 - 1, count / 2, count - 1] {
+            assert!(set.get(&format!("g{i}")).is_some(), "g{i}");
+        }
+        // Errors in the second half are located in the whole file.
+        let (typo, repeat) = (count - 100, count - 50);
+        let text: String = (0..count)
+            .map(|i| match i {
+                _ if i == typo => grant(i).replace("  status: active\n", "  statuss: active\n"),
+                _ if i == repeat => grant(5),
+                _ => grant(i),
+            })
+            .collect();
+        let errors = parse(&text).expect_err("invalid").0;
+        let located: Vec<_> = errors
+            .iter()
+            .map(|e| (e.kind, e.line, e.grant_id.clone()))
+            .collect();
+        assert_eq!(
+            located,
+            [
+                (
+                    GrantErrorKind::Schema,
+                    Some(typo * 26 + 13),
+                    Some(format!("g{typo}"))
+                ),
+                (
+                    GrantErrorKind::Duplicate,
+                    Some(repeat * 26 + 1),
+                    Some("g5".into())
+                ),
+            ]
         );
     }
 
