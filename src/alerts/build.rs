@@ -9,11 +9,10 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimestampMillisecondType};
 use datafusion::arrow::error::ArrowError;
 use hashbrown::HashTable;
-use hashbrown::hash_table::Entry;
 
 use super::alert::{Alert, alert_id};
 use crate::grants::GrantSet;
-use crate::grants::slice::{find, hash, row};
+use crate::grants::slice::{find, rows_by_key};
 use crate::rules::RuleHits;
 
 fn rfc3339(ms: i64) -> String {
@@ -58,15 +57,7 @@ impl Events {
             .as_primitive::<TimestampMillisecondType>()
             .values()
             .to_vec();
-        let mut by_id = HashTable::with_capacity(ids.len());
-        for i in 0..ids.len() {
-            let id = ids.value(i);
-            let same = |&r: &u32| ids.value(r as usize) == id;
-            let rehash = |&r: &u32| hash(ids.value(r as usize));
-            if let Entry::Vacant(slot) = by_id.entry(hash(id), same, rehash) {
-                slot.insert(row(i));
-            }
-        }
+        let by_id = rows_by_key(&ids);
         Ok(Self {
             ids,
             by_id,

@@ -11,6 +11,7 @@ use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::ArrowPrimitiveType;
 use datafusion::arrow::error::ArrowError;
 use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use std::hash::BuildHasher;
 use std::ops::Range;
@@ -90,13 +91,30 @@ pub(crate) fn primitive_column<'a, T: ArrowPrimitiveType>(
 }
 
 /// `i` as a row number of a table held in a `HashTable<u32>`.
-pub(crate) fn row(i: usize) -> u32 {
+fn row(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
 /// The hash a `HashTable<u32>` of rows keyed by strings files `key` under.
-pub(crate) fn hash(key: &str) -> u64 {
+fn hash(key: &str) -> u64 {
     FxBuildHasher.hash_one(key)
+}
+
+/// The first row of each distinct value of `keys` (NULLs left out), keyed by the
+/// strings of `keys` themselves: look rows up with [`find`].
+pub(crate) fn rows_by_key(keys: &StringArray) -> HashTable<u32> {
+    let mut table = HashTable::with_capacity(keys.len());
+    for (i, key) in keys.iter().enumerate() {
+        let Some(key) = key else {
+            continue;
+        };
+        let same = |&r: &u32| keys.value(r as usize) == key;
+        let rehash = |&r: &u32| hash(keys.value(r as usize));
+        if let Entry::Vacant(slot) = table.entry(hash(key), same, rehash) {
+            slot.insert(row(i));
+        }
+    }
+    table
 }
 
 /// The row of `ids` equal to `key` in `table`.
@@ -137,12 +155,7 @@ impl GrantIndex {
     /// Indexes `tables` (as [`GrantTables::build`] makes them).
     pub fn new(tables: &GrantTables) -> Result<Self, ArrowError> {
         let grant_ids = string_column(&tables.grants, "grant_id")?.clone();
-        let mut by_grant = HashTable::with_capacity(grant_ids.len());
-        for (i, id) in grant_ids.iter().enumerate() {
-            if let Some(id) = id {
-                by_grant.insert_unique(hash(id), row(i), |&r| hash(grant_ids.value(r as usize)));
-            }
-        }
+        let by_grant = rows_by_key(&grant_ids);
         let credential_ids = string_column(&tables.grant_credentials, "credential_id")?.clone();
         let bound = string_column(&tables.grant_credentials, "grant_id")?;
         let credential_rows = ranges(&by_grant, &grant_ids, bound)?;
