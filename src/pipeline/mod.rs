@@ -303,10 +303,28 @@ pub async fn run(
     };
     let result = pipeline.run(intake, stop).await;
     health.set_consuming(false);
+    pipeline.close().await;
     result
 }
 
 impl Pipeline {
+    /// Closes the Kafka clients side by side. Closing a consumer waits out one of
+    /// the 100 ms polls rust-rdkafka's `Drop` makes; one after the other, the two
+    /// consumers and the producer's poll thread took ~0.25 s of every stop.
+    async fn close(self) {
+        let Pipeline {
+            source,
+            state,
+            sinks,
+            ..
+        } = self;
+        // Whichever drops the producer's last handle joins its poll thread.
+        drop(sinks);
+        let source = tokio::task::spawn_blocking(move || drop(source));
+        let state = tokio::task::spawn_blocking(move || drop(state));
+        let _ = tokio::join!(source, state);
+    }
+
     async fn run(
         &mut self,
         mut intake: Intake,
