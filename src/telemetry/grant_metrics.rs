@@ -335,11 +335,8 @@ impl GrantMetrics {
         let window_ms = self.drift_window_ms;
         let mut table = self.series.lock();
         for a in &activity.grants {
-            let partner = || {
-                grants
-                    .get(&a.grant_id)
-                    .map_or_else(|| Text::from(""), |g| Arc::clone(&g.partner))
-            };
+            let grant = grants.get(&a.grant_id);
+            let partner = || grant.map_or_else(|| Text::from(""), |g| Arc::clone(&g.partner));
             let Some(row) = table.row(&a.grant_id, partner) else {
                 continue;
             };
@@ -351,7 +348,7 @@ impl GrantMetrics {
                 *row.out_of_purpose.get_or_insert(0) += a.flagged;
             }
             row.saw(a.last_seen_ms);
-            if let Some(grant) = grants.get(&a.grant_id) {
+            if let Some(grant) = grant {
                 let mut grew = false;
                 for action in &a.scopes_used {
                     grew |= row.used(grant, action);
