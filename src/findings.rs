@@ -167,7 +167,7 @@ mod tests {
 
     use super::*;
     use crate::grants::{self, GrantTables};
-    use crate::rules::{BatchActivity, GrantActivity, load_rules};
+    use crate::rules::{GrantActivity, load_rules};
 
     const GRANTS: &str = "\
 - id: busy
@@ -204,15 +204,13 @@ mod tests {
         grants::parse_time(text).expect("time").timestamp_millis()
     }
 
-    fn used(grant: &str, at: i64) -> BatchActivity {
-        BatchActivity {
-            grants: vec![GrantActivity {
-                actions: 1,
-                last_seen_ms: at,
-                ..GrantActivity::new(grant, &format!("c-{grant}"))
-            }],
-            unbound: 0,
-        }
+    /// Records one action of `grant`'s credential at `at`.
+    fn used(store: &mut StateStore, grant: &str, at: i64) {
+        store.record_batch([GrantActivity {
+            actions: 1,
+            last_seen_ms: at,
+            ..GrantActivity::new(grant, &format!("c-{grant}"))
+        }]);
     }
 
     async fn round(
@@ -252,8 +250,8 @@ mod tests {
             .expect("plan");
         let mut store = StateStore::default();
         let now = ms("2026-12-01T12:00:00Z");
-        store.record_batch(&used("busy", now - HOUR / 2));
-        store.record_batch(&used("quiet", now - 3 * HOUR));
+        used(&mut store, "busy", now - HOUR / 2);
+        used(&mut store, "quiet", now - 3 * HOUR);
 
         // busy: used and expiring within 14 days; quiet: idle for 3 h of its 1 h;
         // never: ownerless, and unused for 30 days of its 14 since valid_from.
@@ -273,7 +271,7 @@ mod tests {
         );
         // quiet is used again (its idle period ends), then goes idle again: a new
         // condition, so it fires again; busy has gone idle meanwhile.
-        store.record_batch(&used("quiet", now + 2 * 60_000));
+        used(&mut store, "quiet", now + 2 * 60_000);
         assert_eq!(
             round(&engine, &grants, &mut store, now + 3 * 60_000).await,
             set(&[])

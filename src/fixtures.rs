@@ -236,7 +236,7 @@ async fn run_case(
             .evaluate(batch, |grants| store.tables_for(grants))
             .await
             .map_err(|e| e.to_string())?;
-        store.record_batch(&evaluation.activity);
+        store.record_batch(evaluation.activity.iter());
     }
     let mut alerts = Vec::new();
     let mut newest_ms = None;
@@ -247,7 +247,7 @@ async fn run_case(
             .map_err(|e| e.to_string())?;
         alerts = build_alerts(&evaluation.hits, &batch, grants, 3_600_000, Utc::now())
             .map_err(|e| e.to_string())?;
-        store.record_batch(&evaluation.activity);
+        store.record_batch(evaluation.activity.iter());
         let ts = batch.column(1).as_primitive::<TimestampMillisecondType>();
         newest_ms = datafusion::arrow::compute::max(ts);
     }

@@ -282,7 +282,7 @@ impl Replayer<'_> {
             .engine
             .evaluate(batch.clone(), |grants| self.store.tables_for(grants))
             .await?;
-        self.store.record_batch(&evaluation.activity);
+        self.store.record_batch(evaluation.activity.iter());
         let ts = batch.column(1).as_primitive::<TimestampMillisecondType>();
         self.newest_ms = self.newest_ms.max(max(ts));
         for alert in build_alerts(

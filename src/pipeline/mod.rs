@@ -426,7 +426,7 @@ impl Pipeline {
             archive.append_actions(batch.clone()).await?;
             archive.append_alerts(&alerts).await?;
         }
-        self.state.with_store(|s| s.record_batch(&activity));
+        self.state.with_store(|s| s.record_batch(activity.iter()));
         self.unflushed.add([], &collected.offsets);
         let alert_event_ms: Vec<i64> = alerts.iter().filter_map(last_seen_ms).collect();
         BatchProcessed {
@@ -437,8 +437,12 @@ impl Pipeline {
             alert_event_ms: &alert_event_ms,
         }
         .emit(&self.metrics);
-        self.grant_metrics
-            .observe(&activity, &self.grants, acknowledged_ms);
+        self.grant_metrics.observe(
+            activity.iter(),
+            activity.unbound,
+            &self.grants,
+            acknowledged_ms,
+        );
         Ok(true)
     }
 

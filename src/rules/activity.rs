@@ -7,8 +7,13 @@
 //! from the rule hits. It was four internal SQL queries per batch, whose rows were
 //! then re-keyed by (grant, credential) strings; the queries cost little, the
 //! re-keying most (BENCHMARKS.md, 2026-12-03).
+//!
+//! Its texts (ids, scope patterns, environments) are rows of the batch and of the
+//! grant tables, not copies: with 10,000 grants a batch acts under ~5,600 (grant,
+//! credential) pairs, and their owned strings and sets, made on the reading task and
+//! dropped on the loop, were ~4% of a drain's CPU (BENCHMARKS.md, 2026-12-05).
 
-use std::collections::BTreeSet;
+use std::ops::Range;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -24,13 +29,45 @@ use crate::grants::limit::{DAY_MS, window_start};
 use crate::grants::slice::{primitive_column, string_column};
 use crate::state::{DailyAmount, WindowCount};
 
+/// Texts of one credential's activity (the scope patterns or the environments it
+/// used): rows of a column the batch or the grant tables hold, distinct.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Texts<'a> {
+    column: Option<&'a StringArray>,
+    rows: &'a [u32],
+}
+
+impl<'a> Texts<'a> {
+    /// The values of `column` at `rows` (NULLs and rows past its end left out).
+    pub fn new(column: &'a StringArray, rows: &'a [u32]) -> Self {
+        Self {
+            column: Some(column),
+            rows,
+        }
+    }
+
+    /// The texts, in the order of their rows.
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+        let (column, rows) = (self.column, self.rows);
+        column
+            .into_iter()
+            .flat_map(move |column| rows.iter().filter_map(|&row| text_at(column, row)))
+    }
+}
+
+/// The value of `column` at `row`, unless NULL or past its end.
+fn text_at(column: &StringArray, row: u32) -> Option<&str> {
+    let row = row as usize;
+    (row < column.len() && column.is_valid(row)).then(|| column.value(row))
+}
+
 /// One credential's activity under one grant in a batch.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GrantActivity {
+#[derive(Debug, Clone, Copy)]
+pub struct GrantActivity<'a> {
     /// The grant.
-    pub grant_id: String,
+    pub grant_id: &'a str,
     /// The credential that acted.
-    pub credential_id: String,
+    pub credential_id: &'a str,
     /// Actions it took.
     pub actions: u64,
     /// Of those, actions some rule above `info` flagged against this grant.
@@ -40,38 +77,87 @@ pub struct GrantActivity {
     /// Earliest event time (epoch ms).
     pub first_seen_ms: i64,
     /// Action patterns of the scopes used (stable across reloads, unlike indexes).
-    pub scopes_used: BTreeSet<String>,
+    pub scopes_used: Texts<'a>,
     /// Environments it acted in.
-    pub environments: BTreeSet<String>,
+    pub environments: Texts<'a>,
     /// Actions per window of the grant's `rate_limit`.
-    pub rate_windows: Vec<WindowCount>,
+    pub rate_windows: &'a [WindowCount],
     /// Money moved per day and currency, for a grant with a `max_daily_amount`.
-    pub daily_amounts: Vec<DailyAmount>,
+    pub daily_amounts: &'a [DailyAmount],
 }
 
-impl GrantActivity {
+impl<'a> GrantActivity<'a> {
     /// No activity yet.
-    pub fn new(grant_id: &str, credential_id: &str) -> Self {
+    pub fn new(grant_id: &'a str, credential_id: &'a str) -> Self {
         Self {
-            grant_id: grant_id.to_owned(),
-            credential_id: credential_id.to_owned(),
+            grant_id,
+            credential_id,
             actions: 0,
             flagged: 0,
             last_seen_ms: i64::MIN,
             first_seen_ms: i64::MAX,
-            scopes_used: BTreeSet::new(),
-            environments: BTreeSet::new(),
-            rate_windows: Vec::new(),
-            daily_amounts: Vec::new(),
+            scopes_used: Texts::default(),
+            environments: Texts::default(),
+            rate_windows: &[],
+            daily_amounts: &[],
+        }
+    }
+}
+
+/// One credential's activity under one grant, by rows: see [`BatchActivity::iter`].
+#[derive(Debug)]
+struct Acted {
+    /// Its row of `grants`.
+    grant: u32,
+    /// A row of the batch naming the credential.
+    credential: u32,
+    actions: u64,
+    flagged: u64,
+    last_seen_ms: i64,
+    first_seen_ms: i64,
+    /// Its range of [`BatchActivity::scope_rows`].
+    scopes: Range<usize>,
+    /// Its range of [`BatchActivity::environment_rows`].
+    environments: Range<usize>,
+    rate_windows: Vec<WindowCount>,
+    daily_amounts: Vec<DailyAmount>,
+}
+
+/// The columns a batch's activity reads its texts from (shared, not copied).
+#[derive(Debug)]
+struct TextColumns {
+    /// `grants.grant_id`.
+    grant_ids: StringArray,
+    /// `grant_scopes.action`.
+    scope_actions: StringArray,
+    /// The batch's `credential_id`.
+    credentials: StringArray,
+    /// The batch's `environment`.
+    environments: StringArray,
+}
+
+impl Default for TextColumns {
+    fn default() -> Self {
+        let empty = || StringArray::from(Vec::<&str>::new());
+        Self {
+            grant_ids: empty(),
+            scope_actions: empty(),
+            credentials: empty(),
+            environments: empty(),
         }
     }
 }
 
 /// Grant activity of one batch.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub struct BatchActivity {
     /// Per grant and credential, for grants whose credentials acted.
-    pub grants: Vec<GrantActivity>,
+    acted: Vec<Acted>,
+    /// Rows of `grant_scopes` used, in ranges per (grant, credential).
+    scope_rows: Vec<u32>,
+    /// Rows of the batch naming each environment, in ranges per credential.
+    environment_rows: Vec<u32>,
+    texts: TextColumns,
     /// Actions by credentials no grant binds.
     pub unbound: u64,
 }
@@ -92,7 +178,15 @@ impl BatchActivity {
         used.sort_unstable();
         used.dedup();
         let index = &view.index;
-        let mut activity = BatchActivity::default();
+        let mut activity = BatchActivity {
+            texts: TextColumns {
+                grant_ids: string_column(&view.tables.grants, "grant_id")?.clone(),
+                scope_actions: string_column(&view.tables.grant_scopes, "action")?.clone(),
+                credentials: columns.credentials.clone(),
+                environments: columns.environments.clone(),
+            },
+            ..Default::default()
+        };
         let groups = Groups::of(columns.credentials);
         for (credential, rows) in groups.iter() {
             let grants = index.grants_of(credential);
@@ -100,48 +194,99 @@ impl BatchActivity {
                 activity.unbound += rows.len() as u64;
                 continue;
             }
-            let (first_seen_ms, last_seen_ms, environments) = columns.seen(rows);
+            let (first_seen_ms, last_seen_ms) = columns.seen(rows);
+            let environments = activity.environment_rows.len();
+            columns.environments_of(rows, &mut activity.environment_rows);
+            let environments = environments..activity.environment_rows.len();
             for (i, &g) in grants.iter().enumerate() {
                 // A credential listed twice by one grant still acts once under it
                 // (a grant's rows are contiguous, so a repeat is the one before).
                 if i > 0 && grants[i - 1] == g {
                     continue;
                 }
-                let Some(grant_id) = index.grant_id(g) else {
-                    continue;
-                };
-                let mut grant = GrantActivity::new(grant_id, credential);
-                grant.actions = rows.len() as u64;
-                (grant.first_seen_ms, grant.last_seen_ms) = (first_seen_ms, last_seen_ms);
-                // Inserted, not collected: collecting a set sorts a vector first, for
-                // the one or two items nearly every set holds.
-                let scope_rows = index.scope_rows(g);
-                for r in scope_rows.filter(|r| used.binary_search(r).is_ok()) {
-                    if let Some(action) = index.scope_pattern(r) {
-                        grant.scopes_used.insert(action.to_owned());
+                let scopes = activity.scope_rows.len();
+                for r in index.scope_rows(g) {
+                    let text = |r: u32| text_at(&activity.texts.scope_actions, r);
+                    let repeated = || {
+                        activity.scope_rows[scopes..]
+                            .iter()
+                            .any(|&seen| text(seen) == text(r))
+                    };
+                    if used.binary_search(&r).is_ok() && !repeated() {
+                        activity.scope_rows.push(r);
                     }
                 }
-                for &environment in &environments {
-                    grant.environments.insert(environment.to_owned());
-                }
-                if let Some(window_ms) = columns.rate_window_ms(g) {
-                    grant.rate_windows = columns.windows(rows, window_ms);
-                }
-                if columns.limits_amount(g) {
-                    grant.daily_amounts = columns.daily_amounts(rows);
-                }
-                activity.grants.push(grant);
+                activity.acted.push(Acted {
+                    grant: g,
+                    credential: rows[0],
+                    actions: rows.len() as u64,
+                    flagged: 0,
+                    last_seen_ms,
+                    first_seen_ms,
+                    scopes: scopes..activity.scope_rows.len(),
+                    environments: environments.clone(),
+                    rate_windows: columns
+                        .rate_window_ms(g)
+                        .map(|window_ms| columns.windows(rows, window_ms))
+                        .unwrap_or_default(),
+                    daily_amounts: if columns.limits_amount(g) {
+                        columns.daily_amounts(rows)
+                    } else {
+                        Vec::new()
+                    },
+                });
             }
         }
         Ok(activity)
     }
 
+    /// Per grant and credential, for grants whose credentials acted.
+    pub fn iter(&self) -> impl Iterator<Item = GrantActivity<'_>> {
+        self.acted.iter().map(|a| self.view(a))
+    }
+
+    /// How many (grant, credential) pairs acted.
+    pub fn len(&self) -> usize {
+        self.acted.len()
+    }
+
+    /// Whether no credential any grant binds acted.
+    pub fn is_empty(&self) -> bool {
+        self.acted.is_empty()
+    }
+
+    fn view<'a>(&'a self, a: &'a Acted) -> GrantActivity<'a> {
+        let texts = &self.texts;
+        GrantActivity {
+            // Never NULL: grants are indexed by id, and a NULL credential binds none.
+            grant_id: text_at(&texts.grant_ids, a.grant).unwrap_or_default(),
+            credential_id: text_at(&texts.credentials, a.credential).unwrap_or_default(),
+            actions: a.actions,
+            flagged: a.flagged,
+            last_seen_ms: a.last_seen_ms,
+            first_seen_ms: a.first_seen_ms,
+            scopes_used: Texts::new(&texts.scope_actions, &self.scope_rows[a.scopes.clone()]),
+            environments: Texts::new(
+                &texts.environments,
+                &self.environment_rows[a.environments.clone()],
+            ),
+            rate_windows: &a.rate_windows,
+            daily_amounts: &a.daily_amounts,
+        }
+    }
+
     /// Counts the actions some rule above `info` flagged, per grant and credential.
     pub(super) fn flag(&mut self, hits: &[RuleHits]) {
         let flagged = flagged_pairs(hits);
-        for grant in &mut self.grants {
-            let key = (grant.grant_id.as_str(), grant.credential_id.as_str());
-            grant.flagged = flagged.get(&key).map_or(0, |events| events.len() as u64);
+        let counts: Vec<u64> = self
+            .iter()
+            .map(|a| {
+                let key = (a.grant_id, a.credential_id);
+                flagged.get(&key).map_or(0, |events| events.len() as u64)
+            })
+            .collect();
+        for (a, count) in self.acted.iter_mut().zip(counts) {
+            a.flagged = count;
         }
     }
 }
@@ -227,24 +372,28 @@ impl<'a> Columns<'a> {
         })
     }
 
-    /// The first and last event time of `rows`, and their environments (a
-    /// credential acts in one or two).
-    fn seen(&self, rows: &[u32]) -> (i64, i64, Vec<&'a str>) {
-        let (mut first, mut last) = (i64::MAX, i64::MIN);
-        let mut environments = Vec::new();
+    /// The first and last event time of `rows`.
+    fn seen(&self, rows: &[u32]) -> (i64, i64) {
+        rows.iter()
+            .map(|&row| self.ts.value(row as usize))
+            .fold((i64::MAX, i64::MIN), |(first, last), ts| {
+                (first.min(ts), last.max(ts))
+            })
+    }
+
+    /// Appends to `out` a row of `rows` for each environment they name (a credential
+    /// acts in one or two).
+    fn environments_of(&self, rows: &[u32], out: &mut Vec<u32>) {
+        let start = out.len();
         for &row in rows {
-            let row = row as usize;
-            let ts = self.ts.value(row);
-            first = first.min(ts);
-            last = last.max(ts);
-            if self.environments.is_valid(row) {
-                let environment = self.environments.value(row);
-                if !environments.contains(&environment) {
-                    environments.push(environment);
-                }
+            let Some(environment) = text_at(self.environments, row) else {
+                continue;
+            };
+            let named = |seen: &u32| text_at(self.environments, *seen) == Some(environment);
+            if !out[start..].iter().any(named) {
+                out.push(row);
             }
         }
-        (first, last, environments)
     }
 
     /// The `rate_limit` window of row `grant` of `grants`, if it sets one.
@@ -360,7 +509,7 @@ mod tests {
   owner: o@x
   purpose: x
   credentials: [c2]
-  scopes: [{action: "GET /a/*"}]
+  scopes: [{action: "GET /a/*"}, {action: "GET /a/*", max_amount: 5}]
 "#;
 
     fn activity(events: &[String]) -> BatchActivity {
@@ -403,10 +552,10 @@ mod tests {
         ];
         let activity = activity(&events);
         assert_eq!(activity.unbound, 1);
-        let pairs: Vec<(&str, &str, u64)> = activity
-            .grants
+        let acted: Vec<GrantActivity> = activity.iter().collect();
+        let pairs: Vec<(&str, &str, u64)> = acted
             .iter()
-            .map(|g| (g.grant_id.as_str(), g.credential_id.as_str(), g.actions))
+            .map(|g| (g.grant_id, g.credential_id, g.actions))
             .collect();
         assert_eq!(
             pairs,
@@ -416,7 +565,7 @@ mod tests {
                 ("plain", "c2", 1)
             ]
         );
-        let c1 = &activity.grants[0];
+        let c1 = &acted[0];
         assert_eq!(
             (c1.first_seen_ms, c1.last_seen_ms),
             (1_796_029_200_000, 1_796_029_200_000 + 40 * 60_000)
@@ -426,8 +575,12 @@ mod tests {
             ["prod", "sandbox"]
         );
         // Scopes used by the grant in the batch, whichever credential used them.
-        assert_eq!(c1.scopes_used.iter().collect::<Vec<_>>(), ["GET /a/*"]);
-        assert_eq!(activity.grants[1].scopes_used, c1.scopes_used);
+        let scopes =
+            |a: &GrantActivity| a.scopes_used.iter().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(scopes(c1), ["GET /a/*"]);
+        assert_eq!(scopes(&acted[1]), scopes(c1));
+        // Two scopes of one pattern are one pattern used.
+        assert_eq!(scopes(&acted[2]), ["GET /a/*"]);
         // Hourly windows for the rate limit; none for the grant without one.
         let windows: Vec<(i64, u64)> = c1
             .rate_windows
@@ -436,7 +589,7 @@ mod tests {
             .collect();
         assert_eq!(windows, [(1_796_029_200_000, 3)]);
         assert!(c1.rate_windows.iter().all(|w| w.window_ms == 3_600_000));
-        assert!(activity.grants[2].rate_windows.is_empty());
+        assert!(acted[2].rate_windows.is_empty());
     }
 
     #[test]
@@ -456,7 +609,8 @@ mod tests {
         ];
         let activity = activity(&events);
         let day = 1_796_083_200_000 - 86_400_000;
-        let amounts: Vec<(i64, Option<&str>, f64)> = activity.grants[0]
+        let limited = activity.iter().next().expect("limited");
+        let amounts: Vec<(i64, Option<&str>, f64)> = limited
             .daily_amounts
             .iter()
             .map(|a| (a.day_ms, a.currency.as_deref(), a.amount))
@@ -470,6 +624,6 @@ mod tests {
                 (day + 86_400_000, Some("EUR"), 7.0),
             ]
         );
-        assert_eq!(activity.grants[0].actions, 7);
+        assert_eq!(limited.actions, 7);
     }
 }

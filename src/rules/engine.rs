@@ -491,16 +491,16 @@ mod tests {
         // all three scopes used; one action by an unbound credential.
         let activity = &evaluation.activity;
         let acme = activity
-            .grants
             .iter()
             .find(|g| g.grant_id == "acme-payroll-payouts")
             .expect("acme");
         assert_eq!((acme.actions, acme.flagged), (12, 5));
+        // In the grant's order: the emergency scope comes last.
         assert_eq!(
             acme.scopes_used.iter().collect::<Vec<_>>(),
             [
-                "GET /v1/payouts/*",
                 "POST /v1/payouts",
+                "GET /v1/payouts/*",
                 "POST /v1/payouts/*/retry"
             ]
         );
@@ -526,7 +526,7 @@ mod tests {
             .await
             .expect("clean");
         assert_eq!(rows(&clean), Vec::<(String, usize)>::new());
-        assert_eq!(clean.activity.grants[0].actions, 2);
+        assert_eq!(clean.activity.iter().next().expect("acted").actions, 2);
     }
 
     /// Batches are prepared on the reading task, ahead of the loop: one prepared
@@ -540,7 +540,7 @@ mod tests {
 
         let before = preparer.prepare(batch.clone()).expect("prepare");
         let judged = engine.evaluate_prepared(before, state).await.expect("eval");
-        assert!(!judged.activity.grants.is_empty());
+        assert!(!judged.activity.is_empty());
 
         let stale = preparer.prepare(batch.clone()).expect("prepare");
         let none = grants::GrantSet::default();
@@ -548,7 +548,7 @@ mod tests {
             .set_grants(GrantTables::build(&none).expect("tables"))
             .expect("set");
         let judged = engine.evaluate_prepared(stale, state).await.expect("eval");
-        assert!(judged.activity.grants.is_empty());
+        assert!(judged.activity.is_empty());
         assert_eq!(judged.activity.unbound, batch.num_rows() as u64);
     }
 

@@ -13,7 +13,7 @@ mod rule;
 mod swap;
 mod udf;
 
-pub use activity::{BatchActivity, GrantActivity};
+pub use activity::{BatchActivity, GrantActivity, Texts};
 pub use builtin::BUILTIN_FIXTURES;
 pub use engine::{Evaluation, RuleEngine, RuleHits};
 pub use error::{EngineError, RuleError};

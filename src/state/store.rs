@@ -17,7 +17,7 @@ use super::record::{
 };
 use super::tables::StateTables;
 use crate::grants::limit::DAY_MS;
-use crate::rules::BatchActivity;
+use crate::rules::GrantActivity;
 
 /// What is known of one grant's use, over all its credentials, borrowing the
 /// records it sums: a scheduled round takes it for every grant, and copies of the
@@ -120,18 +120,18 @@ impl StateStore {
     }
 
     /// Adds a batch's activity; what changed is written by [`StateStore::encode_changes`].
-    pub fn record_batch(&mut self, batch: &BatchActivity) {
-        for a in &batch.grants {
-            let credentials = match self.activity.get_mut(a.grant_id.as_str()) {
+    pub fn record_batch<'a>(&mut self, activity: impl IntoIterator<Item = GrantActivity<'a>>) {
+        for a in activity {
+            let credentials = match self.activity.get_mut(a.grant_id) {
                 Some(credentials) => credentials,
-                None => self.activity.entry(a.grant_id.clone()).or_default(),
+                None => self.activity.entry(a.grant_id.to_owned()).or_default(),
             };
-            let index = match position(credentials, &a.credential_id) {
+            let index = match position(credentials, a.credential_id) {
                 Some(index) => index,
                 None => add(
                     credentials,
                     Tracked {
-                        record: ActivityRecord::new(&a.grant_id, &a.credential_id),
+                        record: ActivityRecord::new(a.grant_id, a.credential_id),
                         pending: Pending::default(),
                     },
                 ),
@@ -146,15 +146,15 @@ impl StateStore {
             );
             record.actions_total += a.actions;
             record.out_of_purpose_total += a.flagged;
-            for scope in &a.scopes_used {
+            for scope in a.scopes_used.iter() {
                 insert_sorted(&mut record.scopes_used, scope, &mut self.texts);
             }
-            for environment in &a.environments {
+            for environment in a.environments.iter() {
                 if record.environments.len() < MAX_ENVIRONMENTS {
                     insert_sorted(&mut record.environments, environment, &mut self.texts);
                 }
             }
-            add_windows(record, &a.rate_windows, &a.daily_amounts);
+            add_windows(record, a.rate_windows, a.daily_amounts);
             tracked.pending.mark(self.begun + 1);
         }
     }
@@ -352,29 +352,29 @@ fn add_windows(record: &mut ActivityRecord, windows: &[WindowCount], amounts: &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::GrantActivity;
+    use crate::rules::Texts;
     use crate::state::record::finding_key;
-    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::array::{AsArray, StringArray};
     use datafusion::arrow::datatypes::{Float64Type, Int64Type};
 
-    fn batch(credential: &str, actions: u64, last: i64) -> BatchActivity {
-        BatchActivity {
-            grants: vec![GrantActivity {
-                actions,
-                flagged: 1,
-                last_seen_ms: last,
-                scopes_used: ["GET /x".to_owned()].into(),
-                ..GrantActivity::new("g", credential)
-            }],
-            unbound: 0,
-        }
+    /// Records that `credential` of grant `g` took `actions` up to `last`, one
+    /// flagged, using scope `GET /x`.
+    fn record(store: &mut StateStore, credential: &str, actions: u64, last: i64) {
+        let scopes = StringArray::from(vec!["GET /x"]);
+        store.record_batch([GrantActivity {
+            actions,
+            flagged: 1,
+            last_seen_ms: last,
+            scopes_used: Texts::new(&scopes, &[0]),
+            ..GrantActivity::new("g", credential)
+        }]);
     }
 
     #[test]
     fn activity_accumulates_and_merging_is_idempotent() {
         let mut local = StateStore::default();
-        local.record_batch(&batch("c1", 2, 100));
-        local.record_batch(&batch("c1", 3, 50));
+        record(&mut local, "c1", 2, 100);
+        record(&mut local, "c1", 3, 50);
         let changed: Vec<StateRecord> = local
             .take_changes()
             .into_iter()
@@ -395,7 +395,7 @@ mod tests {
                 ..ActivityRecord::new("g", "c1")
             })),
         );
-        remote.record_batch(&batch("c2", 1, 300));
+        record(&mut remote, "c2", 1, 300);
         let uses = remote.grant_use();
         let g = &uses["g"];
         assert_eq!(
@@ -412,10 +412,10 @@ mod tests {
     fn a_round_takes_the_changes_before_it_a_chunk_at_a_time() {
         let mut store = StateStore::default();
         for credential in ["c1", "c2", "c3"] {
-            store.record_batch(&batch(credential, 1, 100));
+            record(&mut store, credential, 1, 100);
         }
         let round = store.begin_round();
-        store.record_batch(&batch("c4", 1, 100));
+        record(&mut store, "c4", 1, 100);
         let chunk = |store: &mut StateStore, round: Round| {
             let mut out = EncodedRecords::default();
             store.encode_changes(&mut out, round, 2);
@@ -432,29 +432,30 @@ mod tests {
     #[test]
     fn windows_add_up_across_batches_and_credentials_and_old_ones_are_forgotten() {
         const HOUR: i64 = 3_600_000;
-        let used = |credential: &str, at: i64, actions: u64, amount: f64| BatchActivity {
-            grants: vec![GrantActivity {
-                actions,
-                last_seen_ms: at,
-                environments: ["prod".to_owned()].into(),
-                rate_windows: vec![WindowCount {
-                    window_ms: HOUR,
-                    start_ms: at - at % HOUR,
+        let environments = StringArray::from(vec!["prod"]);
+        let used =
+            |store: &mut StateStore, credential: &str, at: i64, actions: u64, amount: f64| {
+                store.record_batch([GrantActivity {
                     actions,
-                }],
-                daily_amounts: vec![DailyAmount {
-                    day_ms: at - at % DAY_MS,
-                    currency: Some("EUR".into()),
-                    amount,
-                }],
-                ..GrantActivity::new("g", credential)
-            }],
-            unbound: 0,
-        };
+                    last_seen_ms: at,
+                    environments: Texts::new(&environments, &[0]),
+                    rate_windows: &[WindowCount {
+                        window_ms: HOUR,
+                        start_ms: at - at % HOUR,
+                        actions,
+                    }],
+                    daily_amounts: &[DailyAmount {
+                        day_ms: at - at % DAY_MS,
+                        currency: Some("EUR".into()),
+                        amount,
+                    }],
+                    ..GrantActivity::new("g", credential)
+                }]);
+            };
         let mut store = StateStore::default();
-        store.record_batch(&used("c1", 10 * HOUR + 1, 2, 10.0));
-        store.record_batch(&used("c1", 10 * HOUR + 2, 3, 5.0));
-        store.record_batch(&used("c2", 10 * HOUR + 3, 1, 1.5));
+        used(&mut store, "c1", 10 * HOUR + 1, 2, 10.0);
+        used(&mut store, "c1", 10 * HOUR + 2, 3, 5.0);
+        used(&mut store, "c2", 10 * HOUR + 3, 1, 1.5);
         let tables = store.tables().expect("tables");
         let windows = &tables.grant_rate_windows;
         assert_eq!(windows.num_rows(), 1);
@@ -466,7 +467,7 @@ mod tests {
         let amounts = tables.grant_daily_amounts.column(3);
         assert_eq!(amounts.as_primitive::<Float64Type>().value(0), 16.5);
         // Two hours later the 10:00 window is gone; the day is kept.
-        store.record_batch(&used("c1", 12 * HOUR, 1, 1.0));
+        used(&mut store, "c1", 12 * HOUR, 1, 1.0);
         let record = store
             .records()
             .find(|r| r.credential_id == "c1")

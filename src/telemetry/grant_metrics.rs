@@ -19,7 +19,7 @@ use super::drift::DriftWindow;
 use crate::grants::pattern::ActionPattern;
 use crate::grants::texts::Text;
 use crate::grants::{Grant, GrantSet, Scope};
-use crate::rules::BatchActivity;
+use crate::rules::GrantActivity;
 
 // prometheus-client appends `_total` to counters itself.
 const ACTIONS: &str = "grantwatch_actions";
@@ -328,16 +328,22 @@ impl GrantMetrics {
         row.scopes_used = row.used_count(grant);
     }
 
-    /// Counts a batch's actions per grant and verdict, refreshes the drift ratio of the
-    /// grants acting, and every 10 s that of all grants in the window (so that a grant
-    /// gone quiet drifts back to 0).
-    pub fn observe(&mut self, activity: &BatchActivity, grants: &GrantSet, now_ms: i64) {
+    /// Counts a batch's actions per grant and verdict (`unbound` those of credentials
+    /// no grant binds), refreshes the drift ratio of the grants acting, and every 10 s
+    /// that of all grants in the window (so that a grant gone quiet drifts back to 0).
+    pub fn observe<'a>(
+        &mut self,
+        activity: impl IntoIterator<Item = GrantActivity<'a>>,
+        unbound: u64,
+        grants: &GrantSet,
+        now_ms: i64,
+    ) {
         let window_ms = self.drift_window_ms;
         let mut table = self.series.lock();
-        for a in &activity.grants {
-            let grant = grants.get(&a.grant_id);
+        for a in activity {
+            let grant = grants.get(a.grant_id);
             let partner = || grant.map_or_else(|| Text::from(""), |g| Arc::clone(&g.partner));
-            let Some(row) = table.row(&a.grant_id, partner) else {
+            let Some(row) = table.row(a.grant_id, partner) else {
                 continue;
             };
             let in_purpose = a.actions.saturating_sub(a.flagged);
@@ -350,7 +356,7 @@ impl GrantMetrics {
             row.saw(a.last_seen_ms);
             if let Some(grant) = grant {
                 let mut grew = false;
-                for action in &a.scopes_used {
+                for action in a.scopes_used.iter() {
                     grew |= row.used(grant, action);
                 }
                 if grew {
@@ -360,8 +366,8 @@ impl GrantMetrics {
             row.window.record(a.actions, a.flagged, now_ms);
             row.drift = row.window.ratio(now_ms, window_ms);
         }
-        if activity.unbound > 0 {
-            *table.unbound.get_or_insert(0) += activity.unbound;
+        if unbound > 0 {
+            *table.unbound.get_or_insert(0) += unbound;
         }
         if self.swept.is_none_or(|t| t.elapsed() >= DRIFT_SWEEP) {
             self.swept = Some(Instant::now());
@@ -376,8 +382,9 @@ impl GrantMetrics {
 mod tests {
     use super::*;
     use crate::grants::parse_str;
-    use crate::rules::GrantActivity;
+    use crate::rules::Texts;
     use crate::telemetry::Metrics;
+    use datafusion::arrow::array::StringArray;
     use std::path::Path;
 
     fn grants(partner: &str, with_b: bool) -> GrantSet {
@@ -390,11 +397,22 @@ mod tests {
         parse_str(&yaml, Path::new("g.yaml"), Duration::from_secs(60)).unwrap()
     }
 
-    fn acted(grant: &str, actions: u64, flagged: u64, scope: &str) -> GrantActivity {
-        let mut a = GrantActivity::new(grant, "c");
-        (a.actions, a.flagged, a.last_seen_ms) = (actions, flagged, 1_796_000_000_000);
-        a.scopes_used.insert(scope.into());
-        a
+    /// `grant`'s credential `c` took `actions`, `flagged` of them, using the scope
+    /// at `scope` of `scopes`.
+    fn acted<'a>(
+        grant: &'a str,
+        actions: u64,
+        flagged: u64,
+        scopes: &'a StringArray,
+        scope: &'a [u32],
+    ) -> GrantActivity<'a> {
+        GrantActivity {
+            actions,
+            flagged,
+            last_seen_ms: 1_796_000_000_000,
+            scopes_used: Texts::new(scopes, scope),
+            ..GrantActivity::new(grant, "c")
+        }
     }
 
     fn scrape(registry: &prometheus_client::registry::Registry) -> String {
@@ -408,11 +426,12 @@ mod tests {
         let (metrics, registry) = Metrics::new();
         let mut m = GrantMetrics::new(metrics.grants.clone(), 3_600_000);
         m.loaded(&grants("p", true));
-        let batch = BatchActivity {
-            grants: vec![acted("a", 4, 1, "GET /x"), acted("b", 2, 0, "*")],
-            unbound: 3,
-        };
-        m.observe(&batch, &grants("p", true), 1_796_000_000_000);
+        let scopes = StringArray::from(vec!["GET /x", "*", "POST /y"]);
+        let batch = [
+            acted("a", 4, 1, &scopes, &[0]),
+            acted("b", 2, 0, &scopes, &[1]),
+        ];
+        m.observe(batch, 3, &grants("p", true), 1_796_000_000_000);
         let text = scrape(&registry);
         for line in [
             r#"grantwatch_actions_total{grant="a",partner="p",verdict="in_purpose"} 3"#,
@@ -450,10 +469,8 @@ mod tests {
         // Back to the first partner: the same counter goes on.
         m.loaded(&grants("p", false));
         m.observe(
-            &BatchActivity {
-                grants: vec![acted("a", 1, 0, "POST /y")],
-                unbound: 0,
-            },
+            [acted("a", 1, 0, &scopes, &[2])],
+            0,
             &grants("p", false),
             1_796_000_000_000,
         );
