@@ -61,6 +61,20 @@ fn text_at(column: &StringArray, row: u32) -> Option<&str> {
     (row < column.len() && column.is_valid(row)).then(|| column.value(row))
 }
 
+/// Appends `row` to `rows` unless its text in `column` is NULL or already named by
+/// `rows[start..]` (the one or two a credential's list holds: a scan, not a set).
+fn push_distinct(rows: &mut Vec<u32>, start: usize, column: &StringArray, row: u32) {
+    let Some(text) = text_at(column, row) else {
+        return;
+    };
+    if !rows[start..]
+        .iter()
+        .any(|&seen| text_at(column, seen) == Some(text))
+    {
+        rows.push(row);
+    }
+}
+
 /// One credential's activity under one grant in a batch.
 #[derive(Debug, Clone, Copy)]
 pub struct GrantActivity<'a> {
@@ -206,14 +220,9 @@ impl BatchActivity {
                 }
                 let scopes = activity.scope_rows.len();
                 for r in index.scope_rows(g) {
-                    let text = |r: u32| text_at(&activity.texts.scope_actions, r);
-                    let repeated = || {
-                        activity.scope_rows[scopes..]
-                            .iter()
-                            .any(|&seen| text(seen) == text(r))
-                    };
-                    if used.binary_search(&r).is_ok() && !repeated() {
-                        activity.scope_rows.push(r);
+                    if used.binary_search(&r).is_ok() {
+                        let actions = &activity.texts.scope_actions;
+                        push_distinct(&mut activity.scope_rows, scopes, actions, r);
                     }
                 }
                 activity.acted.push(Acted {
@@ -278,15 +287,10 @@ impl BatchActivity {
     /// Counts the actions some rule above `info` flagged, per grant and credential.
     pub(super) fn flag(&mut self, hits: &[RuleHits]) {
         let flagged = flagged_pairs(hits);
-        let counts: Vec<u64> = self
-            .iter()
-            .map(|a| {
-                let key = (a.grant_id, a.credential_id);
-                flagged.get(&key).map_or(0, |events| events.len() as u64)
-            })
-            .collect();
-        for (a, count) in self.acted.iter_mut().zip(counts) {
-            a.flagged = count;
+        for i in 0..self.acted.len() {
+            let a = self.view(&self.acted[i]);
+            let key = (a.grant_id, a.credential_id);
+            self.acted[i].flagged = flagged.get(&key).map_or(0, |events| events.len() as u64);
         }
     }
 }
@@ -386,13 +390,7 @@ impl<'a> Columns<'a> {
     fn environments_of(&self, rows: &[u32], out: &mut Vec<u32>) {
         let start = out.len();
         for &row in rows {
-            let Some(environment) = text_at(self.environments, row) else {
-                continue;
-            };
-            let named = |seen: &u32| text_at(self.environments, *seen) == Some(environment);
-            if !out[start..].iter().any(named) {
-                out.push(row);
-            }
+            push_distinct(out, start, self.environments, row);
         }
     }
 
