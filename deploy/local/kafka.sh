@@ -22,13 +22,20 @@ pidfile=$state/kafka.pid
 die() { echo "kafka.sh: $*" >&2; exit 1; }
 
 fetch_jars() {
-  [ -f "$jars/.complete" ] && return
+  # The marker names the pom the jars came from, so a changed pom fetches afresh.
+  local want
+  want=$(sha256sum "$here/pom.xml" | cut -d' ' -f1)
+  [ "$(cat "$jars/.complete" 2>/dev/null)" = "$want" ] && return
   command -v mvn >/dev/null || die "mvn not found (install maven)"
   echo "kafka.sh: fetching Kafka jars from Maven Central into $jars" >&2
-  mkdir -p "$jars"
+  # Fetched beside, then swapped in: no stale jar stays on the class path.
+  rm -rf "$jars.new"
+  mkdir -p "$jars.new"
   mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$jars" -DincludeScope=runtime >&2
-  touch "$jars/.complete"
+    -DoutputDirectory="$jars.new" -DincludeScope=runtime >&2
+  echo "$want" > "$jars.new/.complete"
+  rm -rf "$jars"
+  mv "$jars.new" "$jars"
 }
 
 answers() {
@@ -90,6 +97,13 @@ java_cmd() {
     -cp "$jars/*" "$@"
 }
 
+# The errors (each with the line after it, which names the cause) logged after the
+# first $1 lines, then the JVM's own output.
+start_errors() {
+  tail -n +"$(($1 + 1))" "$state/kafka.log" 2>/dev/null | grep -A1 -E '^\[[^]]*\] ERROR' | head -n 20 || true
+  tail -n 5 "$state/stdout.log" 2>/dev/null || true
+}
+
 start() {
   if running && answers; then echo "kafka running on 127.0.0.1:$port (pid $(cat "$pidfile"))"; return; fi
   command -v java >/dev/null || die "java not found (install a JDK 17)"
@@ -105,6 +119,9 @@ start() {
       -c "$state/server.properties" "${scram[@]}" >"$state/format.log" 2>&1 \
       || { cat "$state/format.log" >&2; die "storage format failed"; }
   fi
+  # The log keeps earlier starts; a failed start reports only its own errors.
+  local logged
+  logged=$(wc -l < "$state/kafka.log" 2>/dev/null || echo 0)
   nohup java -Xms256m -Xmx768m -XX:+UseG1GC \
     -Dlog4j2.configurationFile="$state/log4j2.properties" \
     -cp "$jars/*" kafka.Kafka "$state/server.properties" \
@@ -112,7 +129,7 @@ start() {
   echo $! > "$pidfile"
   for _ in $(seq 1 120); do
     if answers; then echo "kafka running on 127.0.0.1:$port (pid $(cat "$pidfile"))"; return; fi
-    running || { tail -n 20 "$state/stdout.log" "$state/kafka.log" >&2 || true; die "broker exited during start"; }
+    running || { start_errors "$logged" >&2; die "broker exited during start (see $state/kafka.log)"; }
     sleep 0.5
   done
   die "broker did not answer on 127.0.0.1:$port within 60 s (see $state/kafka.log)"
