@@ -690,19 +690,53 @@ pub fn http_get(addr: &str, path: &str, accept: Option<&str>) -> (u16, String) {
 }
 
 /// A free port whose next port is free too: a private broker's controller listens on
-/// KAFKA_PORT+1, which nothing else checked (a broker once exited during start in CI;
-/// a taken controller port is one way to get there).
+/// KAFKA_PORT+1.
 pub fn free_port_pair() -> u16 {
     std::iter::repeat_with(free_port)
-        .find(|&p| p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok())
+        .find(|&p| p < u16::MAX && bindable(p + 1))
         .unwrap()
 }
 
-/// A free loopback port (bound then released).
+/// A loopback port free now, for a server the test starts (or starts again) later.
+///
+/// Drawn below the kernel's ephemeral range: the outgoing connections of the tests
+/// running beside this one take their local ports from that range, and one holding
+/// the port makes the server's bind fail. A private broker restarted after an
+/// outage exited during start in CI that way ("Address already in use").
 pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    const FLOOR: u64 = 10_000;
+    let ceiling = ephemeral_floor().saturating_sub(1);
+    if ceiling <= FLOOR + 2 {
+        return ephemeral_port();
+    }
+    std::iter::repeat_with(|| {
+        // A fresh RandomState is randomly keyed: a random number without a crate.
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        u16::try_from(FLOOR + random % (ceiling - FLOOR)).unwrap()
+    })
+    .find(|&p| bindable(p))
+    .unwrap()
+}
+
+/// The lowest port the kernel hands out for outgoing connections.
+fn ephemeral_floor() -> u64 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
+}
+
+fn ephemeral_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
+}
+
+fn bindable(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
