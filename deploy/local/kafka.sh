@@ -120,8 +120,8 @@ start() {
       || { cat "$state/format.log" >&2; die "storage format failed"; }
   fi
   # The log keeps earlier starts; a failed start reports only its own errors.
-  local logged
-  logged=$(wc -l < "$state/kafka.log" 2>/dev/null || echo 0)
+  local logged=0
+  if [ -f "$state/kafka.log" ]; then logged=$(wc -l < "$state/kafka.log"); fi
   nohup java -Xms256m -Xmx768m -XX:+UseG1GC \
     -Dlog4j2.configurationFile="$state/log4j2.properties" \
     -cp "$jars/*" kafka.Kafka "$state/server.properties" \
