@@ -38,12 +38,19 @@ fetch_jars() {
   mv "$jars.new" "$jars"
 }
 
+# Lines of the broker's log written before this start (the log keeps earlier starts).
+logged=0
+
 answers() {
   # A metadata round trip proves the broker is serving clients, not just listening.
   if command -v kcat >/dev/null; then
     kcat -b "127.0.0.1:$port" -L -m 2 >/dev/null 2>&1
   else
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+    # Without kcat, an open port could be another process's: it counts only once
+    # our broker is alive and has logged its start.
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && running \
+      && awk -v from="$((logged + 1))" 'NR >= from && /Kafka Server started/ { up = 1 }
+                                        END { exit !up }' "$state/kafka.log" 2>/dev/null
   fi
 }
 
@@ -97,10 +104,10 @@ java_cmd() {
     -cp "$jars/*" "$@"
 }
 
-# The errors (each with the line after it, which names the cause) logged after the
-# first $1 lines, then the JVM's own output.
+# The errors this start logged (each with the line after it, which names the cause),
+# then the JVM's own output.
 start_errors() {
-  tail -n +"$(($1 + 1))" "$state/kafka.log" 2>/dev/null | grep -A1 -E '^\[[^]]*\] ERROR' | head -n 20 || true
+  tail -n +"$((logged + 1))" "$state/kafka.log" 2>/dev/null | grep -A1 -E '^\[[^]]*\] ERROR' | head -n 20 || true
   tail -n 5 "$state/stdout.log" 2>/dev/null || true
 }
 
@@ -119,8 +126,7 @@ start() {
       -c "$state/server.properties" "${scram[@]}" >"$state/format.log" 2>&1 \
       || { cat "$state/format.log" >&2; die "storage format failed"; }
   fi
-  # The log keeps earlier starts; a failed start reports only its own errors.
-  local logged=0
+  # A failed start reports only its own errors.
   if [ -f "$state/kafka.log" ]; then logged=$(wc -l < "$state/kafka.log"); fi
   nohup java -Xms256m -Xmx768m -XX:+UseG1GC \
     -Dlog4j2.configurationFile="$state/log4j2.properties" \
@@ -129,7 +135,7 @@ start() {
   echo $! > "$pidfile"
   for _ in $(seq 1 120); do
     if answers; then echo "kafka running on 127.0.0.1:$port (pid $(cat "$pidfile"))"; return; fi
-    running || { start_errors "$logged" >&2; die "broker exited during start (see $state/kafka.log)"; }
+    running || { start_errors >&2; die "broker exited during start (see $state/kafka.log)"; }
     sleep 0.5
   done
   die "broker did not answer on 127.0.0.1:$port within 60 s (see $state/kafka.log)"
