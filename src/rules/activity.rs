@@ -150,6 +150,17 @@ struct TextColumns {
     environments: StringArray,
 }
 
+impl TextColumns {
+    /// The grant and credential ids of `a`.
+    fn ids(&self, a: &Acted) -> (&str, &str) {
+        // Never NULL: grants are indexed by id, and a NULL credential binds none.
+        (
+            text_at(&self.grant_ids, a.grant).unwrap_or_default(),
+            text_at(&self.credentials, a.credential).unwrap_or_default(),
+        )
+    }
+}
+
 impl Default for TextColumns {
     fn default() -> Self {
         let empty = || StringArray::from(Vec::<&str>::new());
@@ -266,10 +277,10 @@ impl BatchActivity {
 
     fn view<'a>(&'a self, a: &'a Acted) -> GrantActivity<'a> {
         let texts = &self.texts;
+        let (grant_id, credential_id) = texts.ids(a);
         GrantActivity {
-            // Never NULL: grants are indexed by id, and a NULL credential binds none.
-            grant_id: text_at(&texts.grant_ids, a.grant).unwrap_or_default(),
-            credential_id: text_at(&texts.credentials, a.credential).unwrap_or_default(),
+            grant_id,
+            credential_id,
             actions: a.actions,
             flagged: a.flagged,
             last_seen_ms: a.last_seen_ms,
@@ -287,10 +298,9 @@ impl BatchActivity {
     /// Counts the actions some rule above `info` flagged, per grant and credential.
     pub(super) fn flag(&mut self, hits: &[RuleHits]) {
         let flagged = flagged_pairs(hits);
-        for i in 0..self.acted.len() {
-            let a = self.view(&self.acted[i]);
-            let key = (a.grant_id, a.credential_id);
-            self.acted[i].flagged = flagged.get(&key).map_or(0, |events| events.len() as u64);
+        for a in &mut self.acted {
+            let key = self.texts.ids(a);
+            a.flagged = flagged.get(&key).map_or(0, |events| events.len() as u64);
         }
     }
 }

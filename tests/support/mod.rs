@@ -701,8 +701,9 @@ pub fn free_port_pair() -> u16 {
 ///
 /// Drawn below the kernel's ephemeral range: the outgoing connections of the tests
 /// running beside this one take their local ports from that range, and one holding
-/// the port makes the server's bind fail. A private broker restarted after an
-/// outage exited during start in CI that way ("Address already in use").
+/// the port makes the server's bind fail ("Address already in use", reproduced by
+/// hand): the likeliest reason a private broker restarted after an outage once
+/// exited during start in CI, whose broker log was empty then.
 pub fn free_port() -> u16 {
     use std::hash::{BuildHasher, Hasher};
     const FLOOR: u64 = 10_000;
