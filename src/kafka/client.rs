@@ -17,12 +17,18 @@ use crate::telemetry::events::BrokersSeen;
 use crate::telemetry::metrics::PartitionLabels;
 use crate::telemetry::{Health, Metrics};
 
-/// Messages read ahead, in kilobytes, by the consumers of actions and of the state
-/// topic (`kafka.librdkafka."queued.max.messages.kbytes"` overrides it).
-const READ_AHEAD_KBYTES: &str = "4096";
+/// Actions read ahead, in kilobytes (`kafka.librdkafka."queued.max.messages.kbytes"`
+/// overrides it).
+const ACTIONS_READ_AHEAD_KBYTES: &str = "2048";
+
+/// State records read ahead at start, in kilobytes.
+const STATE_READ_AHEAD_KBYTES: &str = "4096";
 
 /// Bytes fetched per partition and request by the actions consumer.
-const FETCH_PARTITION_BYTES: &str = "262144";
+const FETCH_PARTITION_BYTES: &str = "1048576";
+
+/// Bytes fetched per request by the actions consumer, over all its partitions.
+const FETCH_REQUEST_BYTES: &str = "4194304";
 
 /// The consumer's context: turns librdkafka's periodic statistics into the
 /// `grantwatch_consumer_lag` gauges, the read [`Progress`], and readiness (connected
@@ -200,17 +206,25 @@ pub fn consumer(
         .set("enable.partition.eof", "false")
         // Lag gauges and the progress scheduled rules wait on.
         .set("statistics.interval.ms", "2000")
-        // 256 KB fetched per partition instead of 1 MB. Compressed: an LZ4 fetch of
-        // 1 MB decompressed to several MB per partition, ~34 MB of message sets in
-        // the heap with 4 partitions, far beyond the read-ahead below. Peak RSS over
-        // 100,000 grants 616 against 633 MiB (BENCHMARKS.md). A larger message is
-        // still fetched whole: brokers return a first batch past the limit.
+        // 1 MB per partition and fetch: a backlog then arrives in long runs of one
+        // partition, and producers key actions by credential (DESIGN §10), so a batch
+        // holds fewer credentials and the work done per (grant, credential) shrinks:
+        // ~2,400 instead of ~5,600 in an 8,192-event batch over 10,000 grants. Against
+        // 256 KB: 13% less CPU over a drain, and a third of the broker's (BENCHMARKS.md).
+        // A larger message is still fetched whole: brokers return a first batch past
+        // the limit.
         .set("fetch.message.max.bytes", FETCH_PARTITION_BYTES)
-        // Read-ahead of 4 MB instead of librdkafka's 64 MB: the decompressed message
-        // sets and a queued op per message held ~100 MB at 16 MB, and the 1M drain
-        // ran no slower at 4 MB (BENCHMARKS.md). With less queued, a full queue must
-        // pause fetching briefly, not for the default 1 s.
-        .set("queued.max.messages.kbytes", READ_AHEAD_KBYTES)
+        // ... but at most 4 MB a fetch whatever the number of partitions assigned
+        // (librdkafka's default is 50 MB): LZ4 batches decompress to several times
+        // their size, and the heap holds a fetch's message sets until every message
+        // of them is dropped.
+        .set("fetch.max.bytes", FETCH_REQUEST_BYTES)
+        // Read-ahead of 2 MB instead of librdkafka's 64 MB: the decompressed message
+        // sets and a queued op per message held ~100 MB at 16 MB. With 1 MB fetches,
+        // 2 MB peaked no higher over 100,000 grants than 256 KB fetches with 4 MB,
+        // and no slower (BENCHMARKS.md). With less queued, a full queue must pause
+        // fetching briefly, not for the default 1 s.
+        .set("queued.max.messages.kbytes", ACTIONS_READ_AHEAD_KBYTES)
         .set("fetch.queue.backoff.ms", "20");
     passthrough(&mut client, config);
     client
@@ -232,7 +246,7 @@ pub fn state_reader(config: &KafkaConfig) -> Result<StreamConsumer, KafkaError> 
     let mut client = base(config);
     client
         .set("group.id", format!("{}.state-reader", config.group_id))
-        .set("queued.max.messages.kbytes", READ_AHEAD_KBYTES)
+        .set("queued.max.messages.kbytes", STATE_READ_AHEAD_KBYTES)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false");
