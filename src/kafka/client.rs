@@ -25,7 +25,7 @@ const ACTIONS_READ_AHEAD_KBYTES: &str = "2048";
 const STATE_READ_AHEAD_KBYTES: &str = "4096";
 
 /// Bytes fetched per partition and request by the actions consumer.
-const FETCH_PARTITION_BYTES: &str = "1048576";
+const FETCH_PARTITION_BYTES: &str = "2097152";
 
 /// Bytes fetched per request by the actions consumer, over all its partitions.
 const FETCH_REQUEST_BYTES: &str = "4194304";
@@ -206,11 +206,11 @@ pub fn consumer(
         .set("enable.partition.eof", "false")
         // Lag gauges and the progress scheduled rules wait on.
         .set("statistics.interval.ms", "2000")
-        // 1 MB per partition and fetch: a backlog then arrives in long runs of one
+        // 2 MB per partition and fetch: a backlog then arrives in long runs of one
         // partition, and producers key actions by credential (DESIGN §10), so a batch
         // holds fewer credentials and the work done per (grant, credential) shrinks:
         // ~2,400 instead of ~5,600 in an 8,192-event batch over 10,000 grants. Against
-        // 256 KB: 13% less CPU over a drain, and a third of the broker's (BENCHMARKS.md).
+        // 256 KB: ~10% less CPU over a drain, and half the broker's (BENCHMARKS.md).
         // A larger message is still fetched whole: brokers return a first batch past
         // the limit.
         .set("fetch.message.max.bytes", FETCH_PARTITION_BYTES)
@@ -220,12 +220,13 @@ pub fn consumer(
         // of them is dropped.
         .set("fetch.max.bytes", FETCH_REQUEST_BYTES)
         // Read-ahead of 2 MB instead of librdkafka's 64 MB: the decompressed message
-        // sets and a queued op per message held ~100 MB at 16 MB. With 1 MB fetches,
+        // sets and a queued op per message held ~100 MB at 16 MB. With these fetches,
         // 2 MB peaked no higher over 100,000 grants than 256 KB fetches with 4 MB,
-        // and no slower (BENCHMARKS.md). With less queued, a full queue must pause
-        // fetching briefly, not for the default 1 s.
+        // and no slower (BENCHMARKS.md). A fetch fills it at once, so a full queue
+        // pauses fetching for 5 ms (librdkafka's default is 1 s; drains ran faster
+        // with 5 than with 20 ms).
         .set("queued.max.messages.kbytes", ACTIONS_READ_AHEAD_KBYTES)
-        .set("fetch.queue.backoff.ms", "20");
+        .set("fetch.queue.backoff.ms", "5");
     passthrough(&mut client, config);
     client
         .create_with_context(LagContext {
