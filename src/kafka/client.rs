@@ -27,9 +27,6 @@ const STATE_READ_AHEAD_KBYTES: &str = "4096";
 /// Bytes fetched per partition and request by the actions consumer.
 const FETCH_PARTITION_BYTES: &str = "2097152";
 
-/// Bytes fetched per request by the actions consumer, over all its partitions.
-const FETCH_REQUEST_BYTES: &str = "4194304";
-
 /// The consumer's context: turns librdkafka's periodic statistics into the
 /// `grantwatch_consumer_lag` gauges, the read [`Progress`], and readiness (connected
 /// to a broker or not).
@@ -214,17 +211,14 @@ pub fn consumer(
         // A larger message is still fetched whole: brokers return a first batch past
         // the limit.
         .set("fetch.message.max.bytes", FETCH_PARTITION_BYTES)
-        // ... but at most 4 MB a fetch whatever the number of partitions assigned
-        // (librdkafka's default is 50 MB): LZ4 batches decompress to several times
-        // their size, and the heap holds a fetch's message sets until every message
-        // of them is dropped.
-        .set("fetch.max.bytes", FETCH_REQUEST_BYTES)
         // Read-ahead of 2 MB instead of librdkafka's 64 MB: the decompressed message
         // sets and a queued op per message held ~100 MB at 16 MB. With these fetches,
         // 2 MB peaked no higher over 100,000 grants than 256 KB fetches with 4 MB,
-        // and no slower (BENCHMARKS.md). A fetch fills it at once, so a full queue
-        // pauses fetching for 5 ms (librdkafka's default is 1 s; drains ran faster
-        // with 5 than with 20 ms).
+        // and no slower (BENCHMARKS.md). `fetch.max.bytes`, left unset, is capped at
+        // the read-ahead by librdkafka (but not below `message.max.bytes`), so a fetch
+        // request brings ~2 MB whatever the number of partitions: one partition's run
+        // at a time. It fills the queue at once, so a full queue pauses fetching for
+        // 5 ms (librdkafka's default is 1 s; drains ran faster with 5 than 20 ms).
         .set("queued.max.messages.kbytes", ACTIONS_READ_AHEAD_KBYTES)
         .set("fetch.queue.backoff.ms", "5");
     passthrough(&mut client, config);
