@@ -7,6 +7,7 @@
 mod action;
 mod builder;
 mod error;
+mod flat;
 mod formats;
 mod native;
 pub mod schema;

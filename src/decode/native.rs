@@ -40,7 +40,7 @@ struct Timestamp(Result<i64, String>);
 /// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z in epoch milliseconds.
 const TS_RANGE: std::ops::RangeInclusive<i64> = -62_135_596_800_000..=253_402_300_799_999;
 
-fn in_range(ms: i64) -> Result<i64, String> {
+pub(super) fn in_range(ms: i64) -> Result<i64, String> {
     if TS_RANGE.contains(&ms) {
         Ok(ms)
     } else {
@@ -113,6 +113,12 @@ fn depth(json: &str) -> usize {
 
 /// Parses one native message. `text` is already known to be UTF-8.
 pub(super) fn parse(text: &str) -> Result<Action<'_>, DecodeError> {
+    super::flat::parse(text).map_or_else(|| parse_full(text), Ok)
+}
+
+/// Parses one native message with serde_json, whatever it holds, and says what is
+/// wrong with it.
+pub(super) fn parse_full(text: &str) -> Result<Action<'_>, DecodeError> {
     let mut fault = None;
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed = ActionSeed { fault: &mut fault }
