@@ -12,19 +12,16 @@
 use std::borrow::Cow;
 
 use super::action::Action;
-use super::native::in_range;
+use super::native::{in_range, outcome};
 
 /// `text` as an [`Action`], or `None` for the full parser to decide.
 pub(super) fn parse(text: &str) -> Option<Action<'_>> {
     let mut s = Scanner { text, at: 0 };
     let mut action = Action::default();
-    s.expect(b'{')?;
-    if s.peek()? == b'}' {
-        return None;
-    }
+    s.consume(b'{')?;
     loop {
         let key = s.string()?;
-        s.expect(b':')?;
+        s.consume(b':')?;
         match key {
             "ts" => action.ts = s.nullable(Scanner::ts)?,
             "credential_id" => action.credential_id = s.text()?,
@@ -86,7 +83,7 @@ impl<'a> Scanner<'a> {
         Some(byte)
     }
 
-    fn expect(&mut self, byte: u8) -> Option<()> {
+    fn consume(&mut self, byte: u8) -> Option<()> {
         (self.next()? == byte).then_some(())
     }
 
@@ -105,7 +102,7 @@ impl<'a> Scanner<'a> {
 
     /// A string without escapes or control characters, borrowed.
     fn string(&mut self) -> Option<&'a str> {
-        self.expect(b'"')?;
+        self.consume(b'"')?;
         let start = self.at;
         let end = start + string_length(self.text.as_bytes().get(start..)?)?;
         self.at = end + 1;
@@ -118,7 +115,7 @@ impl<'a> Scanner<'a> {
 
     /// `[ "…", … ]`.
     fn strings(&mut self) -> Option<Vec<Cow<'a, str>>> {
-        self.expect(b'[')?;
+        self.consume(b'[')?;
         let mut items = Vec::new();
         if self.peek()? == b']' {
             self.at += 1;
@@ -194,12 +191,7 @@ impl<'a> Scanner<'a> {
     }
 
     fn outcome(&mut self) -> Option<&'static str> {
-        match self.string()? {
-            "success" => Some("success"),
-            "failure" => Some("failure"),
-            "denied" => Some("denied"),
-            _ => None,
-        }
+        outcome(self.string()?)
     }
 }
 

@@ -81,6 +81,16 @@ impl<'de> de::Deserialize<'de> for Timestamp {
     }
 }
 
+/// `text` as one of the contract's outcomes.
+pub(super) fn outcome(text: &str) -> Option<&'static str> {
+    match text {
+        "success" => Some("success"),
+        "failure" => Some("failure"),
+        "denied" => Some("denied"),
+        _ => None,
+    }
+}
+
 /// Deepest nesting accepted inside `attributes` and unknown fields. serde_json skips
 /// raw values without its recursion limit, so the limit is enforced here.
 const MAX_DEPTH: usize = 64;
@@ -236,15 +246,15 @@ impl<'de> Visitor<'de> for ActionSeed<'_> {
                 "outcome" => {
                     action.outcome = match text(field!("outcome", Str<'de>)).as_deref() {
                         None => None,
-                        Some("success") => Some("success"),
-                        Some("failure") => Some("failure"),
-                        Some("denied") => Some("denied"),
-                        Some(other) => {
-                            return Err(invalid!(
-                                "outcome",
-                                format!("`{other}` is not one of success, failure, denied")
-                            ));
-                        }
+                        Some(other) => match outcome(other) {
+                            Some(outcome) => Some(outcome),
+                            None => {
+                                return Err(invalid!(
+                                    "outcome",
+                                    format!("`{other}` is not one of success, failure, denied")
+                                ));
+                            }
+                        },
                     }
                 }
                 "source_ip" => action.source_ip = text(field!("source_ip", Str<'de>)),
