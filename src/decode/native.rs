@@ -123,7 +123,11 @@ fn depth(json: &str) -> usize {
 
 /// Parses one native message. `text` is already known to be UTF-8.
 pub(super) fn parse(text: &str) -> Result<Action<'_>, DecodeError> {
-    super::flat::parse(text).map_or_else(|| parse_full(text), Ok)
+    let mut action = Action::default();
+    match super::flat::parse(text, &mut action) {
+        Some(()) => Ok(action),
+        None => parse_full(text),
+    }
 }
 
 /// Parses one native message with serde_json, whatever it holds, and says what is
