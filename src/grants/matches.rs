@@ -7,12 +7,13 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, UInt32Array};
-use datafusion::arrow::compute::{filter_record_batch, take};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 
 use super::pattern::ActionParts;
+use super::rows::{Columns, filter_rows, take_rows};
 use super::slice::{GrantIndex, string_column};
 use super::tables::GrantTables;
 use crate::decode::schema;
@@ -49,13 +50,15 @@ impl ScopeMatches {
     }
 
     /// The `action_scopes` rows of `actions`, the batch these matches are of, with
-    /// `tables` those the matching index was built from.
+    /// `tables` those the matching index was built from, and of the columns of
+    /// `actions` those `read` asks for.
     pub fn action_scopes(
         self,
         tables: &GrantTables,
         actions: &RecordBatch,
+        read: &Columns,
     ) -> Result<RecordBatch, ArrowError> {
-        let mut columns = event_columns(actions, &self.events)?;
+        let mut columns = event_columns(actions, &self.events, read)?;
         let scopes = UInt32Array::from(self.scopes);
         for name in ["grant_id", "scope_index"] {
             let column = tables
@@ -102,25 +105,20 @@ impl GrantIndex {
 /// The columns of `actions` at rows `events` (ascending). Nearly every action matches
 /// one scope, so the rows are all of them, or all but the few out of purpose: kept
 /// whole, or filtered (copying runs), both far cheaper than a take row by row.
-fn event_columns(actions: &RecordBatch, events: &[u32]) -> Result<Vec<ArrayRef>, ArrowError> {
+fn event_columns(
+    actions: &RecordBatch,
+    events: &[u32],
+    read: &Columns,
+) -> Result<Vec<ArrayRef>, ArrowError> {
     let once_each = events.windows(2).all(|w| w[0] < w[1]);
     if once_each && events.len() == actions.num_rows() {
         return Ok(actions.columns().to_vec());
     }
     if once_each {
-        let mut keep = vec![false; actions.num_rows()];
-        for &i in events {
-            keep[i as usize] = true;
-        }
-        let keep = BooleanArray::from(keep);
-        return Ok(filter_record_batch(actions, &keep)?.columns().to_vec());
+        return Ok(filter_rows(actions, events, read)?.columns().to_vec());
     }
     let events = UInt32Array::from(events.to_vec());
-    actions
-        .columns()
-        .iter()
-        .map(|c| take(c, &events, None))
-        .collect()
+    Ok(take_rows(actions, &events, read)?.columns().to_vec())
 }
 
 #[cfg(test)]
@@ -162,7 +160,7 @@ mod tests {
         let action_scopes = |batch: &RecordBatch| {
             index
                 .scope_matches(batch)
-                .and_then(|m| m.action_scopes(&tables, batch))
+                .and_then(|m| m.action_scopes(&tables, batch, &Columns::all()))
                 .expect("rows")
         };
         let rows = action_scopes(&actions(&[

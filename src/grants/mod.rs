@@ -12,6 +12,7 @@ pub(crate) mod location;
 pub mod matches;
 mod model;
 pub mod pattern;
+pub mod rows;
 pub mod slice;
 mod spec;
 pub mod tables;
@@ -24,5 +25,6 @@ pub use load::{FileStamp, GrantSet, Loaded, fingerprint, load_all, load_paths, p
 pub use location::GrantLocation;
 pub use matches::{ScopeMatches, action_scopes_schema};
 pub use model::{Emergency, Grant, Scope, Status, parse_duration, parse_time};
-pub use slice::GrantIndex;
+pub use rows::Columns;
+pub use slice::{GrantColumns, GrantIndex};
 pub use tables::GrantTables;

@@ -7,7 +7,6 @@
 use datafusion::arrow::array::{
     Array, AsArray, PrimitiveArray, RecordBatch, StringArray, UInt32Array,
 };
-use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::ArrowPrimitiveType;
 use datafusion::arrow::error::ArrowError;
 use hashbrown::HashTable;
@@ -17,7 +16,19 @@ use std::hash::BuildHasher;
 use std::ops::Range;
 
 use super::pattern::ActionPattern;
+use super::rows::{Columns, take_rows};
 use super::tables::GrantTables;
+
+/// Which columns of each grant table a slice copies (see [`Columns`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantColumns {
+    /// Of `grants`.
+    pub grants: Columns,
+    /// Of `grant_credentials`.
+    pub grant_credentials: Columns,
+    /// Of `grant_scopes`.
+    pub grant_scopes: Columns,
+}
 
 /// Where each grant's rows are in the tables, built once per grant set. Its maps
 /// hold row numbers only, keyed by the strings of the tables' own columns (shared,
@@ -273,11 +284,13 @@ impl GrantIndex {
         self.scope_pattern(self.scope_rows(row).nth(scope_index)?)
     }
 
-    /// The tables restricted to the grants binding a `credential_id` of `actions`.
+    /// The tables restricted to the grants binding a `credential_id` of `actions`,
+    /// with the columns `read` asks for.
     pub fn slice(
         &self,
         tables: &GrantTables,
         actions: &RecordBatch,
+        read: &GrantColumns,
     ) -> Result<GrantTables, ArrowError> {
         let credentials = string_column(actions, "credential_id")?;
         let distinct: FxHashSet<&str> = credentials.iter().flatten().collect();
@@ -295,12 +308,17 @@ impl GrantIndex {
                 .collect()
         };
         Ok(GrantTables {
-            grant_credentials: take_record_batch(
+            grant_credentials: take_rows(
                 &tables.grant_credentials,
                 &rows_of(&self.credential_rows),
+                &read.grant_credentials,
             )?,
-            grant_scopes: take_record_batch(&tables.grant_scopes, &rows_of(&self.scope_rows))?,
-            grants: take_record_batch(&tables.grants, &UInt32Array::from(grants))?,
+            grant_scopes: take_rows(
+                &tables.grant_scopes,
+                &rows_of(&self.scope_rows),
+                &read.grant_scopes,
+            )?,
+            grants: take_rows(&tables.grants, &UInt32Array::from(grants), &read.grants)?,
         })
     }
 }
@@ -404,7 +422,9 @@ mod tests {
         let slice = |credentials: &[&str]| {
             let column: ArrayRef = Arc::new(StringArray::from(credentials.to_vec()));
             let actions = RecordBatch::try_from_iter([("credential_id", column)]).expect("batch");
-            index.slice(&tables, &actions).expect("slice")
+            index
+                .slice(&tables, &actions, &GrantColumns::default())
+                .expect("slice")
         };
 
         // c2 is bound by a and c: both grants, all their credentials and scopes.

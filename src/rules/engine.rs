@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::error::ArrowError;
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
@@ -15,13 +14,13 @@ use tokio::sync::watch;
 
 use super::activity::BatchActivity;
 use super::error::{EngineError, RuleError};
-use super::prepare::{GrantView, Prepared, Preparer, prepare};
+use super::prepare::{GrantView, Prepared, Preparer, Reads, prepare};
 use super::rule::{Rule, Schedule};
 use super::swap::SwapTable;
 use super::udf::{self, Clock};
 use crate::decode::schema;
 use crate::grants::tables::{credentials_schema, grants_schema, scopes_schema};
-use crate::grants::{GrantIndex, GrantTables, action_scopes_schema};
+use crate::grants::{Columns, GrantColumns, GrantIndex, GrantTables, action_scopes_schema};
 use crate::state::{
     StateTables, credential_activity_schema, daily_amounts_schema, grant_activity_schema,
     rate_windows_schema,
@@ -95,7 +94,8 @@ pub struct RuleEngine {
     actions: Arc<SwapTable>,
     /// `action_scopes` of the batch; made only when some query reads it.
     action_scopes: Arc<SwapTable>,
-    reads_action_scopes: bool,
+    /// What the per-batch rules read of the batch's tables.
+    reads: Arc<Reads>,
     grants: Arc<SwapTable>,
     credentials: Arc<SwapTable>,
     scopes: Arc<SwapTable>,
@@ -135,7 +135,7 @@ impl RuleEngine {
             })),
             actions: SwapTable::new(schema::actions()),
             action_scopes: SwapTable::new(action_scopes_schema()),
-            reads_action_scopes: false,
+            reads: Arc::default(),
             grants: SwapTable::new(grants_schema()),
             credentials: SwapTable::new(credentials_schema()),
             scopes: SwapTable::new(scopes_schema()),
@@ -172,8 +172,7 @@ impl RuleEngine {
         let (mut event_rules, mut scheduled_rules) = (Vec::new(), Vec::new());
         for rule in rules {
             match engine.plan(rule).await {
-                Ok((plan, reads)) => {
-                    engine.reads_action_scopes |= reads && rule.schedule == Schedule::PerBatch;
+                Ok(plan) => {
                     let planned = Planned {
                         rule: Arc::new(rule.clone()),
                         plan,
@@ -192,6 +191,7 @@ impl RuleEngine {
         }
         if errors.is_empty() {
             Ok(Self {
+                reads: Arc::new(engine.reads_of(&event_rules)),
                 event_rules,
                 scheduled_rules,
                 ..engine
@@ -212,8 +212,22 @@ impl RuleEngine {
             .map_err(|e| e.to_string())
     }
 
-    /// The rule's physical plan, and whether it reads `action_scopes`.
-    async fn plan(&self, rule: &Rule) -> Result<(Arc<dyn ExecutionPlan>, bool), String> {
+    /// What `rules` read of the tables a batch is prepared into.
+    fn reads_of(&self, rules: &[Planned]) -> Reads {
+        let plans = || rules.iter().map(|p| &p.plan);
+        let read = |table: &SwapTable| table.read_by(plans()).unwrap_or_else(Columns::none);
+        Reads {
+            grants: GrantColumns {
+                grants: read(&self.grants),
+                grant_credentials: read(&self.credentials),
+                grant_scopes: read(&self.scopes),
+            },
+            action_scopes: self.action_scopes.read_by(plans()),
+        }
+    }
+
+    /// The rule's physical plan.
+    async fn plan(&self, rule: &Rule) -> Result<Arc<dyn ExecutionPlan>, String> {
         let df = self.ctx.sql(&rule.sql).await.map_err(|e| e.to_string())?;
         let plan = df.into_optimized_plan().map_err(|e| e.to_string())?;
         // A scheduled rule's group key names its own columns (there is no event to
@@ -230,7 +244,7 @@ impl RuleEngine {
             .filter(|c| plan.schema().field_with_unqualified_name(c).is_err())
             .collect();
         if missing.is_empty() {
-            Ok((self.physical(&plan).await?, reads_action_scopes(&plan)))
+            self.physical(&plan).await
         } else {
             Err(format!(
                 "result lacks required column(s): {}",
@@ -252,7 +266,7 @@ impl RuleEngine {
     pub fn preparer(&self) -> Preparer {
         Preparer {
             view: self.view.subscribe(),
-            reads_action_scopes: self.reads_action_scopes,
+            reads: Arc::clone(&self.reads),
         }
     }
 
@@ -310,7 +324,7 @@ impl RuleEngine {
         state: impl FnOnce(&[&str]) -> Result<StateTables, ArrowError>,
     ) -> Result<Evaluation, EngineError> {
         let view = Arc::clone(&self.view.borrow());
-        let prepared = prepare(view, self.reads_action_scopes, batch)?;
+        let prepared = prepare(view, &self.reads, batch)?;
         self.evaluate_prepared(prepared, state).await
     }
 
@@ -328,7 +342,7 @@ impl RuleEngine {
         let prepared = if Arc::ptr_eq(&prepared.view, &current) {
             prepared
         } else {
-            prepare(current, self.reads_action_scopes, prepared.batch)?
+            prepare(current, &self.reads, prepared.batch)?
         };
         let state = state(&prepared.grants.grant_ids())?;
         self.clock.set(chrono::Utc::now().timestamp_millis());
@@ -372,21 +386,6 @@ impl RuleEngine {
         }
         Ok(hits)
     }
-}
-
-/// Whether `plan` scans `action_scopes`.
-fn reads_action_scopes(plan: &LogicalPlan) -> bool {
-    let mut reads = false;
-    let _ = plan.apply_with_subqueries(|node| {
-        if let LogicalPlan::TableScan(scan) = node
-            && scan.table_name.table() == "action_scopes"
-        {
-            reads = true;
-            return Ok(TreeNodeRecursion::Stop);
-        }
-        Ok(TreeNodeRecursion::Continue)
-    });
-    reads
 }
 
 /// A spawned query's rows, or why it failed (a panic in a query is a bug: reported,
@@ -550,6 +549,53 @@ mod tests {
         let judged = engine.evaluate_prepared(stale, state).await.expect("eval");
         assert!(judged.activity.is_empty());
         assert_eq!(judged.activity.unbound, batch.num_rows() as u64);
+    }
+
+    /// A prepared batch copies only the columns the plans scan: a column of
+    /// `action_scopes` that no built-in rule reads is left null, and one a rule of
+    /// its own reads is there.
+    #[tokio::test]
+    async fn a_batch_holds_the_columns_its_rules_read() {
+        let (grants, engine, batch) = scenario().await;
+        let column = |reads: &Reads, name: &str| {
+            let i = action_scopes_schema().index_of(name).expect("column");
+            reads.action_scopes.as_ref().expect("scanned").wanted(i)
+        };
+        assert!(column(&engine.reads, "event_id"));
+        assert!(!column(&engine.reads, "actor"));
+
+        let mut rules = load_rules(&[]).expect("rules");
+        rules.push(
+            crate::rules::Rule::parse(
+                "-- rule: agents\n-- severity: low\n-- summary: s\n\
+                 SELECT grant_id, credential_id, actor AS reason, event_id FROM action_scopes",
+                Path::new("x/agents.sql"),
+            )
+            .expect("header"),
+        );
+        let engine = RuleEngine::new(&rules, GrantTables::build(&grants).expect("tables"))
+            .await
+            .expect("plan");
+        assert!(column(&engine.reads, "actor"));
+        let store = crate::state::StateStore::default();
+        let evaluation = engine
+            .evaluate(batch, |g: &[&str]| store.tables_for(g))
+            .await
+            .expect("evaluate");
+        let agents = evaluation
+            .hits
+            .iter()
+            .find(|h| h.rule.name == "agents")
+            .expect("agents");
+        let reasons: usize = agents
+            .rows
+            .iter()
+            .map(|b| {
+                let reason = b.column_by_name("reason").expect("reason");
+                reason.len() - reason.null_count()
+            })
+            .sum();
+        assert!(reasons > 0);
     }
 
     #[tokio::test]

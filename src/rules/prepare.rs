@@ -11,7 +11,7 @@ use datafusion::arrow::error::ArrowError;
 use tokio::sync::watch;
 
 use super::activity::BatchActivity;
-use crate::grants::{GrantIndex, GrantTables};
+use crate::grants::{Columns, GrantColumns, GrantIndex, GrantTables};
 
 /// The grant set in force: the whole tables (scheduled rules see them) and where each
 /// grant's rows are.
@@ -54,7 +54,7 @@ impl Prepared {
 #[derive(Clone)]
 pub struct Preparer {
     pub(super) view: watch::Receiver<Arc<GrantView>>,
-    pub(super) reads_action_scopes: bool,
+    pub(super) reads: Arc<Reads>,
 }
 
 impl Preparer {
@@ -62,23 +62,31 @@ impl Preparer {
     /// `action_scopes`).
     pub fn prepare(&self, batch: RecordBatch) -> Result<Prepared, ArrowError> {
         let view = Arc::clone(&self.view.borrow());
-        prepare(view, self.reads_action_scopes, batch)
+        prepare(view, &self.reads, batch)
     }
+}
+
+/// What the per-batch rules read of a batch's tables, known from their plans: a
+/// prepared batch holds only that (see [`Columns`]).
+#[derive(Debug, Default)]
+pub(super) struct Reads {
+    pub(super) grants: GrantColumns,
+    /// `None` when no per-batch rule scans `action_scopes`: it is not made at all.
+    pub(super) action_scopes: Option<Columns>,
 }
 
 /// `batch` prepared against `view`.
 pub(super) fn prepare(
     view: Arc<GrantView>,
-    reads_action_scopes: bool,
+    reads: &Reads,
     batch: RecordBatch,
 ) -> Result<Prepared, ArrowError> {
-    let grants = view.index.slice(&view.tables, &batch)?;
+    let grants = view.index.slice(&view.tables, &batch, &reads.grants)?;
     let matches = view.index.scope_matches(&batch)?;
     let activity = BatchActivity::of(&batch, &view, &matches)?;
-    let action_scopes = if reads_action_scopes {
-        Some(matches.action_scopes(&view.tables, &batch)?)
-    } else {
-        None
+    let action_scopes = match &reads.action_scopes {
+        Some(read) => Some(matches.action_scopes(&view.tables, &batch, read)?),
+        None => None,
     };
     Ok(Prepared {
         batch,

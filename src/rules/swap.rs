@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::error::Result;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, TableType};
@@ -21,6 +21,8 @@ use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
+
+use crate::grants::Columns;
 
 type Slot = Arc<RwLock<Arc<Vec<RecordBatch>>>>;
 
@@ -48,6 +50,36 @@ impl SwapTable {
     pub fn replace(&self, batches: Vec<RecordBatch>) {
         let mut slot = self.batches.write().unwrap_or_else(|p| p.into_inner());
         *slot = Arc::new(batches);
+    }
+
+    /// The columns of this table that `plans` read, or `None` if none scans it.
+    pub fn read_by<'p>(
+        &self,
+        plans: impl IntoIterator<Item = &'p Arc<dyn ExecutionPlan>>,
+    ) -> Option<Columns> {
+        let mut read = vec![false; self.schema.fields().len()];
+        let mut scanned = false;
+        for plan in plans {
+            let _ = plan.apply(|node| {
+                if let Some(scan) = node.downcast_ref::<SwapExec>()
+                    && Arc::ptr_eq(&scan.batches, &self.batches)
+                {
+                    scanned = true;
+                    match &scan.projection {
+                        Some(columns) => {
+                            for &i in columns {
+                                if let Some(flag) = read.get_mut(i) {
+                                    *flag = true;
+                                }
+                            }
+                        }
+                        None => read.fill(true),
+                    }
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
+        scanned.then(|| Columns::only(read))
     }
 }
 
