@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
-use datafusion::arrow::datatypes::TimestampMillisecondType;
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::basic::{Compression, ZstdLevel};
-use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::arrow::datatypes::{Schema, TimestampMillisecondType};
+use datafusion::parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
+use datafusion::parquet::basic::{Compression, Type as PhysicalType, ZstdLevel};
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use object_store::{ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
@@ -205,18 +205,31 @@ struct Writer {
     poisoned: Option<String>,
 }
 
-fn properties() -> WriterProperties {
+fn properties(schema: &Schema) -> WriterProperties {
     // zstd level 1: most of zstd's ratio at close to lz4's speed. Row groups of up to
     // a million rows keep column chunks large for scans. No dictionaries: the
     // encoder hashed and compared every value of every text column to build them,
     // and zstd finds the repeats anyway. Without them, 2M benchmark events took the
     // archive thread 1.8-2.1 s of CPU instead of 2.2-2.3 s, for 73 MB of files
     // instead of 70-71 (BENCHMARKS.md).
-    WriterProperties::builder()
+    let mut builder = WriterProperties::builder()
         .set_dictionary_enabled(false)
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_max_row_group_row_count(Some(1 << 20))
-        .build()
+        .set_max_row_group_row_count(Some(1 << 20));
+    // No min/max for text: rows arrive in time order, so only times and numbers have
+    // ranges narrow enough to skip a file or page by; the range of ids, actions or
+    // addresses over a second of traffic is nearly all of them. Keeping them compared
+    // every value twice: a tenth of the archive thread's CPU (BENCHMARKS.md). A schema
+    // Parquet cannot hold is refused by `ArrowWriter::try_new`, with its error.
+    if let Ok(parquet) = ArrowSchemaConverter::new().convert(schema) {
+        for column in parquet.columns() {
+            if column.physical_type() == PhysicalType::BYTE_ARRAY {
+                builder = builder
+                    .set_column_statistics_enabled(column.path().clone(), EnabledStatistics::None);
+            }
+        }
+    }
+    builder.build()
 }
 
 impl Writer {
@@ -243,7 +256,11 @@ impl Writer {
             let file = match self.open.entry((table, date)) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => e.insert(OpenFile {
-                    writer: ArrowWriter::try_new(Vec::new(), part.schema(), Some(properties()))?,
+                    writer: ArrowWriter::try_new(
+                        Vec::new(),
+                        part.schema(),
+                        Some(properties(&part.schema())),
+                    )?,
                     rows: 0,
                 }),
             };
@@ -337,4 +354,31 @@ fn split_by_date(
             Ok((date(day), filter_record_batch(batch, &mask)?))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::parquet::schema::types::ColumnPath;
+
+    use super::*;
+
+    #[test]
+    fn archived_actions_keep_ranges_of_times_and_numbers_only() {
+        let props = properties(&crate::decode::schema::actions());
+        let stats = |path: &[&str]| {
+            props.statistics_enabled(&ColumnPath::new(
+                path.iter().map(|p| (*p).to_owned()).collect(),
+            ))
+        };
+        for numeric in ["ts", "amount", "partition", "offset", "ingest_ts"] {
+            assert_ne!(stats(&[numeric]), EnabledStatistics::None, "{numeric}");
+        }
+        for text in ["event_id", "credential_id", "action", "attributes", "topic"] {
+            assert_eq!(stats(&[text]), EnabledStatistics::None, "{text}");
+        }
+        assert_eq!(
+            stats(&["data_classes", "list", "item"]),
+            EnabledStatistics::None
+        );
+    }
 }
