@@ -1,23 +1,25 @@
 //! `grantwatch rules test`: rules tested as data. A rule `NAME.sql` may ship
 //! `NAME.test.yaml` beside it: grants, then cases of events and the alerts the rule
 //! must raise on them (none, for a negative case). Each case runs the rule alone
-//! through the same engine, alert building and scheduled-findings code as `run`.
+//! through the same [`Detector`] as `run`, with the configured dedup window.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use chrono::Utc;
-use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::datatypes::TimestampMillisecondType;
+use datafusion::arrow::array::RecordBatch;
 use serde::Deserialize;
 
-use crate::alerts::{Alert, build_alerts};
+use crate::alerts::Alert;
 use crate::decode::{ActionsBuilder, Source};
-use crate::findings;
-use crate::grants::{self, GrantTables};
-use crate::rules::{Rule, RuleEngine, Schedule};
-use crate::state::{Ownership, StateStore};
+use crate::detect::Detector;
+use crate::grants;
+use crate::kafka::Ownership;
+use crate::rules::{Rule, Schedule};
+use crate::state::{AlertLedger, SharedStore};
 
 /// A fixture file.
 #[derive(Debug, Deserialize)]
@@ -166,8 +168,12 @@ pub fn load_dir_fixtures(dirs: &[PathBuf]) -> Result<Vec<Fixture>, FixtureError>
     Ok(fixtures)
 }
 
-/// Runs every case of `fixture` against `rule`.
-pub async fn run_fixture(rule: &Rule, fixture: &Fixture) -> Result<Vec<CaseResult>, FixtureError> {
+/// Runs every case of `fixture` against `rule`, grouping alerts by `dedup_window_ms`.
+pub async fn run_fixture(
+    rule: &Rule,
+    fixture: &Fixture,
+    dedup_window_ms: i64,
+) -> Result<Vec<CaseResult>, FixtureError> {
     let fail = |line: Option<usize>, message: String| FixtureError {
         file: fixture.source.clone(),
         line,
@@ -191,7 +197,7 @@ pub async fn run_fixture(rule: &Rule, fixture: &Fixture) -> Result<Vec<CaseResul
             Duration::from_secs(30 * 86_400),
         )
         .map_err(|e| fail(None, format!("case `{}`: {e}", case.name)))?;
-        let got = run_case(rule, &grants, &case)
+        let got = run_case(rule, grants, &case, dedup_window_ms)
             .await
             .map_err(|message| fail(None, format!("case `{}`: {message}", case.name)))?;
         let mut unmatched: Vec<&Alert> = got.iter().collect();
@@ -217,53 +223,51 @@ pub async fn run_fixture(rule: &Rule, fixture: &Fixture) -> Result<Vec<CaseResul
 /// The alerts `rule` raises for one case.
 async fn run_case(
     rule: &Rule,
-    grants: &grants::GrantSet,
+    grants: grants::GrantSet,
     case: &CaseSpec,
+    dedup_window_ms: i64,
 ) -> Result<Vec<Alert>, String> {
-    let tables = GrantTables::build(grants).map_err(|e| e.to_string())?;
-    let engine = RuleEngine::new(std::slice::from_ref(rule), tables)
-        .await
-        .map_err(|errors| {
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?;
-    let mut store = StateStore::default();
+    let detector = Detector::new(
+        std::slice::from_ref(rule),
+        Arc::new(grants),
+        SharedStore::default(),
+        Vec::new(),
+        dedup_window_ms,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     if let Some(batch) = batch_of(&case.history, "history event", 0)? {
-        let evaluation = engine
-            .evaluate(batch, |grants| store.tables_for(grants))
+        detector
+            .judge(batch, Utc::now())
             .await
             .map_err(|e| e.to_string())?;
-        store.record_batch(evaluation.activity.iter());
+        // History's alerts are not compared: the events' alerts start a clean ledger.
+        detector.store().with(|s| s.alerts = AlertLedger::default());
     }
     let mut alerts = Vec::new();
     let mut newest_ms = None;
     if let Some(batch) = batch_of(&case.events, "event", case.history.len())? {
-        let evaluation = engine
-            .evaluate(batch.clone(), |grants| store.tables_for(grants))
+        let judgement = detector
+            .judge(batch, Utc::now())
             .await
             .map_err(|e| e.to_string())?;
-        alerts = build_alerts(&evaluation.hits, &batch, grants, 3_600_000, Utc::now())
-            .map_err(|e| e.to_string())?;
-        store.record_batch(evaluation.activity.iter());
-        let ts = batch.column(1).as_primitive::<TimestampMillisecondType>();
-        newest_ms = datafusion::arrow::compute::max(ts);
+        alerts = judgement.alerts;
+        newest_ms = judgement.newest_ms;
     }
     if let Schedule::Every(_) = rule.schedule {
         let now_ms = match &case.now {
             Some(now) => grants::parse_time(now)?.timestamp_millis(),
             None => newest_ms.ok_or("a scheduled rule's case needs events or `now`")?,
         };
-        let state = store.tables().map_err(|e| e.to_string())?;
-        let hits = engine
-            .evaluate_scheduled(std::slice::from_ref(&rule.name), &state, now_ms)
+        let findings = detector
+            .scheduled(
+                std::slice::from_ref(&rule.name),
+                &Ownership::everything(),
+                now_ms,
+            )
             .await
             .map_err(|e| e.to_string())?;
-        let round = findings::decide(&hits, grants, &mut store, &Ownership::everything(), now_ms)
-            .map_err(|e| e.to_string())?;
-        alerts.extend(round.alerts);
+        alerts.extend(findings.alerts);
     }
     Ok(alerts)
 }
@@ -353,6 +357,7 @@ fn matches(expected: &Expected, alert: &Alert) -> bool {
 pub async fn run_all(
     rules: &[Rule],
     fixtures: &[Fixture],
+    dedup_window_ms: i64,
 ) -> Result<Vec<CaseResult>, FixtureError> {
     let mut results = Vec::new();
     for fixture in fixtures {
@@ -364,7 +369,7 @@ pub async fn run_all(
                 line: None,
                 message: format!("no rule `{}` to test", fixture.rule),
             })?;
-        results.extend(run_fixture(rule, fixture).await?);
+        results.extend(run_fixture(rule, fixture, dedup_window_ms).await?);
     }
     Ok(results)
 }
@@ -384,6 +389,9 @@ mod tests {
     use super::*;
     use crate::rules::load_rules;
 
+    /// The default `alerts.dedup_window`.
+    const HOUR_MS: i64 = 3_600_000;
+
     /// Every built-in rule ships a fixture with a positive and a negative case, and
     /// all of them pass.
     #[tokio::test]
@@ -400,7 +408,9 @@ mod tests {
                 fixture.rule
             );
         }
-        let results = run_all(&rules, &fixtures).await.expect("fixtures run");
+        let results = run_all(&rules, &fixtures, HOUR_MS)
+            .await
+            .expect("fixtures run");
         let failed: Vec<String> = results
             .iter()
             .filter(|r| !r.passed())
@@ -424,7 +434,7 @@ mod tests {
         fixture.text = fixture
             .text
             .replace("event_ids: [over]", "event_ids: [other]");
-        let results = run_all(&rules, &[fixture]).await.expect("runs");
+        let results = run_all(&rules, &[fixture], HOUR_MS).await.expect("runs");
         let failed = &results[0];
         assert!(!failed.passed());
         assert_eq!(

@@ -3,23 +3,32 @@
 //! The pipeline, in five lines:
 //! 1. [`kafka`] consumes partner actions and [`decode`]s them into canonical Arrow batches
 //!    (undecodable messages go to the dead-letter topic);
-//! 2. [`rules`] runs DataFusion SQL over each batch joined with the [`grants`] tables;
-//! 3. [`alerts`] groups rule rows into deterministic alerts and delivers them to sinks;
-//! 4. [`pipeline`] stores offsets only after every sink, the dead-letter topic and the
-//!    [`archive`] (Parquet, by day) acknowledged;
+//! 2. a [`detect::Detector`] judges each batch: [`rules`] (DataFusion SQL over the batch
+//!    joined with the [`grants`] tables and the [`state`]) → grouped, deterministic
+//!    [`alerts`] → suppressions → the alert ledger; it also runs the scheduled rules;
+//! 3. [`alerts`] sinks deliver what it raised;
+//! 4. [`pipeline`] writes the [`state`] (through [`kafka`]'s state topic), puts the
+//!    [`archive`] (Parquet, by day), and only then stores offsets;
 //! 5. [`telemetry`] counts all of it, served by [`http`] on `/metrics`.
 //!
-//! [`query`] runs canned SQL reports and least-privilege proposals over the archive.
+//! The layout, bottom to top (each module depends only on those before it):
+//! [`decode`], [`grants`], [`activity`] (a batch's use of each grant), [`alerts`] (the
+//! alert and its sinks), [`state`] (activity, findings and the ledger, in memory),
+//! [`rules`], [`kafka`], [`detect`], [`archive`], [`query`], [`telemetry`], then the
+//! drivers: [`pipeline`] (live), [`replay`] (files or the archive), [`fixtures`]
+//! (`rules test`) and [`demo`]. `docs/architecture.md` has the data flow and the
+//! invariants.
 //!
-//! [`config`] validates the TOML once; [`demo`] runs the same pipeline on an embedded
-//! mock Kafka with generated traffic.
+//! [`query`] runs canned SQL reports and least-privilege proposals over the archive.
+//! [`config`] validates the TOML once.
 
+pub mod activity;
 pub mod alerts;
 pub mod archive;
 pub mod config;
 pub mod decode;
 pub mod demo;
-pub mod findings;
+pub mod detect;
 pub mod fixtures;
 pub mod grants;
 pub mod http;

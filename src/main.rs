@@ -301,8 +301,8 @@ struct ReplayArgs {
     #[arg(long)]
     grants: Vec<PathBuf>,
     /// Input format, instead of the config's `kafka.format`.
-    #[arg(long, value_parser = ["native", "cloudtrail", "ocsf", "k8s-audit", "github-audit"])]
-    format: Option<String>,
+    #[arg(long, value_enum)]
+    format: Option<Format>,
     /// Environment for events that carry none (a k8s cluster name).
     #[arg(long)]
     environment: Option<String>,
@@ -501,7 +501,8 @@ async fn rules_test(dir: Option<PathBuf>, config: Option<&Path>) -> anyhow::Resu
             fixtures::load_dir_fixtures(&config.rule_dirs)?,
         ),
     };
-    let results = fixtures::run_all(&rules, &fixtures).await?;
+    let dedup_window_ms = config.alerts.dedup_window_ms();
+    let results = fixtures::run_all(&rules, &fixtures, dedup_window_ms).await?;
     let mut report = String::new();
     for result in &results {
         let status = if result.passed() { "ok  " } else { "FAIL" };
@@ -557,8 +558,8 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let rules = load_rules(&config.rule_dirs)?;
     let first_topic = config.kafka.topics.first().cloned().unwrap_or_default();
     let mut format = config.kafka.format_of(&first_topic);
-    if let Some(name) = &args.format {
-        format.format = Format::parse(name).context("unknown --format")?;
+    if let Some(chosen) = args.format {
+        format.format = chosen;
     }
     format.environment = args.environment.clone().or(format.environment);
     let cwd = Path::new(".");
@@ -587,7 +588,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
             .transpose()?,
         batch: config.batch.max_events,
         max_message_bytes: config.kafka.max_message_bytes.max(64 << 20),
-        dedup_window_ms: i64::try_from(config.alerts.dedup_window.as_millis()).unwrap_or(i64::MAX),
+        dedup_window_ms: config.alerts.dedup_window_ms(),
         suppressions: grantwatch::suppressions::load(&config.alerts.suppressions).map_err(
             |errors| {
                 anyhow::anyhow!(
@@ -604,7 +605,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let file = std::fs::File::create(&args.alerts_out)
         .with_context(|| format!("cannot write {}", args.alerts_out.display()))?;
     let mut out = std::io::BufWriter::new(file);
-    let summary = grantwatch::replay::replay(&options, &grants, &rules, &mut out).await?;
+    let summary = grantwatch::replay::replay(&options, Arc::new(grants), &rules, &mut out).await?;
     std::io::Write::flush(&mut out)
         .with_context(|| format!("cannot write {}", args.alerts_out.display()))?;
     let rejected: usize = summary.rejected.values().sum();

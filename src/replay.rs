@@ -4,26 +4,27 @@
 //! Scheduled rules run once at the end, over the activity replayed, with `now()`
 //! the newest event time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch};
-use datafusion::arrow::compute::{concat_batches, filter_record_batch, max};
-use datafusion::arrow::datatypes::TimestampMillisecondType;
+use datafusion::arrow::array::{BooleanArray, RecordBatch};
+use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 
 use futures::StreamExt;
 
-use crate::alerts::{Alert, build_alerts};
+use crate::alerts::Alert;
 use crate::archive::{Archive, ArchiveLocation, ArchiveSettings, Table};
 use crate::decode::schema;
 use crate::decode::{ActionsBuilder, Format, Rejected, Source, TopicFormat};
-use crate::findings;
-use crate::grants::{GrantSet, GrantTables};
+use crate::detect::{Detector, DetectorError};
+use crate::grants::GrantSet;
+use crate::kafka::Ownership;
 use crate::query::{QuerySession, TimeRange};
-use crate::rules::{Rule, RuleEngine};
-use crate::state::{Ownership, StateStore};
+use crate::rules::Rule;
+use crate::state::SharedStore;
 use crate::suppressions::Suppression;
 
 /// What to replay and how.
@@ -76,12 +77,9 @@ pub enum ReplayError {
         /// Why.
         source: std::io::Error,
     },
-    /// The rules do not plan.
-    #[error("invalid rules: {0}")]
-    Rules(String),
-    /// Evaluation failed.
+    /// The rules do not plan, or judging failed.
     #[error(transparent)]
-    Engine(#[from] crate::rules::EngineError),
+    Detector(#[from] DetectorError),
     /// A batch could not be built.
     #[error(transparent)]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
@@ -96,28 +94,24 @@ pub enum ReplayError {
 /// Replays `options.inputs` and writes the alerts as JSON lines to `out`.
 pub async fn replay(
     options: &ReplayOptions,
-    grants: &GrantSet,
+    grants: Arc<GrantSet>,
     rules: &[Rule],
     out: &mut impl Write,
 ) -> Result<ReplaySummary, ReplayError> {
-    let engine = RuleEngine::new(rules, GrantTables::build(grants)?)
-        .await
-        .map_err(|e| {
-            ReplayError::Rules(
-                e.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
+    let detector = Detector::new(
+        rules,
+        Arc::clone(&grants),
+        SharedStore::default(),
+        options.suppressions.clone(),
+        options.dedup_window_ms,
+    )
+    .await?;
     let mut replayer = Replayer {
-        engine,
+        detector,
         options,
-        grants,
         builder: ActionsBuilder::new(options.max_message_bytes),
-        alerts: BTreeMap::new(),
+        suppressed: BTreeSet::new(),
         summary: ReplaySummary::default(),
-        store: StateStore::default(),
         newest_ms: None,
         archive: None,
     };
@@ -129,7 +123,7 @@ pub async fn replay(
             tokio::runtime::Handle::current(),
         )?;
         // The grant set these alerts were judged by, as `run` records each one it loads.
-        archive.append_grants(grants, Utc::now()).await?;
+        archive.append_grants(&grants, Utc::now()).await?;
         replayer.archive = Some(archive);
     }
     match &options.archive_in {
@@ -141,21 +135,20 @@ pub async fn replay(
         }
     }
     replayer.judge().await?;
-    replayer.scheduled().await?;
-    replayer.write(out).await
+    let findings = replayer.scheduled().await?;
+    replayer.write(findings, out).await
 }
 
 /// One replay under way.
 struct Replayer<'a> {
-    engine: RuleEngine,
+    /// Its ledger holds the alerts by id with their cumulative counts, as a consumer
+    /// of the live topic upserts them.
+    detector: Detector,
     options: &'a ReplayOptions,
-    grants: &'a GrantSet,
     builder: ActionsBuilder,
-    /// Alerts merge by id across batches, as a consumer of the live topic upserts them.
-    alerts: BTreeMap<String, Alert>,
+    /// The ids of the alerts a suppression silenced.
+    suppressed: BTreeSet<String>,
     summary: ReplaySummary,
-    /// Grant activity of the events replayed so far.
-    store: StateStore,
     /// The newest event time: the clock scheduled rules run at.
     newest_ms: Option<i64>,
     /// Where replayed events and alerts are archived, if anywhere.
@@ -265,9 +258,8 @@ impl Replayer<'_> {
         self.evaluate(batch).await
     }
 
-    /// Runs the event rules over one batch and merges the alerts it raises.
+    /// Judges one batch.
     async fn evaluate(&mut self, batch: RecordBatch) -> Result<(), ReplayError> {
-        let options = self.options;
         self.summary.events += batch.num_rows();
         if batch.num_rows() == 0 {
             return Ok(());
@@ -278,95 +270,57 @@ impl Replayer<'_> {
                 archive.flush().await?;
             }
         }
-        let evaluation = self
-            .engine
-            .evaluate(batch.clone(), |grants| self.store.tables_for(grants))
-            .await?;
-        self.store.record_batch(evaluation.activity.iter());
-        let ts = batch.column(1).as_primitive::<TimestampMillisecondType>();
-        self.newest_ms = self.newest_ms.max(max(ts));
-        for alert in build_alerts(
-            &evaluation.hits,
-            &batch,
-            self.grants,
-            options.dedup_window_ms,
-            Utc::now(),
-        )? {
-            match self.alerts.get_mut(&alert.alert_id) {
-                Some(existing) => merge(existing, alert),
-                None => {
-                    self.alerts.insert(alert.alert_id.clone(), alert);
-                }
-            }
-        }
+        let judgement = self.detector.judge(batch, Utc::now()).await?;
+        self.newest_ms = self.newest_ms.max(judgement.newest_ms);
+        self.suppressed
+            .extend(judgement.suppressed.into_iter().map(|a| a.alert_id));
         Ok(())
     }
 
-    /// Runs every scheduled rule once, at the newest event time.
-    async fn scheduled(&mut self) -> Result<(), ReplayError> {
+    /// Runs every scheduled rule once, at the newest event time, and returns what
+    /// they found.
+    async fn scheduled(&mut self) -> Result<Vec<Alert>, ReplayError> {
         let Some(now_ms) = self.newest_ms else {
-            return Ok(());
+            return Ok(Vec::new());
         };
-        let due: Vec<String> = self
-            .engine
-            .scheduled_rules()
-            .map(|r| r.name.clone())
-            .collect();
-        let hits = self
-            .engine
-            .evaluate_scheduled(&due, &self.store.tables()?, now_ms)
+        let due = self.detector.scheduled_rules();
+        let findings = self
+            .detector
+            .scheduled(&due, &Ownership::everything(), now_ms)
             .await?;
-        let round = findings::decide(
-            &hits,
-            self.grants,
-            &mut self.store,
-            &Ownership::everything(),
-            now_ms,
-        )?;
-        for alert in round.alerts {
-            self.alerts.insert(alert.alert_id.clone(), alert);
-        }
-        Ok(())
+        self.suppressed
+            .extend(findings.suppressed.into_iter().map(|a| a.alert_id));
+        Ok(findings.alerts)
     }
 
-    /// Writes the alerts no suppression silences, as JSON lines (and to the archive).
-    async fn write(mut self, out: &mut impl Write) -> Result<ReplaySummary, ReplayError> {
+    /// Writes every alert no suppression silenced, by id, as JSON lines (and to the
+    /// archive): the event alerts with their final counts, then the findings.
+    async fn write(
+        mut self,
+        findings: Vec<Alert>,
+        out: &mut impl Write,
+    ) -> Result<ReplaySummary, ReplayError> {
         let fail = |source| ReplayError::Input {
             path: "alerts".into(),
             source,
         };
-        for alert in self.alerts.values() {
-            if self.options.suppressions.iter().any(|s| s.silences(alert)) {
-                self.summary.suppressed += 1;
-                continue;
-            }
+        let mut alerts: BTreeMap<String, Alert> = BTreeMap::new();
+        for alert in self.detector.alerts().into_iter().chain(findings) {
+            alerts.insert(alert.alert_id.clone(), alert);
+        }
+        for alert in alerts.values() {
             serde_json::to_writer(&mut *out, alert).map_err(|e| fail(e.into()))?;
             out.write_all(b"\n").map_err(fail)?;
         }
-        self.summary.alerts = self.alerts.len() - self.summary.suppressed;
+        self.summary.alerts = alerts.len();
+        self.summary.suppressed = self.suppressed.len();
         if let Some(mut archive) = self.archive.take() {
-            let alerts: Vec<Alert> = self
-                .alerts
-                .into_values()
-                .filter(|a| !self.options.suppressions.iter().any(|s| s.silences(a)))
-                .collect();
+            let alerts: Vec<Alert> = alerts.into_values().collect();
             archive.append_alerts(&alerts).await?;
             archive.flush().await?;
         }
         Ok(self.summary)
     }
-}
-
-fn merge(into: &mut Alert, more: Alert) {
-    for id in more.event_ids {
-        if !into.event_ids.contains(&id) {
-            into.event_ids.push(id);
-            into.count += 1;
-        }
-    }
-    // RFC 3339 in UTC with fixed precision orders as text.
-    into.first_seen = into.first_seen.clone().min(more.first_seen);
-    into.last_seen = into.last_seen.clone().max(more.last_seen);
 }
 
 fn within(
@@ -381,7 +335,7 @@ fn within(
         since.map(|t| t.timestamp_millis()),
         until.map(|t| t.timestamp_millis()),
     );
-    let ts = batch.column(1).as_primitive::<TimestampMillisecondType>();
+    let ts = schema::event_times(&batch);
     let keep: BooleanArray = ts
         .values()
         .iter()

@@ -3,8 +3,11 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// Event ids an alert carries; `count` stays exact beyond it.
+pub const MAX_EVENT_IDS: usize = 100;
+
 /// One alert (DESIGN §7).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     /// sha256 hex of `rule|group key|window start`: a redelivered batch yields the same id.
     pub alert_id: String,

@@ -102,6 +102,22 @@ pub struct AlertsConfig {
     pub format: AlertFormat,
 }
 
+impl AlertsConfig {
+    /// [`AlertsConfig::dedup_window`] in milliseconds, as alerts are grouped.
+    pub fn dedup_window_ms(&self) -> i64 {
+        millis(self.dedup_window)
+    }
+
+    /// [`AlertsConfig::update_interval`] in milliseconds.
+    pub fn update_interval_ms(&self) -> i64 {
+        millis(self.update_interval)
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// `[archive]`.
 #[derive(Debug, Clone)]
 pub struct ArchiveConfig {

@@ -65,12 +65,12 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
     let resolve = |p: &str| base.join(p);
     let mut errors = Errors(Vec::new());
 
-    const FORMATS: &str = "native, ocsf, cloudtrail, k8s-audit, github-audit";
     let mut parse_format = |key: &str, name: &str| {
         Format::parse(name).unwrap_or_else(|| {
-            errors
-                .0
-                .push(format!("`{key}`: `{name}` is not one of {FORMATS}"));
+            errors.0.push(format!(
+                "`{key}`: `{name}` is not one of {}",
+                Format::names()
+            ));
             Format::Native
         })
     };

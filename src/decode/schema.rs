@@ -4,7 +4,10 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{ArrayRef, TimestampMillisecondBuilder};
+use datafusion::arrow::array::{
+    ArrayRef, AsArray, RecordBatch, TimestampMillisecondArray, TimestampMillisecondBuilder,
+};
+use datafusion::arrow::datatypes::TimestampMillisecondType;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 /// Timestamps are UTC milliseconds: the `ts` contract allows epoch ms, and rules
@@ -54,4 +57,14 @@ static ACTIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
 /// `offset`, `ingest_ts`.
 pub fn actions() -> SchemaRef {
     Arc::clone(&ACTIONS)
+}
+
+/// The event times of a batch of `actions`, found by name: an empty column for a
+/// batch without one (an empty query result).
+pub fn event_times(batch: &RecordBatch) -> TimestampMillisecondArray {
+    batch
+        .column_by_name("ts")
+        .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+        .cloned()
+        .unwrap_or_else(|| TimestampMillisecondArray::from(Vec::<i64>::new()))
 }

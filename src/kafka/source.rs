@@ -14,10 +14,10 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::Ownership;
 use super::client::{ActionConsumer, LagContext};
 use super::progress::Progress;
 use crate::decode::{ActionsBuilder, Rejected, Source as MessageSource, TopicFormat};
-use crate::state::Ownership;
 use crate::telemetry::Metrics;
 use crate::telemetry::events::EventDeadLettered;
 

@@ -11,20 +11,17 @@ use chrono::Utc;
 use rdkafka::consumer::Consumer;
 use tokio::sync::watch;
 
-use crate::alerts::{
-    Alert, AlertmanagerSink, FileSink, KafkaSink, Sink, SinkError, StdoutSink, build_alerts,
-};
+use crate::alerts::{Alert, AlertmanagerSink, FileSink, KafkaSink, Sink, SinkError, StdoutSink};
 use crate::archive::{Archive, ArchiveError};
 use crate::config::Config;
 use crate::decode::ActionsBuilder;
-use crate::findings::{self, Schedules};
-use crate::grants::{GrantSet, GrantTables};
-use crate::kafka::{Collected, KafkaError, Source, SourceSettings};
-use crate::rules::{EngineError, Prepared, Rule, RuleEngine, RuleError};
-use crate::state::{
-    EncodedRecords, Round, StateRecord, StateStore, StateTopic, StateWriter, WriteFailed,
+use crate::detect::{Detector, DetectorError, Schedules};
+use crate::grants::GrantSet;
+use crate::kafka::{
+    Collected, KafkaError, Source, SourceSettings, StateTopic, StateWriter, WriteFailed,
 };
-use crate::suppressions::Suppression;
+use crate::rules::{Prepared, Rule};
+use crate::state::{EncodedRecords, Round, StateRecord, StateStore};
 use crate::telemetry::events::{
     AlertsSuppressed, ArchiveFlushed, BatchProcessed, FindingsRaised, GrantsLoaded, StateWritten,
 };
@@ -114,12 +111,9 @@ pub enum PipelineError {
     /// Kafka could not be reached or configured.
     #[error(transparent)]
     Kafka(#[from] KafkaError),
-    /// A rule does not plan.
-    #[error("invalid rules:\n  {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
-    Rules(Vec<RuleError>),
-    /// Evaluation failed.
+    /// The rules do not plan, or judging failed.
     #[error(transparent)]
-    Engine(#[from] EngineError),
+    Detector(#[from] DetectorError),
     /// A suppressions file is invalid.
     #[error("invalid suppressions:\n  {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
     Suppressions(Vec<crate::suppressions::SuppressionError>),
@@ -143,11 +137,9 @@ pub enum PipelineError {
 /// Everything the loop needs, built by [`run`].
 struct Pipeline {
     source: Arc<Source>,
-    engine: RuleEngine,
-    grants: Arc<GrantSet>,
+    detector: Detector,
     grant_updates: watch::Receiver<Arc<GrantSet>>,
     sinks: Vec<Sink>,
-    dedup_window_ms: i64,
     update_interval_ms: i64,
     updates_checked: Option<Instant>,
     metrics: Metrics,
@@ -155,7 +147,6 @@ struct Pipeline {
     state: StateTopic,
     unflushed: Unflushed,
     state_write: Option<StateWrite>,
-    suppressions: Vec<Suppression>,
     schedules: Schedules,
     /// The topic whose partitions decide which grants this instance reports.
     ownership_topic: String,
@@ -185,9 +176,14 @@ pub async fn run(
     let suppressions = crate::suppressions::load(&config.alerts.suppressions)
         .map_err(PipelineError::Suppressions)?;
     let grants = Arc::clone(&grant_updates.borrow_and_update());
-    let engine = RuleEngine::new(&rules, GrantTables::build(&grants)?)
-        .await
-        .map_err(PipelineError::Rules)?;
+    let detector = Detector::new(
+        &rules,
+        Arc::clone(&grants),
+        connecting.store().clone(),
+        suppressions,
+        config.alerts.dedup_window_ms(),
+    )
+    .await?;
     GrantsLoaded {
         count: grants.len(),
     }
@@ -264,7 +260,7 @@ pub async fn run(
     let intake = Intake::start(
         Arc::clone(&source),
         ActionsBuilder::new(config.kafka.max_message_bytes),
-        engine.preparer(),
+        detector.preparer(),
         stop.clone(),
     );
     tokio::spawn(async move {
@@ -275,26 +271,22 @@ pub async fn run(
     health.set_consuming(true);
     tracing::info!(
         topics = ?config.kafka.topics,
-        event_rules = engine.event_rules().count(),
-        scheduled_rules = engine.scheduled_rules().count(),
+        event_rules = detector.engine().event_rules().count(),
+        scheduled_rules = detector.engine().scheduled_rules().count(),
         "Consuming."
     );
     let mut pipeline = Pipeline {
         source,
-        engine,
-        grants,
+        detector,
         grant_updates,
         sinks,
-        dedup_window_ms: i64::try_from(config.alerts.dedup_window.as_millis()).unwrap_or(i64::MAX),
-        update_interval_ms: i64::try_from(config.alerts.update_interval.as_millis())
-            .unwrap_or(i64::MAX),
+        update_interval_ms: config.alerts.update_interval_ms(),
         updates_checked: None,
         metrics,
         grant_metrics,
         state,
         unflushed: Unflushed::default(),
         state_write: None,
-        suppressions,
         schedules: Schedules::default(),
         ownership_topic: config.kafka.topics.first().cloned().unwrap_or_default(),
         health: health.clone(),
@@ -372,7 +364,7 @@ impl Pipeline {
 
     /// Puts a new grant set in force; called only between batches.
     async fn apply_grants(&mut self, grants: Arc<GrantSet>) -> Result<(), PipelineError> {
-        self.engine.set_grants(GrantTables::build(&grants)?)?;
+        self.detector.set_grants(Arc::clone(&grants))?;
         if let Some(archive) = &mut self.archive {
             archive.append_grants(&grants, Utc::now()).await?;
         }
@@ -381,7 +373,6 @@ impl Pipeline {
             count: grants.len(),
         }
         .emit(&self.metrics);
-        self.grants = grants;
         Ok(())
     }
 
@@ -394,28 +385,9 @@ impl Pipeline {
     ) -> Result<bool, PipelineError> {
         let started = Instant::now();
         let batch = prepared.batch().clone();
-        let (alerts, activity) = if batch.num_rows() > 0 {
-            let state = &self.state;
-            let evaluation = self
-                .engine
-                .evaluate_prepared(prepared, |grants| {
-                    state.with_store(|s| s.tables_for(grants))
-                })
-                .await?;
-            let alerts = build_alerts(
-                &evaluation.hits,
-                &batch,
-                &self.grants,
-                self.dedup_window_ms,
-                Utc::now(),
-            )?;
-            let alerts = self.suppress(alerts);
-            let now_ms = Utc::now().timestamp_millis();
-            let alerts = self.state.with_store(|s| s.alerts.admit(alerts, now_ms));
-            (alerts, evaluation.activity)
-        } else {
-            (Vec::new(), Default::default())
-        };
+        let judgement = self.detector.judge_prepared(prepared, Utc::now()).await?;
+        self.count_suppressed(&judgement.suppressed);
+        let (alerts, activity) = (judgement.alerts, judgement.activity);
         if !self.deliver(&alerts, stop).await || !await_dead_letters(collected.dead_letters).await {
             return Ok(false);
         }
@@ -426,7 +398,6 @@ impl Pipeline {
             archive.append_actions(batch.clone()).await?;
             archive.append_alerts(&alerts).await?;
         }
-        self.state.with_store(|s| s.record_batch(activity.iter()));
         self.unflushed.add([], &collected.offsets);
         let alert_event_ms: Vec<i64> = alerts.iter().filter_map(last_seen_ms).collect();
         BatchProcessed {
@@ -440,7 +411,7 @@ impl Pipeline {
         self.grant_metrics.observe(
             activity.iter(),
             activity.unbound,
-            &self.grants,
+            self.detector.grants(),
             acknowledged_ms,
         );
         Ok(true)
@@ -450,7 +421,7 @@ impl Pipeline {
     /// delivers what they find. Skipped while no partition is assigned.
     async fn run_scheduled(&mut self, stop: &watch::Receiver<bool>) -> Result<(), PipelineError> {
         let now_ms = Utc::now().timestamp_millis();
-        let due = self.schedules.due(&self.engine, now_ms);
+        let due = self.schedules.due(self.detector.engine(), now_ms);
         if due.is_empty() || !self.source.caught_up() {
             return Ok(());
         }
@@ -458,20 +429,17 @@ impl Pipeline {
         if ownership.is_empty() {
             return Ok(());
         }
-        self.schedules.ran(&self.engine, &due, now_ms);
+        self.schedules.ran(self.detector.engine(), &due, now_ms);
         // Findings other instances (or this one, before a restart) recorded must be
         // known before deciding what is new.
         if !self.state.catch_up(Duration::from_secs(5)).await {
             tracing::warn!("State topic not caught up; scheduled rules run on what is known.");
         }
         // Other instances' activity reaches this instance's gauges too.
-        sync_grant_metrics(&self.state, &self.grants, &mut self.grant_metrics);
-        let state = self.state.with_store(|s| s.tables())?;
-        let hits = self.engine.evaluate_scheduled(&due, &state, now_ms).await?;
-        let round = self
-            .state
-            .with_store(|store| findings::decide(&hits, &self.grants, store, &ownership, now_ms))?;
-        let alerts = self.suppress(round.alerts);
+        sync_grant_metrics(&self.state, self.detector.grants(), &mut self.grant_metrics);
+        let findings = self.detector.scheduled(&due, &ownership, now_ms).await?;
+        self.count_suppressed(&findings.suppressed);
+        let alerts = findings.alerts;
         if !self.deliver(&alerts, stop).await {
             return Ok(());
         }
@@ -479,7 +447,7 @@ impl Pipeline {
             archive.append_alerts(&alerts).await?;
         }
         // Written at once: another instance may take these grants over any moment.
-        self.unflushed.add(round.records, &HashMap::new());
+        self.unflushed.add(findings.records, &HashMap::new());
         if !self.flush(stop, true).await {
             return Ok(());
         }
@@ -504,11 +472,7 @@ impl Pipeline {
         }
         self.updates_checked = Some(Instant::now());
         let now_ms = Utc::now().timestamp_millis();
-        let (every_ms, keep_ms) = (self.update_interval_ms, self.dedup_window_ms);
-        let updates = self.state.with_store(|s| {
-            s.alerts.prune(now_ms, keep_ms);
-            s.alerts.updates_due(now_ms, every_ms)
-        });
+        let updates = self.detector.updates_due(now_ms, self.update_interval_ms);
         if !updates.is_empty() {
             tracing::debug!(alerts = updates.len(), "Sending alert updates.");
             if self.deliver(&updates, stop).await
@@ -520,16 +484,10 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Drops (and counts) the alerts a suppression silences.
-    fn suppress(&self, alerts: Vec<Alert>) -> Vec<Alert> {
-        if self.suppressions.is_empty() {
-            return alerts;
+    fn count_suppressed(&self, silenced: &[Alert]) {
+        if !silenced.is_empty() {
+            AlertsSuppressed { alerts: silenced }.emit(&self.metrics);
         }
-        let (silenced, kept): (Vec<Alert>, Vec<Alert>) = alerts
-            .into_iter()
-            .partition(|a| self.suppressions.iter().any(|s| s.silences(a)));
-        AlertsSuppressed { alerts: &silenced }.emit(&self.metrics);
-        kept
     }
 
     /// Writes the unflushed state when due (every [`STATE_FLUSH`]) or when `wait`,
@@ -563,7 +521,7 @@ impl Pipeline {
             pending.push_record(key, record.as_ref());
         }
         let writer = self.state.writer();
-        let round = self.state.with_store(StateStore::begin_round);
+        let round = self.state.store().with(StateStore::begin_round);
         let task = tokio::spawn({
             let writer = writer.clone();
             let metrics = self.metrics.clone();
@@ -597,7 +555,7 @@ impl Pipeline {
         } = write;
         let mut result = task.await.unwrap_or_else(|error| {
             // The records it had taken are unknown: all are written again.
-            self.state.with_store(StateStore::mark_all_changed);
+            self.state.store().with(StateStore::mark_all_changed);
             let error = KafkaError::State {
                 topic: writer.topic().to_owned(),
                 message: format!("write task failed: {error}"),
@@ -697,7 +655,7 @@ impl Pipeline {
 /// Sets the last-seen and scopes-used gauges from the state store: at start (what
 /// was known before the restart) and each scheduled round (what other instances saw).
 fn sync_grant_metrics(state: &StateTopic, grants: &GrantSet, grant_metrics: &mut GrantMetrics) {
-    state.with_store(|store| {
+    state.store().with(|store| {
         let uses = store.grant_use();
         for grant in grants.grants() {
             if let Some(u) = uses.get(grant.id.as_str()) {

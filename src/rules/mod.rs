@@ -4,7 +4,6 @@
 //! Owns rule loading, the SQL session (tables and UDFs) and evaluation. It must not
 //! build alerts or talk to sinks: it answers rows that `alerts` turns into alerts.
 
-mod activity;
 mod builtin;
 mod engine;
 mod error;
@@ -13,7 +12,6 @@ mod rule;
 mod swap;
 mod udf;
 
-pub use activity::{BatchActivity, GrantActivity, Texts};
 pub use builtin::BUILTIN_FIXTURES;
 pub use engine::{Evaluation, RuleEngine, RuleHits};
 pub use error::{EngineError, RuleError};

@@ -10,7 +10,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::error::ArrowError;
 use tokio::sync::watch;
 
-use super::activity::BatchActivity;
+use crate::activity::BatchActivity;
 use crate::grants::{Columns, GrantColumns, GrantIndex, GrantTables};
 
 /// The grant set in force: the whole tables (scheduled rules see them) and where each
@@ -83,7 +83,7 @@ pub(super) fn prepare(
 ) -> Result<Prepared, ArrowError> {
     let grants = view.index.slice(&view.tables, &batch, &reads.grants)?;
     let matches = view.index.scope_matches(&batch)?;
-    let activity = BatchActivity::of(&batch, &view, &matches)?;
+    let activity = BatchActivity::of(&batch, &view.tables, &view.index, &matches)?;
     let action_scopes = match &reads.action_scopes {
         Some(read) => Some(matches.action_scopes(&view.tables, &batch, read)?),
         None => None,

@@ -37,7 +37,7 @@ impl<'a> From<&'a StateRecord> for RecordRef<'a> {
 }
 
 /// Records per chunk: written before waiting for their acknowledgements.
-pub(super) const CHUNK_RECORDS: usize = 5_000;
+pub const CHUNK_RECORDS: usize = 5_000;
 
 /// Keys and payloads (`None`: a tombstone), in the order they are to be written, in
 /// chunks of 5,000 records: one growing buffer for a whole round copied itself
@@ -50,7 +50,7 @@ pub struct EncodedRecords {
 
 /// Up to [`CHUNK_RECORDS`] records in one buffer.
 #[derive(Debug, Default)]
-pub(super) struct Chunk {
+pub struct Chunk {
     bytes: Vec<u8>,
     /// Per record: its key's bytes and its payload's, in `bytes`.
     records: Vec<(Range<usize>, Option<Range<usize>>)>,
@@ -58,7 +58,7 @@ pub(super) struct Chunk {
 
 impl Chunk {
     /// Each record's key and payload, in order.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
         self.records.iter().map(|(key, payload)| {
             (
                 &self.bytes[key.clone()],
@@ -125,7 +125,7 @@ impl EncodedRecords {
     }
 
     /// The round's chunks, in order.
-    pub(super) fn chunks(&self) -> &[Chunk] {
+    pub fn chunks(&self) -> &[Chunk] {
         &self.chunks
     }
 

@@ -18,10 +18,7 @@ use serde_json::value::RawValue;
 use super::encoded::{EncodedRecords, RecordRef};
 use super::pending::{FIRST_ROUND, Pending, Round};
 use super::record::{AlertRecord, alert_key};
-use crate::alerts::Alert;
-
-/// Event ids kept per alert; `count` stays exact beyond it.
-const MAX_EVENT_IDS: usize = 100;
+use crate::alerts::{Alert, MAX_EVENT_IDS};
 
 #[derive(Debug)]
 struct Entry {
@@ -107,11 +104,14 @@ fn fold(into: &mut Alert, repeat: Alert) {
     let known = into.event_ids.len();
     let new: Vec<String> = repeat
         .event_ids
-        .into_iter()
+        .iter()
         .filter(|id| !into.event_ids.contains(id))
+        .cloned()
         .collect();
-    // Events of a re-read batch are already counted.
-    into.count += (new.len() as u64).min(repeat.count);
+    // Events of a re-read batch are already counted; a repeat's events past its
+    // capped ids cannot be recognised, and count as new.
+    let known_again = (repeat.event_ids.len() - new.len()) as u64;
+    into.count += repeat.count.saturating_sub(known_again);
     into.event_ids
         .extend(new.into_iter().take(MAX_EVENT_IDS.saturating_sub(known)));
     // RFC 3339 in UTC with fixed precision orders as text.
@@ -173,6 +173,14 @@ impl AlertLedger {
             }
         }
         updates
+    }
+
+    /// Every alert in its window with its cumulative count, by id: what a consumer
+    /// that upserts the sinks' alerts by id holds (`replay` writes it).
+    pub fn alerts(&self) -> Vec<Alert> {
+        let mut alerts: Vec<Alert> = self.entries.values().filter_map(Entry::alert).collect();
+        alerts.sort_by(|a, b| a.alert_id.cmp(&b.alert_id));
+        alerts
     }
 
     /// Forgets alerts not repeated for `keep_ms` whose last count was sent: their

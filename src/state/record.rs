@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::activity::{DailyAmount, WindowCount};
 use crate::alerts::Alert;
 
 /// Cumulative activity of one credential under one grant. Only the instance owning
@@ -60,28 +61,6 @@ mod shared_strings {
 /// Environments remembered per credential: a credential in more than a handful is
 /// already the finding; the bound keeps a misbehaving one from growing the state.
 pub const MAX_ENVIRONMENTS: usize = 32;
-
-/// Actions in one fixed window of a grant's rate limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WindowCount {
-    /// The window length (a grant's limit may change between reloads).
-    pub window_ms: i64,
-    /// Window start (epoch ms, aligned to the epoch).
-    pub start_ms: i64,
-    /// Actions in it.
-    pub actions: u64,
-}
-
-/// Money moved in one UTC day, in one currency.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DailyAmount {
-    /// Day start (epoch ms, midnight UTC).
-    pub day_ms: i64,
-    /// The currency (`None` when events state none).
-    pub currency: Option<String>,
-    /// Sum of the successful actions' amounts.
-    pub amount: f64,
-}
 
 impl ActivityRecord {
     /// A credential's record before its first action.

@@ -12,12 +12,12 @@ use super::encoded::{EncodedRecords, RecordRef};
 use super::ledger::AlertLedger;
 use super::pending::{FIRST_ROUND, Pending, Round};
 use super::record::{
-    ActivityRecord, DailyAmount, FindingRecord, MAX_ENVIRONMENTS, StateRecord, WindowCount,
-    activity_key, parse_alert_key, parse_finding_key,
+    ActivityRecord, FindingRecord, MAX_ENVIRONMENTS, StateRecord, activity_key, parse_alert_key,
+    parse_finding_key,
 };
 use super::tables::StateTables;
+use crate::activity::{DailyAmount, GrantActivity, WindowCount};
 use crate::grants::limit::DAY_MS;
-use crate::rules::GrantActivity;
 
 /// What is known of one grant's use, over all its credentials, borrowing the
 /// records it sums: a scheduled round takes it for every grant, and copies of the
@@ -352,7 +352,7 @@ fn add_windows(record: &mut ActivityRecord, windows: &[WindowCount], amounts: &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::Texts;
+    use crate::activity::Texts;
     use crate::state::record::finding_key;
     use datafusion::arrow::array::{AsArray, StringArray};
     use datafusion::arrow::datatypes::{Float64Type, Int64Type};

@@ -16,10 +16,10 @@ use prometheus_client::metrics::MetricType;
 use rustc_hash::FxHashMap;
 
 use super::drift::DriftWindow;
+use crate::activity::GrantActivity;
 use crate::grants::pattern::ActionPattern;
 use crate::grants::texts::Text;
 use crate::grants::{Grant, GrantSet, Scope};
-use crate::rules::GrantActivity;
 
 // prometheus-client appends `_total` to counters itself.
 const ACTIONS: &str = "grantwatch_actions";
@@ -381,8 +381,8 @@ impl GrantMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::activity::Texts;
     use crate::grants::parse_str;
-    use crate::rules::Texts;
     use crate::telemetry::Metrics;
     use datafusion::arrow::array::StringArray;
     use std::path::Path;

@@ -419,7 +419,7 @@ fn two_instances_of_one_group_report_each_idle_grant_once() {
     let mut per_partition = [0; 4];
     for i in 0.. {
         let id = format!("g{i}");
-        let p = grantwatch::state::ownership::partition_for(&format!("c-{id}"), 4) as usize;
+        let p = grantwatch::kafka::ownership::partition_for(&format!("c-{id}"), 4) as usize;
         if per_partition[p] < 2 {
             per_partition[p] += 1;
             ids.push(id);

@@ -32,16 +32,44 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format: config, CLI, fuzzing and docs list them from here.
+    pub const ALL: [Format; 5] = [
+        Self::Native,
+        Self::CloudTrail,
+        Self::Ocsf,
+        Self::K8sAudit,
+        Self::GithubAudit,
+    ];
+
+    /// Its spelling in config and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::CloudTrail => "cloudtrail",
+            Self::Ocsf => "ocsf",
+            Self::K8sAudit => "k8s-audit",
+            Self::GithubAudit => "github-audit",
+        }
+    }
+
     /// Parses the config spelling.
     pub fn parse(name: &str) -> Option<Self> {
-        Some(match name {
-            "native" => Self::Native,
-            "cloudtrail" => Self::CloudTrail,
-            "ocsf" => Self::Ocsf,
-            "k8s-audit" => Self::K8sAudit,
-            "github-audit" => Self::GithubAudit,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// Every spelling, comma-separated (for messages).
+    pub fn names() -> String {
+        Self::ALL.map(Self::name).join(", ")
+    }
+}
+
+impl clap::ValueEnum for Format {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
     }
 }
 

@@ -14,8 +14,9 @@ use datafusion::arrow::error::ArrowError;
 
 use crate::alerts::{Alert, alert_id};
 use crate::grants::GrantSet;
+use crate::kafka::Ownership;
 use crate::rules::{RuleEngine, RuleHits, Schedule};
-use crate::state::{Ownership, StateRecord, StateStore, finding_key};
+use crate::state::{StateRecord, StateStore, finding_key};
 
 /// When each scheduled rule is next due (epoch ms of the clock it runs by).
 #[derive(Debug, Default)]
@@ -166,8 +167,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::activity::GrantActivity;
     use crate::grants::{self, GrantTables};
-    use crate::rules::{GrantActivity, load_rules};
+    use crate::rules::load_rules;
 
     const GRANTS: &str = "\
 - id: busy

@@ -2,32 +2,56 @@
 //! in which environments, which scopes they used, and the counts the grants' windowed
 //! limits need. It feeds the drift metrics and the persistent activity state.
 //!
-//! Counted here in one pass over the batch grouped by credential, with the grant
-//! index the batch's scope matches were made with; which actions were flagged comes
-//! from the rule hits. It was four internal SQL queries per batch, whose rows were
-//! then re-keyed by (grant, credential) strings; the queries cost little, the
-//! re-keying most (BENCHMARKS.md, 2026-12-03).
+//! Counted in one pass over the batch grouped by credential, with the grant index
+//! the batch's scope matches were made with, and keyed by rows rather than by
+//! (grant, credential) strings; which actions were flagged comes from the rule hits.
 //!
 //! Its texts (ids, scope patterns, environments) are rows of the batch and of the
-//! grant tables, not copies: with 10,000 grants a batch acts under ~5,600 (grant,
-//! credential) pairs, and their owned strings and sets, made on the reading task and
-//! dropped on the loop, were ~4% of a drain's CPU (BENCHMARKS.md, 2026-12-05).
+//! grant tables, not copies: a batch acts under thousands of (grant, credential)
+//! pairs, and owned strings for each cost a measurable share of a drain
+//! (BENCHMARKS.md, "Where the CPU goes").
+//!
+//! It sits below the rules and the state, which both read it, and must not depend on
+//! either.
 
 use std::ops::Range;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use datafusion::arrow::array::{Array, AsArray, PrimitiveArray, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, PrimitiveArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
 use datafusion::arrow::error::ArrowError;
 
-use super::engine::RuleHits;
-use super::prepare::GrantView;
-use super::rule::Severity;
-use crate::grants::ScopeMatches;
+use serde::{Deserialize, Serialize};
+
 use crate::grants::limit::{DAY_MS, window_start};
 use crate::grants::slice::{primitive_column, string_column};
-use crate::state::{DailyAmount, WindowCount};
+use crate::grants::{GrantIndex, GrantTables, ScopeMatches};
+
+/// Actions in one fixed window of a grant's rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowCount {
+    /// The window length (a grant's limit may change between reloads).
+    pub window_ms: i64,
+    /// Window start (epoch ms, aligned to the epoch).
+    pub start_ms: i64,
+    /// Actions in it.
+    pub actions: u64,
+}
+
+/// Money moved in one UTC day, in one currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DailyAmount {
+    /// Day start (epoch ms, midnight UTC).
+    pub day_ms: i64,
+    /// The currency (`None` when events state none).
+    pub currency: Option<String>,
+    /// Sum of the successful actions' amounts.
+    pub amount: f64,
+}
+
+/// Events flagged by rules above `info`, per (grant, credential): distinct event ids.
+pub type Flagged<'a> = FxHashMap<(&'a str, &'a str), FxHashSet<&'a str>>;
 
 /// Texts of one credential's activity (the scope patterns or the environments it
 /// used): rows of a column the batch or the grant tables hold, distinct.
@@ -189,24 +213,24 @@ pub struct BatchActivity {
 
 impl BatchActivity {
     /// The activity of `actions` (a batch of the `actions` schema) under the grants of
-    /// `view`, with `matches` the batch's scope matches against them. Nothing is
-    /// flagged yet: see [`BatchActivity::flag`].
-    pub(super) fn of(
+    /// `tables` (indexed by `index`), with `matches` the batch's scope matches against
+    /// them. Nothing is flagged yet: see [`BatchActivity::flag`].
+    pub fn of(
         actions: &RecordBatch,
-        view: &GrantView,
+        tables: &GrantTables,
+        index: &GrantIndex,
         matches: &ScopeMatches,
     ) -> Result<Self, ArrowError> {
-        let columns = Columns::of(actions, view)?;
+        let columns = Columns::of(actions, tables)?;
         // Scopes are used by a grant: each of its credentials that acted carries them,
         // so the union per grant is exact whichever instance wrote which credential.
         let mut used = matches.scope_rows().to_vec();
         used.sort_unstable();
         used.dedup();
-        let index = &view.index;
         let mut activity = BatchActivity {
             texts: TextColumns {
-                grant_ids: string_column(&view.tables.grants, "grant_id")?.clone(),
-                scope_actions: string_column(&view.tables.grant_scopes, "action")?.clone(),
+                grant_ids: string_column(&tables.grants, "grant_id")?.clone(),
+                scope_actions: string_column(&tables.grant_scopes, "action")?.clone(),
                 credentials: columns.credentials.clone(),
                 environments: columns.environments.clone(),
             },
@@ -295,9 +319,8 @@ impl BatchActivity {
         }
     }
 
-    /// Counts the actions some rule above `info` flagged, per grant and credential.
-    pub(super) fn flag(&mut self, hits: &[RuleHits]) {
-        let flagged = flagged_pairs(hits);
+    /// Counts the actions some rule flagged, per grant and credential.
+    pub fn flag(&mut self, flagged: &Flagged<'_>) {
         for a in &mut self.acted {
             let key = self.texts.ids(a);
             a.flagged = flagged.get(&key).map_or(0, |events| events.len() as u64);
@@ -372,8 +395,8 @@ struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
-    fn of(actions: &'a RecordBatch, view: &'a GrantView) -> Result<Self, ArrowError> {
-        let grants = &view.tables.grants;
+    fn of(actions: &'a RecordBatch, tables: &'a GrantTables) -> Result<Self, ArrowError> {
+        let grants = &tables.grants;
         Ok(Self {
             credentials: string_column(actions, "credential_id")?,
             ts: primitive_column(actions, "ts")?,
@@ -467,36 +490,6 @@ impl<'a> Columns<'a> {
     }
 }
 
-/// Distinct events flagged by rules above `info`, per (grant, credential).
-fn flagged_pairs(hits: &[RuleHits]) -> FxHashMap<(&str, &str), FxHashSet<&str>> {
-    let mut flagged: FxHashMap<(&str, &str), FxHashSet<&str>> = FxHashMap::default();
-    for hit in hits.iter().filter(|h| h.rule.severity > Severity::Info) {
-        for rows in &hit.rows {
-            let column = |name| {
-                rows.column_by_name(name)
-                    .and_then(|c| c.as_string_opt::<i32>())
-            };
-            let (Some(grants), Some(credentials), Some(events)) = (
-                column("grant_id"),
-                column("credential_id"),
-                column("event_id"),
-            ) else {
-                continue;
-            };
-            for row in 0..rows.num_rows() {
-                if grants.is_null(row) || credentials.is_null(row) || events.is_null(row) {
-                    continue;
-                }
-                flagged
-                    .entry((grants.value(row), credentials.value(row)))
-                    .or_default()
-                    .insert(events.value(row));
-            }
-        }
-    }
-    flagged
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,10 +515,9 @@ mod tests {
 
     fn activity(events: &[String]) -> BatchActivity {
         let (tables, index) = indexed(GRANTS);
-        let view = GrantView { tables, index };
         let batch = native_batch(events.iter());
-        let matches = view.index.scope_matches(&batch).expect("matches");
-        BatchActivity::of(&batch, &view, &matches).expect("activity")
+        let matches = index.scope_matches(&batch).expect("matches");
+        BatchActivity::of(&batch, &tables, &index, &matches).expect("activity")
     }
 
     fn event(ts: &str, credential: &str, action: &str, extra: &str) -> String {

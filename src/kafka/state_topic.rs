@@ -18,27 +18,20 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use tokio::task::JoinHandle;
 
-use super::encoded::{CHUNK_RECORDS, Chunk, EncodedRecords};
-use super::pending::Round;
-use super::record::StateRecord;
-use super::store::StateStore;
 use crate::config::KafkaConfig;
 use crate::kafka::{self, KafkaError};
+use crate::state::{CHUNK_RECORDS, Chunk, EncodedRecords, Round, SharedStore, StateRecord};
 
-fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    // A poisoned lock only means a panicking holder; the maps are still whole.
-    shared.lock().unwrap_or_else(|p| p.into_inner())
+/// How far into each state partition the store has read.
+type ReadTo = Mutex<HashMap<i32, i64>>;
+
+fn lock(read_to: &ReadTo) -> MutexGuard<'_, HashMap<i32, i64>> {
+    // A poisoned lock only means a panicking holder; the map is still whole.
+    read_to.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The header naming the process that wrote a record.
 const WRITER_HEADER: &str = "grantwatch-writer";
-
-/// The store plus how far into each state partition it has read.
-#[derive(Default)]
-struct Shared {
-    store: StateStore,
-    read_to: HashMap<i32, i64>,
-}
 
 /// The state store, persisted to and fed from the state topic.
 pub struct StateTopic {
@@ -48,7 +41,8 @@ pub struct StateTopic {
     partitions: Vec<i32>,
     producer: FutureProducer,
     reader: Arc<StreamConsumer>,
-    shared: Arc<Mutex<Shared>>,
+    store: SharedStore,
+    read_to: Arc<ReadTo>,
     tail: JoinHandle<()>,
 }
 
@@ -61,7 +55,12 @@ impl Drop for StateTopic {
 impl StateTopic {
     /// Creates the topic when missing (compacted), reads it to its end, and keeps
     /// reading it in the background.
-    pub async fn open(config: &KafkaConfig, producer: FutureProducer) -> Result<Self, KafkaError> {
+    /// Its records are merged into `store`.
+    pub async fn open(
+        config: &KafkaConfig,
+        producer: FutureProducer,
+        store: SharedStore,
+    ) -> Result<Self, KafkaError> {
         let topic = config.state_topic.clone();
         let name = topic.clone();
         let fail = move |message: String| KafkaError::State {
@@ -110,11 +109,12 @@ impl StateTopic {
             .assign(&assignment)
             .map_err(|e| fail(format!("cannot assign: {e}")))?;
         let reader = Arc::new(reader);
-        let shared = Arc::new(Mutex::new(Shared::default()));
+        let read_to = Arc::new(ReadTo::default());
         let writer = writer_id();
         let tail = tokio::spawn(tail(
             Arc::clone(&reader),
-            Arc::clone(&shared),
+            store.clone(),
+            Arc::clone(&read_to),
             Arc::clone(&writer),
         ));
         let state = Self {
@@ -123,7 +123,8 @@ impl StateTopic {
             partitions,
             producer,
             reader,
-            shared,
+            store,
+            read_to,
             tail,
         };
         // A topic this process has just created holds nothing to catch up on. Asking
@@ -134,18 +135,14 @@ impl StateTopic {
                 "could not read the topic to its end within 60 s".into(),
             ));
         }
-        let records = state.with_store(|s| s.grant_use().len());
+        let records = state.store.with(|s| s.grant_use().len());
         tracing::info!(topic = %state.topic, grants_with_activity = records, "Grant state restored.");
         Ok(state)
     }
 
-    /// Runs `f` on the store (a closure, so the lock is never held across an await).
-    pub fn with_store<R>(&self, f: impl FnOnce(&mut StateStore) -> R) -> R {
-        f(&mut self.lock().store)
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Shared> {
-        lock(&self.shared)
+    /// The store this topic feeds and persists.
+    pub fn store(&self) -> &SharedStore {
+        &self.store
     }
 
     /// Waits until everything written to the topic before now has been read, so that
@@ -170,10 +167,9 @@ impl StateTopic {
         }
         loop {
             let done = {
-                let shared = self.lock();
-                ends.iter().all(|(p, &high)| {
-                    high <= 0 || shared.read_to.get(p).is_some_and(|&r| r >= high)
-                })
+                let read_to = lock(&self.read_to);
+                ends.iter()
+                    .all(|(p, &high)| high <= 0 || read_to.get(p).is_some_and(|&r| r >= high))
             };
             if done {
                 return true;
@@ -191,7 +187,7 @@ impl StateTopic {
             topic: self.topic.clone(),
             writer: Arc::clone(&self.writer),
             producer: self.producer.clone(),
-            shared: Arc::clone(&self.shared),
+            store: self.store.clone(),
         }
     }
 }
@@ -213,7 +209,7 @@ pub struct StateWriter {
     writer: Arc<str>,
     producer: FutureProducer,
     /// The store whose changes it writes.
-    shared: Arc<Mutex<Shared>>,
+    store: SharedStore,
 }
 
 impl StateWriter {
@@ -244,9 +240,8 @@ impl StateWriter {
             }
             written += chunk.len();
             chunk = EncodedRecords::default();
-            lock(&self.shared)
-                .store
-                .encode_changes(&mut chunk, round, CHUNK_RECORDS);
+            self.store
+                .with(|s| s.encode_changes(&mut chunk, round, CHUNK_RECORDS));
             if chunk.is_empty() {
                 return Ok(written);
             }
@@ -356,7 +351,12 @@ fn written_by(message: &impl Message, writer: &str) -> bool {
 /// Reads the state topic forever, merging every record into the store. Records this
 /// process wrote are only counted as read: the store made them, and reading them back
 /// would parse and reallocate every changed record after each write.
-async fn tail(reader: Arc<StreamConsumer>, shared: Arc<Mutex<Shared>>, writer: Arc<str>) {
+async fn tail(
+    reader: Arc<StreamConsumer>,
+    store: SharedStore,
+    read_to: Arc<ReadTo>,
+    writer: Arc<str>,
+) {
     loop {
         match reader.recv().await {
             Ok(message) => {
@@ -365,13 +365,11 @@ async fn tail(reader: Arc<StreamConsumer>, shared: Arc<Mutex<Shared>>, writer: A
                 } else {
                     parse(&message)
                 };
-                let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
+                // Merged before it counts as read: `catch_up` promises the store has it.
                 if let Some((key, record)) = merge {
-                    shared.store.merge(&key, record);
+                    store.with(|s| s.merge(&key, record));
                 }
-                shared
-                    .read_to
-                    .insert(message.partition(), message.offset() + 1);
+                lock(&read_to).insert(message.partition(), message.offset() + 1);
             }
             Err(error) => {
                 tracing::warn!(%error, "State topic read failed; retrying.");

@@ -10,7 +10,7 @@ use datafusion::arrow::datatypes::{DataType, TimestampMillisecondType};
 use datafusion::arrow::error::ArrowError;
 use hashbrown::HashTable;
 
-use super::alert::{Alert, alert_id};
+use crate::alerts::{Alert, MAX_EVENT_IDS, alert_id};
 use crate::grants::GrantSet;
 use crate::grants::slice::{find, rows_by_key};
 use crate::rules::RuleHits;
@@ -90,6 +90,10 @@ fn missing(name: &str) -> ArrowError {
 
 struct Group {
     alert: Alert,
+    /// The batch row of its earliest event, which describes it.
+    first_row: usize,
+    /// The batch rows of its events.
+    events: Vec<usize>,
     first_ms: i64,
     last_ms: i64,
 }
@@ -151,41 +155,18 @@ pub fn build_alerts(
                 let position = match index.get(&slot) {
                     Some(&i) => i,
                     None => {
-                        let grant_id = grant_ids
-                            .as_ref()
-                            .and_then(|g| value(g, row))
-                            .map(str::to_owned);
-                        let grant = grant_id.as_deref().and_then(|id| grants.get(id));
-                        let action = events
-                            .column("action")?
-                            .and_then(|c| value(c, event_row))
-                            .map(str::to_owned);
-                        let claimed_partner = events
-                            .column("partner")?
-                            .and_then(|c| value(c, event_row))
-                            .map(str::to_owned);
                         groups.push(Group {
                             alert: Alert {
                                 alert_id: alert_id(&rule.name, &slot.1, &rfc3339(window)),
                                 rule: rule.name.clone(),
                                 severity: rule.severity.as_str().to_owned(),
                                 summary: rule.summary.clone(),
-                                reason: value(&reasons, row).unwrap_or_default().to_owned(),
-                                partner: grant.map(|g| g.partner.to_string()).or(claimed_partner),
-                                owner: grant.and_then(|g| g.owner.as_deref().map(str::to_owned)),
-                                purpose: grant.map(|g| g.purpose.to_string()),
-                                grant_id,
-                                credential_id: value(&credentials, row)
-                                    .unwrap_or_default()
-                                    .to_owned(),
-                                action,
-                                first_seen: String::new(),
-                                last_seen: String::new(),
-                                count: 0,
-                                event_ids: Vec::new(),
                                 frameworks: rule.frameworks.clone(),
                                 detected_at: detected_at.clone(),
+                                ..Alert::default()
                             },
+                            first_row: usize::MAX,
+                            events: Vec::new(),
                             first_ms: ts,
                             last_ms: ts,
                         });
@@ -194,18 +175,50 @@ pub fn build_alerts(
                     }
                 };
                 let group = &mut groups[position];
-                if !group.alert.event_ids.iter().any(|id| id == event_id) {
-                    group.alert.event_ids.push(event_id.to_owned());
-                    group.alert.count += 1;
+                // The earliest event describes the alert, whatever order the rule's
+                // rows came in: then a batch split anywhere describes it the same.
+                if event_row < group.first_row {
+                    group.first_row = event_row;
+                    let alert = &mut group.alert;
+                    alert.grant_id = grant_ids
+                        .as_ref()
+                        .and_then(|g| value(g, row))
+                        .map(str::to_owned);
+                    let grant = alert.grant_id.as_deref().and_then(|id| grants.get(id));
+                    let claimed_partner = events
+                        .column("partner")?
+                        .and_then(|c| value(c, event_row))
+                        .map(str::to_owned);
+                    alert.partner = grant.map(|g| g.partner.to_string()).or(claimed_partner);
+                    alert.owner = grant.and_then(|g| g.owner.as_deref().map(str::to_owned));
+                    alert.purpose = grant.map(|g| g.purpose.to_string());
+                    alert.reason = value(&reasons, row).unwrap_or_default().to_owned();
+                    alert.credential_id = value(&credentials, row).unwrap_or_default().to_owned();
+                    alert.action = events
+                        .column("action")?
+                        .and_then(|c| value(c, event_row))
+                        .map(str::to_owned);
                 }
+                group.events.push(event_row);
                 group.first_ms = group.first_ms.min(ts);
                 group.last_ms = group.last_ms.max(ts);
             }
         }
     }
+    groups.sort_by_key(|g| g.first_row);
     Ok(groups
         .into_iter()
         .map(|mut g| {
+            // In arrival order, each once, and as many as the ledger keeps.
+            g.events.sort_unstable();
+            g.events.dedup();
+            g.alert.count = g.events.len() as u64;
+            g.alert.event_ids = g
+                .events
+                .iter()
+                .take(MAX_EVENT_IDS)
+                .map(|&row| events.ids.value(row).to_owned())
+                .collect();
             g.alert.first_seen = rfc3339(g.first_ms);
             g.alert.last_seen = rfc3339(g.last_ms);
             g.alert

@@ -1,0 +1,229 @@
+//! [`Detector`]: judge a batch, run the scheduled rules.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::max;
+use datafusion::arrow::error::ArrowError;
+
+use super::build::build_alerts;
+use super::findings;
+use crate::activity::BatchActivity;
+use crate::alerts::Alert;
+use crate::decode::schema;
+use crate::grants::{GrantSet, GrantTables};
+use crate::kafka::Ownership;
+use crate::rules::{EngineError, Prepared, Preparer, Rule, RuleEngine, RuleError};
+use crate::state::{SharedStore, StateRecord};
+use crate::suppressions::Suppression;
+
+/// Why detection could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectorError {
+    /// A rule does not plan: the user's rules are wrong.
+    #[error("invalid rules:\n  {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Rules(Vec<RuleError>),
+    /// A rule failed on a batch.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A table could not be built (a bug).
+    #[error("cannot build a table: {0}")]
+    Arrow(#[from] ArrowError),
+}
+
+/// What judging one batch decided.
+#[derive(Debug, Default)]
+pub struct Judgement {
+    /// The alerts sinks must see now: new ones, and known ones whose severity rose
+    /// (with their cumulative count). Repeats are folded into the ledger and go out
+    /// as updates ([`Detector::updates_due`]).
+    pub alerts: Vec<Alert>,
+    /// Alerts a suppression silenced: counted, never delivered.
+    pub suppressed: Vec<Alert>,
+    /// The batch's activity per grant and credential, already recorded in the store.
+    pub activity: BatchActivity,
+    /// The newest event time in the batch (epoch ms), if it had events.
+    pub newest_ms: Option<i64>,
+}
+
+/// What one round of scheduled rules decided.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// New or changed findings, to deliver.
+    pub alerts: Vec<Alert>,
+    /// Findings a suppression silenced.
+    pub suppressed: Vec<Alert>,
+    /// State records to persist (findings in force, tombstones for cleared ones).
+    pub records: Vec<(String, Option<StateRecord>)>,
+}
+
+/// Judges actions against the grants in force and what the state knows.
+///
+/// Batches are judged one at a time, in order; their boundaries change nothing an
+/// alert says (id, count, severity, event ids), since every alert is folded into the
+/// ledger by id.
+pub struct Detector {
+    engine: RuleEngine,
+    grants: Arc<GrantSet>,
+    store: SharedStore,
+    suppressions: Vec<Suppression>,
+    dedup_window_ms: i64,
+}
+
+impl Detector {
+    /// Plans `rules` against `grants`; a rule that does not plan is refused here.
+    /// `store` is the grant state, shared with whoever persists it.
+    pub async fn new(
+        rules: &[Rule],
+        grants: Arc<GrantSet>,
+        store: SharedStore,
+        suppressions: Vec<Suppression>,
+        dedup_window_ms: i64,
+    ) -> Result<Self, DetectorError> {
+        let engine = RuleEngine::new(rules, GrantTables::build(&grants)?)
+            .await
+            .map_err(DetectorError::Rules)?;
+        Ok(Self {
+            engine,
+            grants,
+            store,
+            suppressions,
+            dedup_window_ms,
+        })
+    }
+
+    /// The rule engine (which rules run, and when).
+    pub fn engine(&self) -> &RuleEngine {
+        &self.engine
+    }
+
+    /// The grant set in force.
+    pub fn grants(&self) -> &Arc<GrantSet> {
+        &self.grants
+    }
+
+    /// The grant state judged against.
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    /// Prepares batches against the grants in force, from any task.
+    pub fn preparer(&self) -> Preparer {
+        self.engine.preparer()
+    }
+
+    /// Puts a new grant set in force; batches prepared before are prepared again.
+    pub fn set_grants(&mut self, grants: Arc<GrantSet>) -> Result<(), DetectorError> {
+        self.engine.set_grants(GrantTables::build(&grants)?)?;
+        self.grants = grants;
+        Ok(())
+    }
+
+    /// Judges a batch of actions: [`Detector::judge_prepared`] after preparing it.
+    pub async fn judge(
+        &self,
+        batch: RecordBatch,
+        now: DateTime<Utc>,
+    ) -> Result<Judgement, DetectorError> {
+        let prepared = self.preparer().prepare(batch)?;
+        self.judge_prepared(prepared, now).await
+    }
+
+    /// Runs every per-batch rule over the batch and the state before it, groups the
+    /// rows into alerts, drops the suppressed ones, folds the rest into the ledger
+    /// and records the batch's activity. `now` is the wall clock: alerts' detection
+    /// time, and the ledger's clock for updates and forgetting.
+    pub async fn judge_prepared(
+        &self,
+        prepared: Prepared,
+        now: DateTime<Utc>,
+    ) -> Result<Judgement, DetectorError> {
+        let batch = prepared.batch().clone();
+        if batch.num_rows() == 0 {
+            return Ok(Judgement::default());
+        }
+        let store = &self.store;
+        let evaluation = self
+            .engine
+            .evaluate_prepared(prepared, |grants| store.with(|s| s.tables_for(grants)))
+            .await?;
+        let built = build_alerts(
+            &evaluation.hits,
+            &batch,
+            &self.grants,
+            self.dedup_window_ms,
+            now,
+        )?;
+        let (suppressed, kept) = self.suppress(built);
+        let now_ms = now.timestamp_millis();
+        let activity = evaluation.activity;
+        let alerts = self.store.with(|s| {
+            s.record_batch(activity.iter());
+            s.alerts.admit(kept, now_ms)
+        });
+        Ok(Judgement {
+            alerts,
+            suppressed,
+            activity,
+            newest_ms: max(&schema::event_times(&batch)),
+        })
+    }
+
+    /// Runs the scheduled rules named in `due` at `now_ms`, over the whole grant set
+    /// and state, and decides which findings are new for the grants `ownership`
+    /// gives this instance. The findings decided are in the store already; their
+    /// records are returned for persisting.
+    pub async fn scheduled(
+        &self,
+        due: &[String],
+        ownership: &Ownership,
+        now_ms: i64,
+    ) -> Result<Findings, DetectorError> {
+        let state = self.store.with(|s| s.tables())?;
+        let hits = self.engine.evaluate_scheduled(due, &state, now_ms).await?;
+        let round = self
+            .store
+            .with(|s| findings::decide(&hits, &self.grants, s, ownership, now_ms))?;
+        let (suppressed, alerts) = self.suppress(round.alerts);
+        Ok(Findings {
+            alerts,
+            suppressed,
+            records: round.records,
+        })
+    }
+
+    /// Every scheduled rule, by name.
+    pub fn scheduled_rules(&self) -> Vec<String> {
+        self.engine
+            .scheduled_rules()
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
+    /// Forgets the alerts whose window is over at `now_ms`, then returns those whose
+    /// count grew since the sinks last saw them at least `every_ms` ago, marked as
+    /// seen: sent again under the same id as updates.
+    pub fn updates_due(&self, now_ms: i64, every_ms: i64) -> Vec<Alert> {
+        let keep_ms = self.dedup_window_ms;
+        self.store.with(|s| {
+            s.alerts.prune(now_ms, keep_ms);
+            s.alerts.updates_due(now_ms, every_ms)
+        })
+    }
+
+    /// Every alert in its window with its cumulative count, by id.
+    pub fn alerts(&self) -> Vec<Alert> {
+        self.store.with(|s| s.alerts.alerts())
+    }
+
+    /// `(silenced, kept)`.
+    fn suppress(&self, alerts: Vec<Alert>) -> (Vec<Alert>, Vec<Alert>) {
+        if self.suppressions.is_empty() {
+            return (Vec::new(), alerts);
+        }
+        alerts
+            .into_iter()
+            .partition(|a| self.suppressions.iter().any(|s| s.silences(a)))
+    }
+}

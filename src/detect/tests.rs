@@ -1,0 +1,268 @@
+//! Live = replay: a stream judged in batches of any size raises the same alerts.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use proptest::prelude::*;
+
+use super::Detector;
+use crate::alerts::{Alert, MAX_EVENT_IDS};
+use crate::decode::{ActionsBuilder, Source};
+use crate::grants::{self, GrantSet};
+use crate::kafka::Ownership;
+use crate::rules::{Rule, load_rules};
+use crate::state::SharedStore;
+
+const GRANTS: &str = r#"
+- id: acme-payouts
+  partner: acme-payroll
+  owner: jane.doe@bank.example
+  purpose: Initiate payroll payouts
+  credentials: [cli_acme, cli_acme_2]
+  valid_from: 2026-01-01T00:00:00Z
+  expires_at: 2027-06-01T00:00:00Z
+  environments: [prod]
+  scopes:
+    - action: "POST /v1/payouts"
+      max_amount: 5000
+      currencies: [EUR]
+    - action: "GET /v1/payouts/*"
+    - action: "GET /v1/balances"
+- id: fintech-read
+  partner: fintech
+  owner: sam@bank.example
+  purpose: Read balances
+  credentials: [cli_fin]
+  valid_from: 2026-01-01T00:00:00Z
+  expires_at: 2027-06-01T00:00:00Z
+  scopes:
+    - action: "GET /v1/balances"
+    - action: "GET /v1/accounts/*"
+"#;
+
+/// One generated action: who, what, and how long after the one before.
+#[derive(Debug, Clone)]
+struct Step {
+    gap_ms: i64,
+    credential: &'static str,
+    action: &'static str,
+    environment: &'static str,
+    amount: Option<u32>,
+    /// The same action this many times, a second apart: bursts pass the id cap.
+    burst: usize,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let gap = prop_oneof![
+        8 => 0i64..60_000,
+        1 => 3_000_000i64..4_000_000,
+        1 => 3 * 86_400_000i64..4 * 86_400_000,
+    ];
+    let credential = prop::sample::select(vec![
+        "cli_acme",
+        "cli_acme",
+        "cli_acme",
+        "cli_acme_2",
+        "cli_fin",
+        "cli_other",
+    ]);
+    // Refunds are out of every purpose: half the stream, so alerts pass the id cap.
+    let action = prop::sample::select(vec![
+        "POST /v1/payouts",
+        "GET /v1/payouts/p_1",
+        "GET /v1/balances",
+        "GET /v1/accounts/a_9",
+        "DELETE /v1/accounts/a_9",
+        "POST /v1/refunds",
+        "POST /v1/refunds",
+        "POST /v1/refunds",
+        "POST /v1/refunds",
+        "POST /v1/refunds",
+    ]);
+    let environment = prop::sample::select(vec!["prod", "prod", "sandbox"]);
+    let amount = prop::option::of(1u32..9_000);
+    let burst = prop_oneof![9 => Just(1usize), 1 => 20usize..150];
+    (gap, credential, action, environment, amount, burst).prop_map(
+        |(gap_ms, credential, action, environment, amount, burst)| Step {
+            gap_ms,
+            credential,
+            action,
+            environment,
+            amount,
+            burst,
+        },
+    )
+}
+
+/// The steps as native JSON lines, times strictly increasing from 2026-03-01.
+fn events(steps: &[Step]) -> Vec<String> {
+    let mut ts = DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
+        .expect("time")
+        .timestamp_millis();
+    let mut i = 0;
+    let mut lines = Vec::new();
+    for s in steps {
+        ts += s.gap_ms;
+        for _ in 0..s.burst {
+            ts += 1_000;
+            let mut event = serde_json::json!({
+                "event_id": format!("e{i}"),
+                "ts": ts,
+                "credential_id": s.credential,
+                "action": s.action,
+                "environment": s.environment,
+            });
+            if let Some(amount) = s.amount {
+                event["amount"] = amount.into();
+                event["currency"] = "EUR".into();
+            }
+            lines.push(event.to_string());
+            i += 1;
+        }
+    }
+    lines
+}
+
+/// What an alert says, less when it was detected.
+fn said(mut alert: Alert) -> Alert {
+    alert.detected_at = String::new();
+    alert
+}
+
+/// Judges `lines` in batches of `sizes` (cycled), then runs every scheduled rule at
+/// the newest event time, and returns every alert by id.
+async fn judge_in(
+    rules: &[Rule],
+    grants: &Arc<GrantSet>,
+    lines: &[String],
+    sizes: &[usize],
+) -> Vec<Alert> {
+    let detector = Detector::new(
+        rules,
+        Arc::clone(grants),
+        SharedStore::default(),
+        Vec::new(),
+        3_600_000,
+    )
+    .await
+    .expect("rules plan");
+    let mut newest_ms = None;
+    let mut at = 0;
+    for &size in sizes.iter().cycle() {
+        if at >= lines.len() {
+            break;
+        }
+        let end = (at + size).min(lines.len());
+        let mut builder = ActionsBuilder::new(1 << 20);
+        for (offset, line) in lines[at..end].iter().enumerate() {
+            let source = Source {
+                topic: "t",
+                partition: 0,
+                offset: (at + offset) as i64,
+            };
+            builder.push_native(line.as_bytes(), source).expect("event");
+        }
+        let batch = builder.finish().expect("batch");
+        let judgement = detector.judge(batch, Utc::now()).await.expect("judged");
+        newest_ms = newest_ms.max(judgement.newest_ms);
+        at = end;
+    }
+    let mut alerts: Vec<Alert> = detector.alerts().into_iter().map(said).collect();
+    if let Some(now_ms) = newest_ms {
+        let due = detector.scheduled_rules();
+        let findings = detector
+            .scheduled(&due, &Ownership::everything(), now_ms)
+            .await
+            .expect("scheduled");
+        alerts.extend(findings.alerts.into_iter().map(said));
+    }
+    alerts.sort_by(|a, b| a.alert_id.cmp(&b.alert_id));
+    alerts
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Whatever the batch sizes, the same alerts: ids, counts, severities, event ids
+    /// (capped), first and last seen, and the event that describes each.
+    #[test]
+    fn batch_boundaries_change_no_alert(
+        steps in prop::collection::vec(step(), 1..200),
+        sizes in prop::collection::vec(1usize..64, 1..6),
+    ) {
+        let rules = load_rules(&[]).expect("rules");
+        let grants = Arc::new(
+            grants::parse_str(GRANTS, std::path::Path::new("grants.yaml"), std::time::Duration::from_secs(30 * 86_400))
+                .expect("grants"),
+        );
+        let lines = events(&steps);
+        let (whole, batched) = runtime().block_on(async {
+            let whole = judge_in(&rules, &grants, &lines, &[lines.len()]).await;
+            let batched = judge_in(&rules, &grants, &lines, &sizes).await;
+            (whole, batched)
+        });
+        for alert in &whole {
+            prop_assert!(alert.event_ids.len() <= MAX_EVENT_IDS);
+            prop_assert!(alert.count >= alert.event_ids.len() as u64);
+        }
+        prop_assert_eq!(whole, batched);
+    }
+}
+
+/// The cases above reach the rules they are meant to: a stream of repeats makes an
+/// alert past the event-id cap, and a new scope after the learning week makes a
+/// `first_seen_action`.
+#[test]
+fn the_generated_streams_reach_the_cap_and_first_seen_action() {
+    let rules = load_rules(&[]).expect("rules");
+    let grants = Arc::new(
+        grants::parse_str(
+            GRANTS,
+            std::path::Path::new("grants.yaml"),
+            std::time::Duration::from_secs(30 * 86_400),
+        )
+        .expect("grants"),
+    );
+    let repeat = |action: &'static str, gap_ms: i64, burst: usize| Step {
+        gap_ms,
+        credential: "cli_acme",
+        action,
+        environment: "prod",
+        amount: None,
+        burst,
+    };
+    let steps = [
+        repeat("GET /v1/balances", 0, 1),
+        repeat("POST /v1/refunds", 0, 150),
+        repeat("GET /v1/payouts/p_1", 8 * 86_400_000, 1),
+    ];
+    let lines = events(&steps);
+    let (whole, batched) = runtime().block_on(async {
+        (
+            judge_in(&rules, &grants, &lines, &[lines.len()]).await,
+            judge_in(&rules, &grants, &lines, &[7, 1, 30]).await,
+        )
+    });
+    assert_eq!(whole, batched);
+    let refunds = whole
+        .iter()
+        .find(|a| a.rule == "out_of_purpose_action")
+        .expect("out of purpose");
+    assert_eq!(
+        (refunds.count, refunds.event_ids.len()),
+        (150, MAX_EVENT_IDS)
+    );
+    assert_eq!(refunds.event_ids.first().map(String::as_str), Some("e1"));
+    assert!(
+        whole.iter().any(|a| a.rule == "first_seen_action"),
+        "{whole:#?}"
+    );
+}
