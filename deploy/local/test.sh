@@ -67,6 +67,9 @@ log "rules test (every rule's fixtures)"
 log "grants check examples/grants"
 "$grantwatch" grants check --at 2026-12-01 examples/grants
 
+log "fuzz targets compile (scripts/fuzz.sh runs them)"
+CARGO_TARGET_DIR=target/fuzz-check cargo check --locked --quiet --manifest-path fuzz/Cargo.toml --bins
+
 log "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
 

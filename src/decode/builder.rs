@@ -313,9 +313,8 @@ impl ActionsBuilder {
 }
 
 // Each column's builder is replaced by one with room for as many rows and bytes as
-// it just held: batches are alike, and a builder finished empty grew again from
-// nothing, reallocating (and copying what it held) at each doubling. That was 1.0%
-// of a drain's CPU samples, on the reading task; 0.1% sized (BENCHMARKS.md).
+// it just held: batches are alike, and a builder finished empty would grow again from
+// nothing, reallocating (and copying what it held) at each doubling.
 
 fn strings(builder: &mut StringBuilder) -> ArrayRef {
     let array = builder.finish();

@@ -276,9 +276,8 @@ fn parse_text(text: &str, file: &Path, shared: &mut Shared) -> Loaded {
 /// it always has.
 ///
 /// A long list is parsed in two halves on two threads: YAML parsing is most of a
-/// start-up's CPU, on one core while the other waits on Kafka (10,000 grants:
-/// BENCHMARKS.md, 2026-12-05 evening). The second half keeps caches of its own, so
-/// its distinct texts and patterns are held twice at most.
+/// start-up's CPU, on one core while the other waits on Kafka. The second half keeps
+/// caches of its own, so its distinct texts and patterns are held twice at most.
 fn parse_items(locator: &ItemLocator, text: &str, shared: &mut Shared) -> Option<Loaded> {
     if !locator.only_items() {
         return None;

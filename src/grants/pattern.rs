@@ -49,9 +49,8 @@ struct PathPattern {
     segments: Vec<Segment>,
     /// The segments before the first one with a `*`, joined by `/`: a matching path
     /// starts with it. Most actions are rejected by this one comparison, or, for a
-    /// pattern without wildcards, decided by equality. Matching every (event, scope)
-    /// pair segment by segment was 4.0% of a drain's instructions; with this and
-    /// [`ActionParts`], 2.1% (BENCHMARKS.md, 2026-12-05 evening).
+    /// pattern without wildcards, decided by equality: every (event, scope) pair of a
+    /// batch is matched, so this stays a prefix test before any segment walk.
     literal: String,
     /// How many segments `literal` is: a path that starts with it matches them, so
     /// only the segments after them are compared.

@@ -430,8 +430,8 @@ fn flagged(hits: &[RuleHits]) -> Flagged<'_> {
 }
 
 /// Executes a physical plan over the current tables; empty batches are dropped.
-/// Planning cost 40% of rule time per batch when it was redone for every batch; now a
-/// batch only resets the plan's operators (a hash join's build side, a sort's state).
+/// Plans are never made per batch (planning costs as much as running a rule): a batch
+/// only resets the plan's operators (a hash join's build side, a sort's state).
 async fn execute(
     task: Arc<TaskContext>,
     plan: &Arc<dyn ExecutionPlan>,

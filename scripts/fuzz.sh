@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for a bounded time each.
-#   deploy/fuzz/run.sh [SECONDS_PER_TARGET=60] [TARGET...]
+#   scripts/fuzz.sh [SECONDS_PER_TARGET=60] [TARGET...]
 # Targets: decode (every input format), grants (the grants parser), config.
 # Stable Rust: cargo-fuzz runs without a sanitizer (panics, overflows in debug
 # assertions, timeouts and out-of-memory are still caught). FUZZ_SANITIZER=address
@@ -8,7 +8,7 @@
 # ships its runtime. Seeds come from tests/fixtures and ../shared/data when present;
 # crashes land in fuzz/artifacts/TARGET/ and make the script exit 1.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")

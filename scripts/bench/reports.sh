@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Time of every canned report over an archive of generated events, side by side with
 # DuckDB asking the same question of the same Parquet files (tests/history/check.py).
-#   deploy/bench/reports.sh [EVENTS=10000000] [DAYS=10]
+#   scripts/bench/reports.sh [EVENTS=10000000] [DAYS=10]
 # Needs a release build. The archive is built once per size (generate.py, then
 # `grantwatch replay --archive-out`) and kept in $BENCH_DIR for reruns.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml || echo +dirty)
 events=${1:-10000000}
 days=${2:-10}
 bin=${GRANTWATCH_BIN:-target/release/grantwatch}
@@ -54,7 +55,11 @@ for report in idle_grants unused_scopes least_privilege drift_by_partner out_of_
   duck=$(for _ in 1 2 3; do
     "$python" tests/history/check.py --dir "$work" --since "$since" --until "$until" --bench "$report"
   done | best)
-  printf '| %s | %s | %.3f | %.3f | %.2f | %.3f |\n' "$report" "$rows" "$gw" "$duck" \
-    "$(echo "$gw / $duck" | bc -l)" "$wall"
+  ratio=$(printf '%.2f' "$(echo "$gw / $duck" | bc -l)")
+  printf '| %s | %s | %.3f | %.3f | %s | %.3f |\n' "$report" "$rows" "$gw" "$duck" "$ratio" "$wall"
+  if [ "${RECORD:-1}" != 0 ]; then
+    printf '%s,%s,%s,%s,%s,%.3f,%.3f,%s,%.3f\n' "$(date -u +%F)" "$commit" "$(nproc)" \
+      "$report" "$rows" "$gw" "$duck" "$ratio" "$wall" >> docs/bench/reports.csv
+  fi
 done
-echo "cores: $(nproc); best of 3 each"
+echo "cores: $(nproc); best of 3 each; rows appended to docs/bench/reports.csv unless RECORD=0"

@@ -2,8 +2,8 @@
 # The pipeline benchmark: what one `grantwatch run` does against the local broker,
 # next to kcat's raw consume rate of the same topic (the ceiling for any Kafka
 # consumer on this machine).
-#   deploy/bench/throughput.sh [EVENTS=2000000] [GRANTS=10000] [PARTITIONS=4]
-# Three runs, one table (printed, and added to BENCHMARKS.md unless RECORD=0):
+#   scripts/bench/throughput.sh [EVENTS=2000000] [GRANTS=10000] [PARTITIONS=4]
+# Three runs, one table (printed, and appended to docs/bench/pipeline.csv unless RECORD=0):
 #   drain    EVENTS partner actions (~450 bytes, ~2% out of purpose) for GRANTS grants,
 #            produced first, then consumed, decoded, judged by every rule, alerted,
 #            archived and committed: events/s from process start to exit after the
@@ -30,7 +30,7 @@
 # topic already holding them and their sentinels (as a KEEP=1 run leaves it) instead
 # of producing a new one; the memory run always makes its own:
 #   for b in /tmp/gw-before target/release/grantwatch /tmp/gw-before ...; do
-#     GRANTWATCH_BIN=$b RUNS=drain RECORD=0 WORKLOAD=/tmp/w TOPIC=kept deploy/bench/throughput.sh
+#     GRANTWATCH_BIN=$b RUNS=drain RECORD=0 WORKLOAD=/tmp/w TOPIC=kept scripts/bench/throughput.sh
 #   done
 # Needs the local broker (deploy/local/kafka.sh start) and a `dist` build.
 set -euo pipefail
@@ -72,7 +72,7 @@ per_second() { echo "$1 * 1000 / $2" | bc; }
 generate() {
   mkdir -p "$1"
   [ -f "$1/events.tsv" ] && [ -f "$1/grants.yaml" ] && return
-  python3 deploy/bench/generate.py "$1" "$events" "$2"
+  python3 scripts/bench/generate.py "$1" "$events" "$2"
 }
 
 # produce DIR TOPIC: the workload to a new topic, then one sentinel per partition,
@@ -240,13 +240,13 @@ latency() {
     sleep 0.1
   done
   since=$(( $(ms) + warmup * 1000 ))
-  python3 deploy/bench/pace.py "$data/events.tsv" "$rate" $((seconds + warmup)) \
+  python3 scripts/bench/pace.py "$data/events.tsv" "$rate" $((seconds + warmup)) \
     | kcat -P -b "$brokers" -t "$topic" -K $'\t' -X linger.ms=1
   sleep 2
   sample "$pid"
   stop "$dir"
   kcat -C -b "$brokers" -t "$alert_topic" -o beginning -e -q -f '%T\t%s\n' > "$work/latency-alerts.tsv"
-  read -r count p50 p99 max < <(python3 deploy/bench/latency.py "$work/latency-alerts.tsv" "$since")
+  read -r count p50 p99 max < <(python3 scripts/bench/latency.py "$work/latency-alerts.tsv" "$since")
   echo "detection latency over $count alerts: p50 $p50 ms, p99 $p99 ms, max $max ms; peak RSS $peak_rss MiB, CPU $cpu_s s"
   printf '| %s | %s | %s | latency | %s | %s/s for %s s | - | - | - | %s / %s ms (%s alerts) | %s MiB | %s s |\n' \
     "$(date +%F)" "$commit" "$(nproc)" "$grants" "$rate" "$seconds" "$p50" "$p99" "$count" \
@@ -294,13 +294,13 @@ echo
 cat "$table"
 echo "archive: ${ARCHIVE:-1}"
 if [ "${RECORD:-1}" != 0 ] && [ -s "$rows" ]; then
-  # New rows go above the marker that ends the table in BENCHMARKS.md.
+  # The table's rows, as CSV, appended to the raw results BENCHMARKS.md summarises.
   python3 - "$rows" <<'PY'
-import sys
-rows = open(sys.argv[1]).read()
-text = open("BENCHMARKS.md").read()
-marker = "<!-- throughput.sh rows above -->"
-open("BENCHMARKS.md", "w").write(text.replace(marker, rows + marker, 1))
+import csv, sys
+with open(sys.argv[1]) as rows, open("docs/bench/pipeline.csv", "a", newline="") as out:
+    for line in rows:
+        if line.startswith("|"):
+            csv.writer(out).writerow(c.strip() for c in line.strip().strip("|").split("|"))
 PY
-  echo "rows added to BENCHMARKS.md"
+  echo "rows appended to docs/bench/pipeline.csv"
 fi
