@@ -38,6 +38,7 @@ pub mod query;
 pub mod reload;
 pub mod replay;
 pub mod rules;
+pub mod service;
 pub mod state;
 pub mod suppressions;
 pub mod telemetry;

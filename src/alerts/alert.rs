@@ -6,6 +6,9 @@ use sha2::{Digest, Sha256};
 /// Event ids an alert carries; `count` stays exact beyond it.
 pub const MAX_EVENT_IDS: usize = 100;
 
+/// The owner name used for alerts whose grant names none (and for unknown credentials).
+pub const UNOWNED: &str = "unowned";
+
 /// One alert (DESIGN §7).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Alert {

@@ -6,11 +6,9 @@
 //! acknowledged).
 
 mod alert;
-mod alertmanager;
 mod format;
-mod sink;
+mod sinks;
 
-pub use alert::{Alert, MAX_EVENT_IDS, alert_id};
-pub use alertmanager::AlertmanagerSink;
+pub use alert::{Alert, MAX_EVENT_IDS, UNOWNED, alert_id};
 pub use format::AlertFormat;
-pub use sink::{FileSink, KafkaSink, Sink, SinkError, StdoutSink};
+pub use sinks::{AlertmanagerSink, FileSink, KafkaSink, Sink, SinkError, SinkSettings, StdoutSink};

@@ -8,7 +8,7 @@ mod validate;
 
 use std::collections::BTreeMap;
 
-use crate::alerts::AlertFormat;
+use crate::alerts::SinkSettings;
 use crate::archive::{ArchiveLocation, ArchiveSettings};
 use crate::decode::TopicFormat;
 use std::net::SocketAddr;
@@ -81,25 +81,15 @@ pub struct GrantsConfig {
 /// `[alerts]`.
 #[derive(Debug, Clone)]
 pub struct AlertsConfig {
-    /// Kafka alert topic (none: not sent to Kafka).
-    pub kafka_topic: Option<String>,
-    /// JSON-lines file; `{owner}` in the name splits it into one file per owner.
-    pub file: Option<PathBuf>,
-    /// Only alerts of these owners go to the file (empty: all).
-    pub file_owners: Vec<String>,
+    /// Where alerts go.
+    pub sinks: SinkSettings,
     /// Suppression files.
     pub suppressions: Vec<PathBuf>,
-    /// Alertmanager base URL.
-    pub alertmanager_url: Option<String>,
     /// Alerts with the same rule and group key in one window share an id; repeats
     /// update the alert instead of raising it again.
     pub dedup_window: Duration,
     /// A repeated alert is sent again (same id, cumulative count) at most this often.
     pub update_interval: Duration,
-    /// Also print alerts on standard output.
-    pub stdout: bool,
-    /// How the Kafka topic and the file carry alerts.
-    pub format: AlertFormat,
 }
 
 impl AlertsConfig {

@@ -9,7 +9,7 @@ use super::raw::RawConfig;
 use std::collections::BTreeMap;
 
 use super::{AlertsConfig, ArchiveConfig, BatchConfig, Config, GrantsConfig, KafkaConfig};
-use crate::alerts::AlertFormat;
+use crate::alerts::{AlertFormat, SinkSettings};
 use crate::archive::{ArchiveLocation, ArchiveSettings};
 use crate::decode::{Format, TopicFormat};
 use crate::grants::parse_duration;
@@ -222,19 +222,21 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
         rule_dirs: raw.rules.dirs.iter().map(|p| resolve(p)).collect(),
         report_dirs: raw.reports.dirs.iter().map(|p| resolve(p)).collect(),
         alerts: AlertsConfig {
-            kafka_topic,
-            file: raw
-                .alerts
-                .file
-                .filter(|f| !f.is_empty())
-                .map(|f| resolve(&f)),
-            file_owners,
+            sinks: SinkSettings {
+                kafka_topic,
+                file: raw
+                    .alerts
+                    .file
+                    .filter(|f| !f.is_empty())
+                    .map(|f| resolve(&f)),
+                file_owners,
+                alertmanager_url,
+                stdout: raw.alerts.stdout,
+                format,
+            },
             suppressions: raw.alerts.suppressions.iter().map(|p| resolve(p)).collect(),
-            alertmanager_url,
             dedup_window,
             update_interval,
-            stdout: raw.alerts.stdout,
-            format,
         },
         archive,
         metrics_listen,
@@ -369,7 +371,7 @@ mod tests {
             &[],
         )
         .expect("valid");
-        assert_eq!(c.alerts.file_owners, ["a@bank.example"]);
+        assert_eq!(c.alerts.sinks.file_owners, ["a@bank.example"]);
     }
 
     #[test]

@@ -13,8 +13,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::FutureProducer;
 
 use crate::config::Config;
-use crate::telemetry::{Health, Metrics};
-use crate::{grants, http, pipeline, rules};
+use crate::{grants, service};
 
 const ACTIONS_TOPIC: &str = "partner-actions";
 
@@ -52,22 +51,10 @@ pub async fn run(seconds: Option<u64>, metrics_listen: SocketAddr) -> anyhow::Re
     )?;
     let toml = format!(
         "[kafka]\nbrokers = \"{brokers}\"\ngroup_id = \"grantwatch-demo\"\ntopics = [\"{ACTIONS_TOPIC}\"]\n\
-         [alerts]\nkafka_topic = \"partner-alerts\"\nstdout = true\n[metrics]\nlisten = \"{metrics_listen}\"\n\
+         [grants]\npaths = [\"grants.yaml\"]\n[alerts]\nkafka_topic = \"partner-alerts\"\nstdout = true\n[metrics]\nlisten = \"{metrics_listen}\"\n\
          [archive]\nurl = \"archive\"\nflush_interval = \"5s\"\n"
     );
     let config = Config::from_toml(&toml, &dir.join("demo.toml"), std::iter::empty())?;
-    let rules = rules::load_rules(&[]).map_err(|e| anyhow::anyhow!("built-in rules: {e:?}"))?;
-
-    let (metrics, registry) = Metrics::new();
-    let health = Health::default();
-    http::serve(
-        metrics_listen,
-        registry,
-        health.clone(),
-        std::future::pending(),
-    )
-    .await
-    .with_context(|| format!("cannot listen on {metrics_listen} (--metrics-listen)"))?;
     println!(
         "grantwatch demo: embedded Kafka at {brokers}; {} grants; metrics on http://{metrics_listen}/metrics",
         grants.len()
@@ -88,10 +75,7 @@ pub async fn run(seconds: Option<u64>, metrics_listen: SocketAddr) -> anyhow::Re
             }
         }
     };
-    // The demo's grants are generated, not files: nothing to reload.
-    let (_fixed, grants) = tokio::sync::watch::channel(std::sync::Arc::new(grants));
-    let connecting = pipeline::Connecting::start(&config.kafka, &metrics, &health);
-    pipeline::run(config, connecting, grants, rules, metrics, health, stop).await?;
+    service::run(config, stop).await?;
     generator.abort();
     drop(cluster);
     let config = dir.join("grantwatch.toml");

@@ -11,7 +11,7 @@ use chrono::Utc;
 use rdkafka::consumer::Consumer;
 use tokio::sync::watch;
 
-use crate::alerts::{Alert, AlertmanagerSink, FileSink, KafkaSink, Sink, SinkError, StdoutSink};
+use crate::alerts::{Alert, Sink, SinkError};
 use crate::archive::{Archive, ArchiveError};
 use crate::config::Config;
 use crate::decode::ActionsBuilder;
@@ -222,27 +222,7 @@ pub async fn run(
             source,
         })?;
 
-    let mut sinks = Vec::new();
-    if let Some(topic) = &config.alerts.kafka_topic {
-        sinks.push(Sink::Kafka(KafkaSink::new(
-            producer.clone(),
-            topic.clone(),
-            config.alerts.format,
-        )));
-    }
-    if let Some(path) = &config.alerts.file {
-        sinks.push(Sink::File(FileSink::new(
-            path.clone(),
-            &config.alerts.file_owners,
-            config.alerts.format,
-        )));
-    }
-    if config.alerts.stdout {
-        sinks.push(Sink::Stdout(StdoutSink));
-    }
-    if let Some(url) = &config.alerts.alertmanager_url {
-        sinks.push(Sink::Alertmanager(AlertmanagerSink::new(url)?));
-    }
+    let sinks = Sink::all(&config.alerts.sinks, &producer)?;
     let settings = SourceSettings {
         dead_letter_topic: config.kafka.dead_letter_topic.clone(),
         max_events: config.batch.max_events,

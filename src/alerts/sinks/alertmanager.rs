@@ -8,8 +8,9 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use super::alert::Alert;
-use super::sink::{SinkError, UNOWNED};
+use super::SinkError;
+use crate::alerts::Alert;
+use crate::alerts::UNOWNED;
 
 /// One alert as Alertmanager's API v2 takes it.
 #[derive(Debug, Serialize)]
