@@ -24,8 +24,8 @@ use datafusion::arrow::error::ArrowError;
 
 use serde::{Deserialize, Serialize};
 
+use crate::columns::{primitive_column, string_column};
 use crate::grants::limit::{DAY_MS, window_start};
-use crate::grants::slice::{primitive_column, string_column};
 use crate::grants::{GrantIndex, GrantTables, ScopeMatches};
 
 /// Actions in one fixed window of a grant's rate limit.

@@ -256,7 +256,7 @@ async fn run_case(
     }
     if let Schedule::Every(_) = rule.schedule {
         let now_ms = match &case.now {
-            Some(now) => grants::parse_time(now)?.timestamp_millis(),
+            Some(now) => crate::time::parse_time(now)?.timestamp_millis(),
             None => newest_ms.ok_or("a scheduled rule's case needs events or `now`")?,
         };
         let findings = detector

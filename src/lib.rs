@@ -12,11 +12,14 @@
 //! 5. [`telemetry`] counts all of it, served by [`http`] on `/metrics`.
 //!
 //! The layout, bottom to top (each module depends only on those before it):
-//! [`decode`], [`grants`], [`activity`] (a batch's use of each grant), [`alerts`] (the
-//! alert and its sinks), [`state`] (activity, findings and the ledger, in memory),
-//! [`rules`], [`kafka`], [`detect`], [`archive`], [`query`], [`telemetry`], then the
-//! drivers: [`pipeline`] (live), [`replay`] (files or the archive), [`fixtures`]
-//! (`rules test`) and [`demo`]. `docs/architecture.md` has the data flow and the
+//! [`time`] and [`columns`] (Arrow helpers), [`decode`], [`grants`], [`activity`] (a
+//! batch's use of each grant), [`alerts`] (the alert and its sinks), [`suppressions`],
+//! [`state`] (activity, findings and the ledger, in memory), [`rules`], [`archive`],
+//! [`telemetry`], [`config`], [`kafka`], [`detect`], [`query`], [`http`], [`reload`],
+//! then the drivers: [`pipeline`] (live), [`replay`] (files or the archive),
+//! [`fixtures`] (`rules test`), [`service`] (start-up of `run` and `demo`) and
+//! [`demo`]. The `grantwatch` binary (`src/bin/grantwatch/`) parses flags and prints
+//! each command's report. `docs/architecture.md` has the data flow and the
 //! invariants.
 //!
 //! [`query`] runs canned SQL reports and least-privilege proposals over the archive.
@@ -25,6 +28,7 @@
 pub mod activity;
 pub mod alerts;
 pub mod archive;
+pub mod columns;
 pub mod config;
 pub mod decode;
 pub mod demo;
@@ -42,3 +46,4 @@ pub mod service;
 pub mod state;
 pub mod suppressions;
 pub mod telemetry;
+pub mod time;

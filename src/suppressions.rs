@@ -18,9 +18,9 @@ use serde::Deserialize;
 
 use crate::alerts::Alert;
 use crate::grants::location::{GrantLocation, ItemLocator};
-use crate::grants::parse_time;
 use crate::grants::pattern::ActionPattern;
 use crate::grants::serde_field;
+use crate::time::parse_time;
 
 /// Alert fields a suppression may match on.
 const FIELDS: [&str; 5] = ["grant_id", "credential_id", "partner", "owner", "action"];

@@ -2,6 +2,7 @@
 //! overrides, read in two phases — serde structs that refuse unknown keys
 //! (`raw`), then validated types ([`Config`]) that the rest of the code trusts.
 
+mod error;
 mod raw;
 pub mod secrets;
 mod validate;
@@ -15,7 +16,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use validate::ConfigError;
+pub use error::ConfigError;
 
 /// `[kafka]`. Its `Debug` hides secret librdkafka values.
 #[derive(Clone)]

@@ -1,10 +1,10 @@
 //! Phase two: raw values → validated [`Config`]; every problem is collected so the
 //! user fixes them in one pass.
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+use super::error::ConfigError;
 use super::raw::RawConfig;
 use std::collections::BTreeMap;
 
@@ -12,36 +12,7 @@ use super::{AlertsConfig, ArchiveConfig, BatchConfig, Config, GrantsConfig, Kafk
 use crate::alerts::{AlertFormat, SinkSettings};
 use crate::archive::{ArchiveLocation, ArchiveSettings};
 use crate::decode::{Format, TopicFormat};
-use crate::grants::parse_duration;
-
-/// An invalid configuration file: the operator's fault.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigError {
-    /// The config file.
-    pub file: PathBuf,
-    /// Each problem, naming its key.
-    pub errors: Vec<String>,
-}
-
-impl ConfigError {
-    pub(super) fn single(file: &Path, message: String) -> Self {
-        Self {
-            file: file.to_owned(),
-            errors: vec![message],
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid config {}: {}",
-            self.file.display(),
-            self.errors.join("; ")
-        )
-    }
-}
+use crate::time::parse_duration;
 
 struct Errors(Vec<String>);
 

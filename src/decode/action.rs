@@ -76,3 +76,26 @@ impl Action<'_> {
         Some(Cow::Owned(out))
     }
 }
+
+/// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z in epoch milliseconds.
+const TS_RANGE: std::ops::RangeInclusive<i64> = -62_135_596_800_000..=253_402_300_799_999;
+
+pub(super) fn in_range(ms: i64) -> Result<i64, String> {
+    if TS_RANGE.contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(format!(
+            "{ms} ms is outside years 1 to 9999 (epoch milliseconds expected)"
+        ))
+    }
+}
+
+/// `text` as one of the contract's outcomes.
+pub(super) fn outcome(text: &str) -> Option<&'static str> {
+    match text {
+        "success" => Some("success"),
+        "failure" => Some("failure"),
+        "denied" => Some("denied"),
+        _ => None,
+    }
+}

@@ -11,8 +11,7 @@
 
 use std::borrow::Cow;
 
-use super::action::Action;
-use super::native::{in_range, outcome};
+use super::action::{Action, in_range, outcome};
 
 /// Reads `text` into `action` (a default one), or answers `None` for the full parser
 /// to decide. Filled in place: an `Action` is 400 bytes, and returning it through

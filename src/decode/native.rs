@@ -7,7 +7,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::action::Action;
+use super::action::{Action, in_range, outcome};
 use super::error::{DecodeError, DecodeFault};
 
 /// A string that borrows from the message when it holds no escapes.
@@ -37,19 +37,6 @@ impl<'de> de::Deserialize<'de> for Str<'de> {
 /// RFC 3339 can write; beyond, times cannot be shown in alerts or compared sensibly).
 struct Timestamp(Result<i64, String>);
 
-/// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z in epoch milliseconds.
-const TS_RANGE: std::ops::RangeInclusive<i64> = -62_135_596_800_000..=253_402_300_799_999;
-
-pub(super) fn in_range(ms: i64) -> Result<i64, String> {
-    if TS_RANGE.contains(&ms) {
-        Ok(ms)
-    } else {
-        Err(format!(
-            "{ms} ms is outside years 1 to 9999 (epoch milliseconds expected)"
-        ))
-    }
-}
-
 impl<'de> de::Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct TsVisitor;
@@ -78,16 +65,6 @@ impl<'de> de::Deserialize<'de> for Timestamp {
             }
         }
         deserializer.deserialize_any(TsVisitor)
-    }
-}
-
-/// `text` as one of the contract's outcomes.
-pub(super) fn outcome(text: &str) -> Option<&'static str> {
-    match text {
-        "success" => Some("success"),
-        "failure" => Some("failure"),
-        "denied" => Some("denied"),
-        _ => None,
     }
 }
 

@@ -11,8 +11,8 @@ use datafusion::arrow::error::ArrowError;
 use hashbrown::HashTable;
 
 use crate::alerts::{Alert, MAX_EVENT_IDS, alert_id};
+use crate::columns::{find, rows_by_key};
 use crate::grants::GrantSet;
-use crate::grants::slice::{find, rows_by_key};
 use crate::rules::RuleHits;
 
 fn rfc3339(ms: i64) -> String {

@@ -203,7 +203,9 @@ mod tests {
     const HOUR: i64 = 3_600_000;
 
     fn ms(text: &str) -> i64 {
-        grants::parse_time(text).expect("time").timestamp_millis()
+        crate::time::parse_time(text)
+            .expect("time")
+            .timestamp_millis()
     }
 
     /// Records one action of `grant`'s credential at `at`.

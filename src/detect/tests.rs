@@ -266,3 +266,56 @@ fn the_generated_streams_reach_the_cap_and_first_seen_action() {
         "{whole:#?}"
     );
 }
+
+/// The built-in pack over the scenario, in process: the same expected alerts the
+/// Kafka integration test checks, without a broker.
+#[tokio::test]
+async fn builtin_rules_raise_exactly_the_scenario_alerts() {
+    let fixture = |name: &str| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/scenario")
+            .join(name)
+    };
+    let grants = grants::load_paths(
+        &[fixture("grants.yaml")],
+        std::time::Duration::from_secs(86_400),
+    )
+    .expect("grants");
+    let rules = load_rules(&[]).expect("rules");
+    let detector = Detector::new(
+        &rules,
+        Arc::new(grants),
+        SharedStore::default(),
+        Vec::new(),
+        3_600_000,
+    )
+    .await
+    .expect("detector");
+    let events = std::fs::read_to_string(fixture("events.jsonl")).expect("events");
+    let judgement = detector
+        .judge(crate::decode::native_batch(events.lines()), Utc::now())
+        .await
+        .expect("judge");
+    let got: std::collections::BTreeSet<String> = judgement
+        .alerts
+        .iter()
+        .map(|a| {
+            let grant = a.grant_id.as_deref().unwrap_or("");
+            format!(
+                "{}\t{grant}\t{}\t{}",
+                a.rule,
+                a.credential_id,
+                a.event_ids.join(",")
+            )
+        })
+        .collect();
+    let expected: std::collections::BTreeSet<String> =
+        std::fs::read_to_string(fixture("expected_alerts.tsv"))
+            .expect("expected")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect();
+    assert_eq!(got, expected);
+    assert_eq!(judgement.alerts.len(), expected.len());
+}

@@ -13,9 +13,9 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 
 use super::pattern::ActionParts;
-use super::rows::{Columns, filter_rows, take_rows};
-use super::slice::{GrantIndex, string_column};
+use super::slice::GrantIndex;
 use super::tables::GrantTables;
+use crate::columns::{Columns, filter_rows, string_column, take_rows};
 use crate::decode::schema;
 
 static ACTION_SCOPES: LazyLock<SchemaRef> = LazyLock::new(|| {

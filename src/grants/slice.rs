@@ -4,20 +4,16 @@
 //! of grants (with 10,000 grants, every rule joining the whole tables cost more than
 //! the events themselves).
 
-use datafusion::arrow::array::{
-    Array, AsArray, PrimitiveArray, RecordBatch, StringArray, UInt32Array,
-};
-use datafusion::arrow::datatypes::ArrowPrimitiveType;
-use datafusion::arrow::error::ArrowError;
-use hashbrown::HashTable;
-use hashbrown::hash_table::Entry;
-use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
-use std::hash::BuildHasher;
 use std::ops::Range;
 
+use datafusion::arrow::array::{Array, RecordBatch, StringArray, UInt32Array};
+use datafusion::arrow::error::ArrowError;
+use hashbrown::HashTable;
+use rustc_hash::{FxHashMap, FxHashSet};
+
 use super::pattern::ActionPattern;
-use super::rows::{Columns, take_rows};
 use super::tables::GrantTables;
+use crate::columns::{Columns, find, hash, row, rows_by_key, string_column, take_rows};
 
 /// Which columns of each grant table a slice copies (see [`Columns`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,62 +73,6 @@ impl Default for GrantIndex {
             patterns: Vec::new(),
         }
     }
-}
-
-/// Column `name` of `batch`, if it holds strings.
-pub(crate) fn string_column<'a>(
-    batch: &'a RecordBatch,
-    name: &str,
-) -> Result<&'a StringArray, ArrowError> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_string_opt::<i32>())
-        .ok_or_else(|| ArrowError::SchemaError(format!("no string column `{name}`")))
-}
-
-/// Column `name` of `batch`, if it holds `T`s.
-pub(crate) fn primitive_column<'a, T: ArrowPrimitiveType>(
-    batch: &'a RecordBatch,
-    name: &str,
-) -> Result<&'a PrimitiveArray<T>, ArrowError> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_primitive_opt::<T>())
-        .ok_or_else(|| ArrowError::SchemaError(format!("no column `{name}` of the expected type")))
-}
-
-/// `i` as a row number of a table held in a `HashTable<u32>`.
-fn row(i: usize) -> u32 {
-    u32::try_from(i).unwrap_or(u32::MAX)
-}
-
-/// The hash a `HashTable<u32>` of rows keyed by strings files `key` under.
-fn hash(key: &str) -> u64 {
-    FxBuildHasher.hash_one(key)
-}
-
-/// The first row of each distinct value of `keys` (NULLs left out), keyed by the
-/// strings of `keys` themselves: look rows up with [`find`].
-pub(crate) fn rows_by_key(keys: &StringArray) -> HashTable<u32> {
-    let mut table = HashTable::with_capacity(keys.len());
-    for (i, key) in keys.iter().enumerate() {
-        let Some(key) = key else {
-            continue;
-        };
-        let same = |&r: &u32| keys.value(r as usize) == key;
-        let rehash = |&r: &u32| hash(keys.value(r as usize));
-        if let Entry::Vacant(slot) = table.entry(hash(key), same, rehash) {
-            slot.insert(row(i));
-        }
-    }
-    table
-}
-
-/// The row of `ids` equal to `key` in `table`.
-pub(crate) fn find(table: &HashTable<u32>, ids: &StringArray, key: &str) -> Option<u32> {
-    table
-        .find(hash(key), |&r| ids.value(r as usize) == key)
-        .copied()
 }
 
 /// Per row of `grants`, its rows of a table whose `grant_id` column is `owners`: a

@@ -20,8 +20,9 @@ use super::error::QueryError;
 use super::report::Report;
 use crate::archive::{ArchiveLocation, Table, alerts_schema, grant_versions_schema};
 use crate::decode::schema;
-use crate::grants::{GrantSet, GrantTables, parse_duration, parse_time};
+use crate::grants::{GrantSet, GrantTables};
 use crate::rules::{Clock, register_functions};
+use crate::time::{parse_duration, parse_time};
 
 /// The window of history a query sees: `since` inclusive, `until` exclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,8 @@ use datafusion::arrow::error::ArrowError;
 use tokio::sync::watch;
 
 use crate::activity::BatchActivity;
-use crate::grants::{Columns, GrantColumns, GrantIndex, GrantTables};
+use crate::columns::Columns;
+use crate::grants::{GrantColumns, GrantIndex, GrantTables};
 
 /// The grant set in force: the whole tables (scheduled rules see them) and where each
 /// grant's rows are.

@@ -22,7 +22,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
 
-use crate::grants::Columns;
+use crate::columns::Columns;
 
 type Slot = Arc<RwLock<Arc<Vec<RecordBatch>>>>;
 

@@ -10,9 +10,17 @@
 use std::ops::Range;
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 
-use super::ledger::KeptAlert;
 use super::record::{ActivityRecord, AlertRecord, FindingRecord, StateRecord};
+
+/// An [`AlertRecord`] borrowed from the ledger: the same JSON.
+#[derive(Serialize)]
+pub(super) struct KeptAlert<'a> {
+    pub(super) alert: &'a RawValue,
+    pub(super) sent_count: u64,
+    pub(super) sent_at_ms: i64,
+}
 
 /// A record as [`StateRecord`] serializes it, borrowed from where it is kept.
 #[derive(Serialize)]

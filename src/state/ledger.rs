@@ -12,10 +12,9 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::encoded::{EncodedRecords, RecordRef};
+use super::encoded::{EncodedRecords, KeptAlert, RecordRef};
 use super::pending::{FIRST_ROUND, Pending, Round};
 use super::record::{AlertRecord, alert_key};
 use crate::alerts::{Alert, MAX_EVENT_IDS};
@@ -69,14 +68,6 @@ fn encode(alert: &Alert) -> Option<Box<RawValue>> {
             |error| tracing::error!(%error, alert_id = alert.alert_id, "Could not keep an alert."),
         )
         .ok()
-}
-
-/// An [`AlertRecord`] borrowed from the ledger: the same JSON.
-#[derive(Serialize)]
-pub(super) struct KeptAlert<'a> {
-    alert: &'a RawValue,
-    sent_count: u64,
-    sent_at_ms: i64,
 }
 
 /// Alerts in their dedup window, by id.

@@ -7,6 +7,7 @@
 //! not talk to Kafka itself.
 
 mod encoded;
+mod grant_use;
 mod ledger;
 mod pending;
 mod record;
@@ -15,11 +16,12 @@ mod store;
 mod tables;
 
 pub use encoded::{CHUNK_RECORDS, Chunk, EncodedRecords};
+pub use grant_use::GrantUse;
 pub use ledger::AlertLedger;
 pub use pending::Round;
 pub use record::{ActivityRecord, AlertRecord, FindingRecord, StateRecord, finding_key};
 pub use shared::SharedStore;
-pub use store::{GrantUse, StateStore};
+pub use store::StateStore;
 pub use tables::{
     StateTables, credential_activity_schema, daily_amounts_schema, grant_activity_schema,
     rate_windows_schema,

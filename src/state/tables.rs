@@ -13,8 +13,8 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 
+use super::grant_use::grant_uses;
 use super::record::ActivityRecord;
-use super::store::grant_uses;
 use crate::decode::schema::{finish_utc, string_list_type, timestamp_type};
 
 /// The state tables of one moment, made from (grant, credential) records in which

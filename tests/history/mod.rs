@@ -51,7 +51,7 @@ fn archive_grant_versions(dir: &Path) {
                 std::time::Duration::from_secs(30 * 86_400),
             )
             .unwrap();
-            let at = grantwatch::grants::parse_time(at).unwrap();
+            let at = grantwatch::time::parse_time(at).unwrap();
             archive.append_grants(&set, at).await.unwrap();
         }
         archive.flush().await.unwrap();

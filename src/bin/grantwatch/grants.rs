@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use grantwatch::grants;
+use grantwatch::{grants, time};
 
 use crate::inputs::{archive_of, config_or_default};
 use crate::stdout::{plural, write_stdout};
@@ -55,7 +55,7 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         args.paths
     };
     let now = match &args.at {
-        Some(at) => grants::parse_time(at).map_err(|e| anyhow::anyhow!("--at: {e}"))?,
+        Some(at) => time::parse_time(at).map_err(|e| anyhow::anyhow!("--at: {e}"))?,
         None => chrono::Utc::now(),
     };
     let loaded = grants::load_all(&paths, config.grants.default_idle_after);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use grantwatch::archive::ArchiveLocation;
 use grantwatch::config::Config;
-use grantwatch::{grants, rules};
+use grantwatch::{rules, time};
 
 /// The config at `path`, or the defaults (relative to the working directory).
 pub fn config_or_default(path: Option<&Path>) -> anyhow::Result<Config> {
@@ -30,10 +30,10 @@ pub fn archive_of(flag: Option<&str>, config: &Config) -> anyhow::Result<Option<
 
 /// RFC 3339, a date, or an age (`90d`) before now.
 pub fn parse_when(text: &str, flag: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
-    if let Ok(t) = grants::parse_time(text) {
+    if let Ok(t) = time::parse_time(text) {
         return Ok(t);
     }
-    let age = grants::parse_duration(text).map_err(|_| {
+    let age = time::parse_duration(text).map_err(|_| {
         anyhow::anyhow!("{flag}: `{text}` is not a time, a date or an age like 90d")
     })?;
     Ok(chrono::Utc::now() - chrono::Duration::from_std(age).context(flag.to_owned())?)

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use grantwatch::{grants, suppressions};
+use grantwatch::{suppressions, time};
 
 use crate::inputs::{config_or_default, load_rules};
 use crate::stdout::{plural, write_stdout};
@@ -25,7 +25,7 @@ pub fn check(
         return Ok(ExitCode::from(2));
     }
     let now = match at {
-        Some(at) => grants::parse_time(at).map_err(|e| anyhow::anyhow!("--at: {e}"))?,
+        Some(at) => time::parse_time(at).map_err(|e| anyhow::anyhow!("--at: {e}"))?,
         None => chrono::Utc::now(),
     };
     let rules = load_rules(&config.rule_dirs)?;
