@@ -1,186 +1,42 @@
-//! The built-in rule pack, compiled into the binary so an installed `grantwatch`
-//! works without the source tree. A test checks this list against `queries/rules/`.
+//! The built-in rule pack and its fixtures, compiled into the binary so an installed
+//! `grantwatch` works without the source tree. A test checks this list against
+//! `queries/rules/`. Adding a rule: its `NAME.sql` and `NAME.test.yaml` there, and
+//! its name here.
 
-/// (file name, SQL text) of every built-in rule.
-pub(super) const BUILTIN_RULES: &[(&str, &str)] = &[
-    (
-        "out_of_purpose_action.sql",
-        include_str!("../../queries/rules/out_of_purpose_action.sql"),
-    ),
-    (
-        "unknown_credential.sql",
-        include_str!("../../queries/rules/unknown_credential.sql"),
-    ),
-    (
-        "wrong_environment.sql",
-        include_str!("../../queries/rules/wrong_environment.sql"),
-    ),
-    (
-        "data_class_not_allowed.sql",
-        include_str!("../../queries/rules/data_class_not_allowed.sql"),
-    ),
-    (
-        "amount_over_limit.sql",
-        include_str!("../../queries/rules/amount_over_limit.sql"),
-    ),
-    (
-        "currency_not_allowed.sql",
-        include_str!("../../queries/rules/currency_not_allowed.sql"),
-    ),
-    (
-        "expired_grant_used.sql",
-        include_str!("../../queries/rules/expired_grant_used.sql"),
-    ),
-    (
-        "grant_not_yet_valid.sql",
-        include_str!("../../queries/rules/grant_not_yet_valid.sql"),
-    ),
-    (
-        "revoked_grant_used.sql",
-        include_str!("../../queries/rules/revoked_grant_used.sql"),
-    ),
-    (
-        "suspended_grant_used.sql",
-        include_str!("../../queries/rules/suspended_grant_used.sql"),
-    ),
-    (
-        "unapproved_delegate.sql",
-        include_str!("../../queries/rules/unapproved_delegate.sql"),
-    ),
-    (
-        "emergency_access_used.sql",
-        include_str!("../../queries/rules/emergency_access_used.sql"),
-    ),
-    (
-        "emergency_overrun.sql",
-        include_str!("../../queries/rules/emergency_overrun.sql"),
-    ),
-    (
-        "idle_grant.sql",
-        include_str!("../../queries/rules/idle_grant.sql"),
-    ),
-    (
-        "expiring_grant_in_use.sql",
-        include_str!("../../queries/rules/expiring_grant_in_use.sql"),
-    ),
-    (
-        "grant_without_owner.sql",
-        include_str!("../../queries/rules/grant_without_owner.sql"),
-    ),
-    (
-        "emergency_window_open.sql",
-        include_str!("../../queries/rules/emergency_window_open.sql"),
-    ),
-    (
-        "human_use_of_credential.sql",
-        include_str!("../../queries/rules/human_use_of_credential.sql"),
-    ),
-    (
-        "first_seen_action.sql",
-        include_str!("../../queries/rules/first_seen_action.sql"),
-    ),
-    (
-        "credential_environment_mismatch.sql",
-        include_str!("../../queries/rules/credential_environment_mismatch.sql"),
-    ),
-    (
-        "rate_limit_exceeded.sql",
-        include_str!("../../queries/rules/rate_limit_exceeded.sql"),
-    ),
-    (
-        "daily_amount_exceeded.sql",
-        include_str!("../../queries/rules/daily_amount_exceeded.sql"),
-    ),
-];
+macro_rules! rules {
+    ($($name:literal),* $(,)?) => {
+        /// (file name, SQL text) of every built-in rule.
+        pub(super) const BUILTIN_RULES: &[(&str, &str)] = &[
+            $((concat!($name, ".sql"), include_str!(concat!("../../queries/rules/", $name, ".sql")))),*
+        ];
+        /// (rule name, fixture YAML) of every built-in rule's `NAME.test.yaml`.
+        pub const BUILTIN_FIXTURES: &[(&str, &str)] = &[
+            $(($name, include_str!(concat!("../../queries/rules/", $name, ".test.yaml")))),*
+        ];
+    };
+}
 
-/// (rule name, fixture YAML) of every built-in rule's `NAME.test.yaml`.
-pub const BUILTIN_FIXTURES: &[(&str, &str)] = &[
-    (
-        "out_of_purpose_action",
-        include_str!("../../queries/rules/out_of_purpose_action.test.yaml"),
-    ),
-    (
-        "unknown_credential",
-        include_str!("../../queries/rules/unknown_credential.test.yaml"),
-    ),
-    (
-        "wrong_environment",
-        include_str!("../../queries/rules/wrong_environment.test.yaml"),
-    ),
-    (
-        "data_class_not_allowed",
-        include_str!("../../queries/rules/data_class_not_allowed.test.yaml"),
-    ),
-    (
-        "amount_over_limit",
-        include_str!("../../queries/rules/amount_over_limit.test.yaml"),
-    ),
-    (
-        "currency_not_allowed",
-        include_str!("../../queries/rules/currency_not_allowed.test.yaml"),
-    ),
-    (
-        "expired_grant_used",
-        include_str!("../../queries/rules/expired_grant_used.test.yaml"),
-    ),
-    (
-        "grant_not_yet_valid",
-        include_str!("../../queries/rules/grant_not_yet_valid.test.yaml"),
-    ),
-    (
-        "revoked_grant_used",
-        include_str!("../../queries/rules/revoked_grant_used.test.yaml"),
-    ),
-    (
-        "suspended_grant_used",
-        include_str!("../../queries/rules/suspended_grant_used.test.yaml"),
-    ),
-    (
-        "unapproved_delegate",
-        include_str!("../../queries/rules/unapproved_delegate.test.yaml"),
-    ),
-    (
-        "emergency_access_used",
-        include_str!("../../queries/rules/emergency_access_used.test.yaml"),
-    ),
-    (
-        "emergency_overrun",
-        include_str!("../../queries/rules/emergency_overrun.test.yaml"),
-    ),
-    (
-        "idle_grant",
-        include_str!("../../queries/rules/idle_grant.test.yaml"),
-    ),
-    (
-        "expiring_grant_in_use",
-        include_str!("../../queries/rules/expiring_grant_in_use.test.yaml"),
-    ),
-    (
-        "grant_without_owner",
-        include_str!("../../queries/rules/grant_without_owner.test.yaml"),
-    ),
-    (
-        "emergency_window_open",
-        include_str!("../../queries/rules/emergency_window_open.test.yaml"),
-    ),
-    (
-        "human_use_of_credential",
-        include_str!("../../queries/rules/human_use_of_credential.test.yaml"),
-    ),
-    (
-        "first_seen_action",
-        include_str!("../../queries/rules/first_seen_action.test.yaml"),
-    ),
-    (
-        "credential_environment_mismatch",
-        include_str!("../../queries/rules/credential_environment_mismatch.test.yaml"),
-    ),
-    (
-        "rate_limit_exceeded",
-        include_str!("../../queries/rules/rate_limit_exceeded.test.yaml"),
-    ),
-    (
-        "daily_amount_exceeded",
-        include_str!("../../queries/rules/daily_amount_exceeded.test.yaml"),
-    ),
-];
+rules!(
+    "out_of_purpose_action",
+    "unknown_credential",
+    "wrong_environment",
+    "data_class_not_allowed",
+    "amount_over_limit",
+    "currency_not_allowed",
+    "expired_grant_used",
+    "grant_not_yet_valid",
+    "revoked_grant_used",
+    "suspended_grant_used",
+    "unapproved_delegate",
+    "emergency_access_used",
+    "emergency_overrun",
+    "idle_grant",
+    "expiring_grant_in_use",
+    "grant_without_owner",
+    "emergency_window_open",
+    "human_use_of_credential",
+    "first_seen_action",
+    "credential_environment_mismatch",
+    "rate_limit_exceeded",
+    "daily_amount_exceeded",
+);
