@@ -8,7 +8,7 @@
 //!
 //! Its texts (ids, scope patterns, environments) are rows of the batch and of the
 //! grant tables, not copies: a batch acts under thousands of (grant, credential)
-//! pairs, and owned strings for each cost a measurable share of a drain
+//! pairs, and owned strings for each would cost a measurable share of a drain
 //! (BENCHMARKS.md, "Where the CPU goes").
 //!
 //! It sits below the rules and the state, which both read it, and must not depend on

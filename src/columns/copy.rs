@@ -2,8 +2,8 @@
 //! savings over arrow's `take` and `filter`:
 //!
 //! - Lists of strings are gathered in one pass. Arrow extends a list array list by
-//!   list through `MutableArrayData`, reallocating as it grows: the four list columns
-//!   of the grant tables cost as much to slice as their twenty other columns together.
+//!   list through `MutableArrayData`, reallocating as it grows, so the four list
+//!   columns of the grant tables would cost as much as their twenty other columns.
 //!   Here the rows' items are gathered as indices and taken once, as strings.
 //! - Columns no rule reads are not copied, where their field allows nulls: the plans
 //!   are made once, so which columns they scan is known ([`Columns`]). `action_scopes`

@@ -157,8 +157,8 @@ pub fn fingerprint(paths: &[PathBuf]) -> [u8; 32] {
                 for file in files {
                     hash.update(file.as_os_str().as_encoded_bytes());
                     hash.update(b"\0");
-                    // Streamed: reading the file whole held its size (59 MB for
-                    // 100,000 grants) once more at every poll.
+                    // Streamed, so a poll never holds a file's size (59 MB for
+                    // 100,000 grants) once more.
                     let copied = std::fs::File::open(&file)
                         .and_then(|mut f| std::io::copy(&mut f, &mut hash));
                     if let Err(e) = copied {
@@ -269,11 +269,10 @@ fn parse_text(text: &str, file: &Path, shared: &mut Shared) -> Loaded {
     loaded
 }
 
-/// The list's items parsed and converted one at a time: the whole file as YAML values
-/// held about 15 times its size in memory (675 MB for 100,000 grants). `None` when the
-/// items do not stand alone (text before the first, an alias to another item's
-/// anchor, a syntax error): the whole-file parse then decides, and reports errors as
-/// it always has.
+/// The list's items parsed and converted one at a time, since the whole file as YAML
+/// values would hold about 15 times its size (675 MB for 100,000 grants). `None` when
+/// the items do not stand alone (text before the first, an alias to another item's
+/// anchor, a syntax error): the whole-file parse then decides, and reports errors.
 ///
 /// A long list is parsed in two halves on two threads: YAML parsing is most of a
 /// start-up's CPU, on one core while the other waits on Kafka. The second half keeps

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 /// A grant's file and first line; the line of any key path in it (`owner`,
 /// `emergency.until`, `scopes[1].action`) is found on demand in the grant's own text.
-/// Keeping a map of every key's line cost 2.5 KB per grant (250 MB for 100,000); the
-/// file's text, shared by its grants, costs its size once.
+/// The file's text, shared by its grants, costs its size once; a map of every key's
+/// line would cost 2.5 KB per grant (250 MB for 100,000).
 /// The file's path is shared by its grants too.
 #[derive(Clone)]
 pub struct GrantLocation {

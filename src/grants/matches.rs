@@ -1,9 +1,9 @@
 //! The `action_scopes` table of a batch: each action once for every scope whose
 //! pattern matches it, of every grant bound to its credential. Most built-in rules
-//! ask "which scopes allow this action?"; answered in SQL, each of them joined the
-//! batch to every scope of its grants and ran `action_matches` on every pair, which
-//! was most of the rules' time. Answered here once per batch, rules join on
-//! `(grant_id, scope_index)` instead.
+//! ask "which scopes allow this action?", and it is answered once per batch, here:
+//! rules join on `(grant_id, scope_index)` instead of each joining the batch to
+//! every scope and running `action_matches` on every pair, which would be most of
+//! the rules' time.
 
 use std::sync::{Arc, LazyLock};
 

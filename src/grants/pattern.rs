@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-/// A compiled action pattern. A clone shares the compiled pattern: grant sets repeat
-/// a few patterns over many scopes, and a copy per scope held ~90 MB with 100,000
-/// grants, so a load compiles each distinct text once.
+/// A compiled action pattern. A clone shares the compiled pattern, and a load
+/// compiles each distinct text once: grant sets repeat a few patterns over many
+/// scopes, and a copy per scope would hold ~90 MB with 100,000 grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionPattern(Arc<Compiled>);
 
@@ -249,9 +249,8 @@ fn path_of(path: &str) -> &str {
 
 /// Whether the path segments left in `actual` match `pattern`. Walks the split
 /// iterator itself (cloned where `**` tries each depth): rules call this for every
-/// (event, scope) pair, and collecting the segments first was an allocation each.
-/// Splits bytes, not a `str` by `char`: that searched with memchr, 900 instructions
-/// a call for a four-segment path.
+/// (event, scope) pair, so it must not allocate. Splits bytes, not a `str` by
+/// `char`, whose memchr search costs ~900 instructions a four-segment path.
 fn segments_match<'a, I>(pattern: &[Segment], mut actual: I) -> bool
 where
     I: Iterator<Item = &'a [u8]> + Clone,

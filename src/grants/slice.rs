@@ -1,8 +1,8 @@
 //! The rows of the grant tables that concern one batch: the grants bound to its
 //! credentials, with all their credential and scope rows. A batch is judged against
 //! these instead of the whole set, so its cost follows the batch and not the number
-//! of grants (with 10,000 grants, every rule joining the whole tables cost more than
-//! the events themselves).
+//! of grants (with 10,000 grants, joining the whole tables costs every rule more
+//! than the events themselves).
 
 use std::ops::Range;
 
@@ -28,8 +28,8 @@ pub struct GrantColumns {
 
 /// Where each grant's rows are in the tables, built once per grant set. Its maps
 /// hold row numbers only, keyed by the strings of the tables' own columns (shared,
-/// not copied): maps of owned ids and a `Vec` of rows per grant held 22 MB with
-/// 100,000 grants, for what the tables already hold.
+/// not copied); maps of owned ids and a `Vec` of rows per grant would hold 22 MB
+/// with 100,000 grants, for what the tables already hold.
 #[derive(Debug)]
 pub struct GrantIndex {
     /// `grants.grant_id`: the keys of `by_grant`.
@@ -53,8 +53,8 @@ pub struct GrantIndex {
     /// Per row of `grant_scopes`: its action pattern in `patterns`.
     pub(super) scope_pattern: Vec<u32>,
     /// Each distinct pattern text, compiled once (`None` if invalid: it matches
-    /// nothing, as in `action_matches`). Grants repeat a few patterns: one compiled
-    /// pattern per scope row held ~60 MB with 100,000 grants.
+    /// nothing, as in `action_matches`). Grants repeat a few patterns; one compiled
+    /// pattern per scope row would hold ~60 MB with 100,000 grants.
     pub(super) patterns: Vec<Option<ActionPattern>>,
 }
 

@@ -1,7 +1,7 @@
 //! Texts that a load's grants share. Grant sets repeat a few partners, owners,
 //! approvers and purposes, and a small vocabulary of environments, data classes and
-//! currencies, over many grants: a load keeps one copy of each distinct value, and
-//! the peak RSS of a drain over 100,000 grants fell ~35 MiB with it (BENCHMARKS.md).
+//! currencies, over many grants: a load keeps one copy of each distinct value
+//! (~35 MiB of a drain's peak RSS over 100,000 grants, BENCHMARKS.md).
 
 use std::collections::HashSet;
 use std::sync::Arc;

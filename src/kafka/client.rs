@@ -205,20 +205,19 @@ pub fn consumer(
         .set("statistics.interval.ms", "2000")
         // 2 MB per partition and fetch: a backlog then arrives in long runs of one
         // partition, and producers key actions by credential (DESIGN §10), so a batch
-        // holds fewer credentials and the work done per (grant, credential) shrinks:
-        // ~2,400 instead of ~5,600 in an 8,192-event batch over 10,000 grants. Against
-        // 256 KB: ~10% less CPU over a drain, and half the broker's (BENCHMARKS.md).
+        // holds fewer credentials and the work done per (grant, credential) shrinks
+        // (~2,400 instead of ~5,600 pairs in an 8,192-event batch over 10,000
+        // grants, ~10% of a drain's CPU against 256 KB fetches; BENCHMARKS.md).
         // A larger message is still fetched whole: brokers return a first batch past
         // the limit.
         .set("fetch.message.max.bytes", FETCH_PARTITION_BYTES)
         // Read-ahead of 2 MB instead of librdkafka's 64 MB: the decompressed message
-        // sets and a queued op per message held ~100 MB at 16 MB. With these fetches,
-        // 2 MB peaked no higher over 100,000 grants than 256 KB fetches with 4 MB,
-        // and no slower (BENCHMARKS.md). `fetch.max.bytes`, left unset, is capped at
+        // sets and a queued op per message would hold ~100 MB at 16 MB, and 2 MB is
+        // no slower (BENCHMARKS.md). `fetch.max.bytes`, left unset, is capped at
         // the read-ahead by librdkafka (but not below `message.max.bytes`), so a fetch
         // request brings ~2 MB whatever the number of partitions: one partition's run
         // at a time. It fills the queue at once, so a full queue pauses fetching for
-        // 5 ms (librdkafka's default is 1 s; drains ran faster with 5 than 20 ms).
+        // 5 ms (librdkafka's default of 1 s would stall a drain).
         .set("queued.max.messages.kbytes", ACTIONS_READ_AHEAD_KBYTES)
         .set("fetch.queue.backoff.ms", "5");
     passthrough(&mut client, config);

@@ -100,8 +100,8 @@ impl Source {
         let linger = |first: tokio::time::Instant| first + self.settings.linger;
         // One timer and one stream for the whole call: a `recv` and a `sleep_until`
         // per message (a waker slot taken and freed under a mutex, a timer entry
-        // re-registered) cost as much as decoding did. The timer runs only once the
-        // batch has a first message.
+        // re-registered) would cost as much as decoding. The timer runs only once
+        // the batch has a first message.
         let sleep = tokio::time::sleep_until(
             collected
                 .first_at

@@ -127,9 +127,8 @@ impl StateTopic {
             read_to,
             tail,
         };
-        // A topic this process has just created holds nothing to catch up on. Asking
-        // for its end right away took half a second in about one first start of ten
-        // on a local broker.
+        // A topic this process has just created holds nothing to catch up on, and
+        // asking for its end right away can stall a first start for half a second.
         if !created && !state.catch_up(Duration::from_secs(60)).await {
             return Err(fail(
                 "could not read the topic to its end within 60 s".into(),
@@ -220,8 +219,9 @@ impl StateWriter {
 
     /// Writes `pending` (records made elsewhere, or the chunk a failed write left),
     /// then the store's changed records, each chunk of them encoded under the lock
-    /// just before it is sent and acknowledged before the next: a round encoded
-    /// whole, ~110,000 records over 100,000 grants, was ~35 MB at a drain's peak. A
+    /// just before it is sent and acknowledged before the next, because a round
+    /// encoded whole (~110,000 records over 100,000 grants) would add ~35 MB to a
+    /// drain's peak. A
     /// record changed by a batch after the round began is written as it is then,
     /// which still covers the round's batches. Returns the records written.
     pub async fn write(

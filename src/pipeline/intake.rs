@@ -1,7 +1,7 @@
 //! The batches to judge, read, decoded and prepared against the grants on a task of
-//! their own while the loop judges and delivers the batch before. On the loop's
-//! thread, decoding took as long as all the loop's own work per batch, and the rule
-//! workers idled while it ran.
+//! their own while the loop judges and delivers the batch before: decoding costs as
+//! much as all the loop's own work per batch, and the rule workers must not idle
+//! while it runs.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -39,10 +39,10 @@ use intake::{Intake, Next};
 const DRIFT_WINDOW_MS: i64 = 3_600_000;
 
 /// Grant state is written at most this often (one record per changed key), and the
-/// offsets of the batches it covers are stored only after: writing every batch's
-/// state cost a third of the throughput. Every acting grant's record is rewritten at
-/// each flush, so with 100,000 grants a flush each second cost ~15% of the CPU; a
-/// crash replays at most this much more (alerts keep their ids).
+/// offsets of the batches it covers are stored only after. Each flush rewrites every
+/// acting grant's record, so flushing per batch would cost a third of the
+/// throughput, and each second ~15% of the CPU with 100,000 grants. A crash replays
+/// at most this much more (alerts keep their ids).
 const STATE_FLUSH: Duration = Duration::from_secs(5);
 
 /// Offsets of batches whose alerts are delivered but whose grant state is not
@@ -280,9 +280,8 @@ pub async fn run(
 }
 
 impl Pipeline {
-    /// Closes the Kafka clients side by side. Closing a consumer waits out one of
-    /// the 100 ms polls rust-rdkafka's `Drop` makes; one after the other, the two
-    /// consumers and the producer's poll thread took ~0.25 s of every stop.
+    /// Closes the Kafka clients side by side: closing each waits out one of the
+    /// 100 ms polls rust-rdkafka's `Drop` makes, ~0.25 s of a stop one after another.
     async fn close(self) {
         let Pipeline {
             source,

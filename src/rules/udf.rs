@@ -145,8 +145,8 @@ fn element(values: &StringArray, j: usize) -> Option<&str> {
 }
 
 fn subset_all(a: &ListArray, b: &ListArray) -> Result<ArrayRef> {
-    // Compared in place: the rule calls this for every (event, scope) pair, and
-    // copying each list's strings out first was most of its time.
+    // Compared in place: the rule calls this for every (event, scope) pair, so
+    // it must not copy each list's strings out.
     let (Some(have), Some(allowed)) = (
         a.values().as_string_opt::<i32>(),
         b.values().as_string_opt::<i32>(),

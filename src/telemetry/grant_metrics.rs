@@ -1,10 +1,10 @@
 //! The per-grant drift metrics (DESIGN §8): label values come only from the grant
 //! set, so series are bounded by the number of grants, never by event values.
 //!
-//! They are not prometheus-client families: a family keeps every series' label
-//! values and a shared metric per series, which with five to eight series a grant
-//! held ~120 MB for 100,000 grants. One row per grant holds the numbers instead, and
-//! a [`Collector`] writes the series from the rows at each scrape.
+//! Memory per grant must stay a few numbers, so these are not prometheus-client
+//! families: a family keeps every series' label values and a metric per series,
+//! ~120 MB for 100,000 grants at five to eight series each. One row per grant holds
+//! the numbers, and a [`Collector`] writes the series from the rows at each scrape.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -56,9 +56,9 @@ struct Row {
     scopes_used: i64,
     drift: f64,
     window: DriftWindow,
-    /// The grant's scopes used, over all credentials, as shared patterns (a set of
-    /// strings per grant held ~30 MB with 100,000 grants). By text, which is stable
-    /// across reloads, unlike scope indexes.
+    /// The grant's scopes used, over all credentials, as shared patterns rather than
+    /// a set of strings per grant (~30 MB with 100,000 grants). By text, which is
+    /// stable across reloads, unlike scope indexes.
     used: Vec<ActionPattern>,
 }
 
