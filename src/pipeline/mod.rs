@@ -3,7 +3,7 @@
 //! succeeded (grant state written, archive files put), so a crash at any point
 //! re-reads the batch and yields the same alert ids.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,93 +17,25 @@ use crate::config::Config;
 use crate::decode::ActionsBuilder;
 use crate::detect::{Detector, DetectorError, Schedules};
 use crate::grants::GrantSet;
-use crate::kafka::{
-    Collected, KafkaError, Source, SourceSettings, StateTopic, StateWriter, WriteFailed,
-};
+use crate::kafka::{Collected, KafkaError, Source, SourceSettings, StateTopic};
 use crate::rules::{Prepared, Rule};
-use crate::state::{EncodedRecords, Round, StateRecord, StateStore};
 use crate::telemetry::events::{
-    AlertsSuppressed, ArchiveFlushed, BatchProcessed, FindingsRaised, GrantsLoaded, StateWritten,
+    AlertsSuppressed, ArchiveFlushed, BatchProcessed, FindingsRaised, GrantsLoaded,
 };
 use crate::telemetry::{GrantMetrics, Health, Metrics};
 
 mod backoff;
 mod connect;
 mod intake;
+mod state_flush;
 use backoff::Backoff;
 pub use connect::Connecting;
 use connect::Connection;
 use intake::{Intake, Next};
+use state_flush::{Offsets, StateFlush, merge_offsets};
 
 /// Drift is the out-of-purpose share over the last hour of processing.
 const DRIFT_WINDOW_MS: i64 = 3_600_000;
-
-/// Grant state is written at most this often (one record per changed key), and the
-/// offsets of the batches it covers are stored only after. Each flush rewrites every
-/// acting grant's record, so flushing per batch would cost a third of the
-/// throughput, and each second ~15% of the CPU with 100,000 grants. A crash replays
-/// at most this much more (alerts keep their ids).
-const STATE_FLUSH: Duration = Duration::from_secs(5);
-
-/// Offsets of batches whose alerts are delivered but whose grant state is not
-/// written yet, and finding records to write with it.
-#[derive(Default)]
-struct Unflushed {
-    records: BTreeMap<String, Option<StateRecord>>,
-    offsets: HashMap<(String, i32), i64>,
-    since: Option<Instant>,
-}
-
-impl Unflushed {
-    fn add(
-        &mut self,
-        records: impl IntoIterator<Item = (String, Option<StateRecord>)>,
-        offsets: &HashMap<(String, i32), i64>,
-    ) {
-        self.records.extend(records);
-        for (partition, &next) in offsets {
-            let slot = self.offsets.entry(partition.clone()).or_insert(next);
-            *slot = (*slot).max(next);
-        }
-        self.since.get_or_insert_with(Instant::now);
-    }
-
-    fn is_empty(&self) -> bool {
-        self.since.is_none()
-    }
-
-    fn due(&self) -> bool {
-        self.since.is_some_and(|t| t.elapsed() >= STATE_FLUSH)
-    }
-}
-
-/// A state write in flight (one at a time, so records land in order), and the
-/// offsets of the batches it covers.
-struct StateWrite {
-    task: tokio::task::JoinHandle<Result<(), Box<WriteFailed>>>,
-    writer: StateWriter,
-    /// The changes it takes: those made before it began.
-    round: Round,
-    offsets: HashMap<(String, i32), i64>,
-}
-
-/// Writes `pending` and the store's changes, and tells how it went once
-/// acknowledged; on failure, the records still to write first.
-async fn write_state(
-    writer: &StateWriter,
-    pending: EncodedRecords,
-    round: Round,
-    metrics: &Metrics,
-) -> Result<(), Box<WriteFailed>> {
-    let started = Instant::now();
-    let records = writer.write(pending, round).await?;
-    StateWritten {
-        records,
-        duration: started.elapsed(),
-    }
-    .emit(metrics);
-    Ok(())
-}
 
 /// Why the service stopped or could not start.
 #[derive(Debug, thiserror::Error)]
@@ -144,9 +76,7 @@ struct Pipeline {
     updates_checked: Option<Instant>,
     metrics: Metrics,
     grant_metrics: GrantMetrics,
-    state: StateTopic,
-    unflushed: Unflushed,
-    state_write: Option<StateWrite>,
+    state: StateFlush,
     schedules: Schedules,
     /// The topic whose partitions decide which grants this instance reports.
     ownership_topic: String,
@@ -156,7 +86,7 @@ struct Pipeline {
     archive: Option<Archive>,
     /// Offsets of batches whose state is written but whose archive files are not
     /// put yet.
-    unarchived: HashMap<(String, i32), i64>,
+    unarchived: Offsets,
 }
 
 /// Runs the service until `shutdown` resolves, then drains the in-flight batch and
@@ -264,14 +194,12 @@ pub async fn run(
         updates_checked: None,
         metrics,
         grant_metrics,
-        state,
-        unflushed: Unflushed::default(),
-        state_write: None,
+        state: StateFlush::new(state),
         schedules: Schedules::default(),
         ownership_topic: config.kafka.topics.first().cloned().unwrap_or_default(),
         health: health.clone(),
         archive,
-        unarchived: HashMap::new(),
+        unarchived: Offsets::new(),
     };
     let result = pipeline.run(intake, stop).await;
     health.set_consuming(false);
@@ -292,7 +220,7 @@ impl Pipeline {
         // Whichever drops the producer's last handle joins its poll thread.
         drop(sinks);
         let source = tokio::task::spawn_blocking(move || drop(source));
-        let state = tokio::task::spawn_blocking(move || drop(state));
+        let state = tokio::task::spawn_blocking(move || drop(state.into_topic()));
         let _ = tokio::join!(source, state);
     }
 
@@ -377,7 +305,7 @@ impl Pipeline {
             archive.append_actions(batch.clone()).await?;
             archive.append_alerts(&alerts).await?;
         }
-        self.unflushed.add([], &collected.offsets);
+        self.state.add([], &collected.offsets);
         let alert_event_ms: Vec<i64> = alerts.iter().filter_map(last_seen_ms).collect();
         BatchProcessed {
             events: batch.num_rows(),
@@ -411,11 +339,15 @@ impl Pipeline {
         self.schedules.ran(self.detector.engine(), &due, now_ms);
         // Findings other instances (or this one, before a restart) recorded must be
         // known before deciding what is new.
-        if !self.state.catch_up(Duration::from_secs(5)).await {
+        if !self.state.topic().catch_up(Duration::from_secs(5)).await {
             tracing::warn!("State topic not caught up; scheduled rules run on what is known.");
         }
         // Other instances' activity reaches this instance's gauges too.
-        sync_grant_metrics(&self.state, self.detector.grants(), &mut self.grant_metrics);
+        sync_grant_metrics(
+            self.state.topic(),
+            self.detector.grants(),
+            &mut self.grant_metrics,
+        );
         let findings = self.detector.scheduled(&due, &ownership, now_ms).await?;
         self.count_suppressed(&findings.suppressed);
         let alerts = findings.alerts;
@@ -426,7 +358,7 @@ impl Pipeline {
             archive.append_alerts(&alerts).await?;
         }
         // Written at once: another instance may take these grants over any moment.
-        self.unflushed.add(findings.records, &HashMap::new());
+        self.state.add(findings.records, &HashMap::new());
         if !self.flush(stop, true).await {
             return Ok(());
         }
@@ -469,98 +401,24 @@ impl Pipeline {
         }
     }
 
-    /// Writes the unflushed state when due (every [`STATE_FLUSH`]) or when `wait`,
-    /// then, once the archive holds them too, stores the offsets of the batches it
-    /// covers. A due write runs as its own task while batches go on: awaiting it in
-    /// the loop put its round trip into the detection latency once a second. With
-    /// `wait` (idle, stopping, findings) everything unflushed is written before
-    /// returning. `false` when stopped before the state could be written.
+    /// Writes the grant state when due or when `wait` ([`StateFlush::flush`]), then,
+    /// once the archive holds them too, stores the offsets of the batches it covers.
+    /// `false` when stopped before the state could be written.
     async fn flush(&mut self, stop: &watch::Receiver<bool>, wait: bool) -> bool {
         self.flush_state(stop, wait).await && self.flush_archive(stop).await
     }
 
     async fn flush_state(&mut self, stop: &watch::Receiver<bool>, wait: bool) -> bool {
-        if let Some(write) = self.state_write.take() {
-            if !wait && !write.task.is_finished() {
-                self.state_write = Some(write);
-                return true;
-            }
-            if !self.finish_state_write(write, stop).await {
-                return false;
-            }
-        }
-        if self.unflushed.is_empty() || !(wait || self.unflushed.due()) {
-            return true;
-        }
-        let Unflushed {
-            records, offsets, ..
-        } = std::mem::take(&mut self.unflushed);
-        let mut pending = EncodedRecords::default();
-        for (key, record) in &records {
-            pending.push_record(key, record.as_ref());
-        }
-        let writer = self.state.writer();
-        let round = self.state.store().with(StateStore::begin_round);
-        let task = tokio::spawn({
-            let writer = writer.clone();
-            let metrics = self.metrics.clone();
-            async move { write_state(&writer, pending, round, &metrics).await }
-        });
-        let write = StateWrite {
-            task,
-            writer,
-            round,
-            offsets,
+        let flushed = self.state.flush(stop, wait, &self.metrics, &self.health);
+        let Some(offsets) = flushed.await else {
+            return false;
         };
-        if wait {
-            return self.finish_state_write(write, stop).await;
-        }
-        self.state_write = Some(write);
-        true
-    }
-
-    /// Awaits a state write, rewriting with backoff until it is acknowledged or
-    /// `stop`, then moves its offsets on (stored, or held for the archive).
-    async fn finish_state_write(
-        &mut self,
-        write: StateWrite,
-        stop: &watch::Receiver<bool>,
-    ) -> bool {
-        let StateWrite {
-            task,
-            writer,
-            round,
-            offsets,
-        } = write;
-        let mut result = task.await.unwrap_or_else(|error| {
-            // The records it had taken are unknown: all are written again.
-            self.state.store().with(StateStore::mark_all_changed);
-            let error = KafkaError::State {
-                topic: writer.topic().to_owned(),
-                message: format!("write task failed: {error}"),
-            };
-            Err(Box::new(WriteFailed {
-                error,
-                pending: EncodedRecords::default(),
-            }))
-        });
-        let mut backoff = Backoff::new(&self.metrics, &self.health);
-        while let Err(failed) = result {
-            let WriteFailed { error, pending } = *failed;
-            backoff.record("state", &error);
-            if !backoff.wait(stop).await {
-                return false;
-            }
-            result = write_state(&writer, pending, round, &self.metrics).await;
-        }
-        backoff.succeeded();
         if self.archive.is_none() {
-            self.source.store(&offsets);
-            return true;
-        }
-        for (partition, next) in offsets {
-            let slot = self.unarchived.entry(partition).or_insert(next);
-            *slot = (*slot).max(next);
+            if !offsets.is_empty() {
+                self.source.store(&offsets);
+            }
+        } else {
+            merge_offsets(&mut self.unarchived, &offsets);
         }
         true
     }
