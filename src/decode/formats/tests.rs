@@ -280,3 +280,18 @@ fn cloudtrail_assumed_role_cross_account_and_a_bad_record_alone() {
         "only the bad record is dead-lettered"
     );
 }
+
+/// README's format table lists exactly the formats there are.
+#[test]
+fn the_readme_lists_every_format() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let start = readme.find("| format | reads |").expect("the format table");
+    let listed: Vec<&str> = readme[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| l.split('`').nth(1))
+        .collect();
+    assert_eq!(listed, Format::ALL.map(Format::name));
+}
