@@ -13,7 +13,7 @@ use chrono::Utc;
 use datafusion::arrow::array::RecordBatch;
 use serde::Deserialize;
 
-use crate::alerts::Alert;
+use crate::alerts::{Alert, Grouping};
 use crate::decode::{ActionsBuilder, Source};
 use crate::detect::Detector;
 use crate::grants;
@@ -64,6 +64,9 @@ struct Expected {
     event_ids: Option<Vec<String>>,
     #[serde(default)]
     reason_contains: Option<String>,
+    /// The alert's action: its route template.
+    #[serde(default)]
+    action: Option<String>,
 }
 
 /// A fixture: which rule it tests and its text.
@@ -168,11 +171,11 @@ pub fn load_dir_fixtures(dirs: &[PathBuf]) -> Result<Vec<Fixture>, FixtureError>
     Ok(fixtures)
 }
 
-/// Runs every case of `fixture` against `rule`, grouping alerts by `dedup_window_ms`.
+/// Runs every case of `fixture` against `rule`, grouping alerts by `grouping`.
 pub async fn run_fixture(
     rule: &Rule,
     fixture: &Fixture,
-    dedup_window_ms: i64,
+    grouping: &Grouping,
 ) -> Result<Vec<CaseResult>, FixtureError> {
     let fail = |line: Option<usize>, message: String| FixtureError {
         file: fixture.source.clone(),
@@ -197,7 +200,7 @@ pub async fn run_fixture(
             Duration::from_secs(30 * 86_400),
         )
         .map_err(|e| fail(None, format!("case `{}`: {e}", case.name)))?;
-        let got = run_case(rule, grants, &case, dedup_window_ms)
+        let got = run_case(rule, grants, &case, grouping)
             .await
             .map_err(|message| fail(None, format!("case `{}`: {message}", case.name)))?;
         let mut unmatched: Vec<&Alert> = got.iter().collect();
@@ -225,14 +228,14 @@ async fn run_case(
     rule: &Rule,
     grants: grants::GrantSet,
     case: &CaseSpec,
-    dedup_window_ms: i64,
+    grouping: &Grouping,
 ) -> Result<Vec<Alert>, String> {
     let detector = Detector::new(
         std::slice::from_ref(rule),
         Arc::new(grants),
         SharedStore::default(),
         Vec::new(),
-        dedup_window_ms,
+        grouping.clone(),
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -301,9 +304,10 @@ fn describe(alert: &Alert) -> String {
     let mut events = alert.event_ids.clone();
     events.sort();
     format!(
-        "grant={} credential={} events=[{}] reason={}",
+        "grant={} credential={} action={} events=[{}] reason={}",
         alert.grant_id.as_deref().unwrap_or("-"),
         alert.credential_id,
+        alert.action.as_deref().unwrap_or("-"),
         events.join(","),
         alert.reason
     )
@@ -316,6 +320,9 @@ fn describe_expected(expected: &Expected) -> String {
     }
     if let Some(c) = &expected.credential_id {
         parts.push(format!("credential={c}"));
+    }
+    if let Some(a) = &expected.action {
+        parts.push(format!("action={a}"));
     }
     if let Some(e) = &expected.event_ids {
         let mut e = e.clone();
@@ -351,13 +358,17 @@ fn matches(expected: &Expected, alert: &Alert) -> bool {
             .reason_contains
             .as_ref()
             .is_none_or(|r| alert.reason.contains(r.as_str()))
+        && expected
+            .action
+            .as_ref()
+            .is_none_or(|a| alert.action.as_ref() == Some(a))
 }
 
 /// Every case's outcome for `fixtures`, each run against the rule of its name.
 pub async fn run_all(
     rules: &[Rule],
     fixtures: &[Fixture],
-    dedup_window_ms: i64,
+    grouping: &Grouping,
 ) -> Result<Vec<CaseResult>, FixtureError> {
     let mut results = Vec::new();
     for fixture in fixtures {
@@ -369,7 +380,7 @@ pub async fn run_all(
                 line: None,
                 message: format!("no rule `{}` to test", fixture.rule),
             })?;
-        results.extend(run_fixture(rule, fixture, dedup_window_ms).await?);
+        results.extend(run_fixture(rule, fixture, grouping).await?);
     }
     Ok(results)
 }
@@ -389,8 +400,6 @@ mod tests {
     use super::*;
     use crate::rules::load_rules;
 
-    /// The default `alerts.dedup_window`.
-    const HOUR_MS: i64 = 3_600_000;
 
     /// Every built-in rule ships a fixture with a positive and a negative case, and
     /// all of them pass.
@@ -408,7 +417,7 @@ mod tests {
                 fixture.rule
             );
         }
-        let results = run_all(&rules, &fixtures, HOUR_MS)
+        let results = run_all(&rules, &fixtures, &Grouping::default())
             .await
             .expect("fixtures run");
         let failed: Vec<String> = results
@@ -434,7 +443,9 @@ mod tests {
         fixture.text = fixture
             .text
             .replace("event_ids: [over]", "event_ids: [other]");
-        let results = run_all(&rules, &[fixture], HOUR_MS).await.expect("runs");
+        let results = run_all(&rules, &[fixture], &Grouping::default())
+            .await
+            .expect("runs");
         let failed = &results[0];
         assert!(!failed.passed());
         assert_eq!(
@@ -443,7 +454,7 @@ mod tests {
         );
         assert!(
             failed.unexpected[0]
-                .starts_with("grant=acme-payouts credential=cli_acme events=[over] reason="),
+                .starts_with("grant=acme-payouts credential=cli_acme action=POST /v1/payouts events=[over] reason="),
             "{:?}",
             failed.unexpected
         );

@@ -15,7 +15,7 @@ use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 
 use futures::StreamExt;
 
-use crate::alerts::Alert;
+use crate::alerts::{Alert, Grouping};
 use crate::archive::{Archive, ArchiveLocation, ArchiveSettings, Table};
 use crate::decode::schema;
 use crate::decode::{ActionsBuilder, Format, Rejected, Source, TopicFormat};
@@ -46,7 +46,7 @@ pub struct ReplayOptions {
     /// Largest message accepted.
     pub max_message_bytes: usize,
     /// Alert grouping window (ms).
-    pub dedup_window_ms: i64,
+    pub grouping: Grouping,
     /// Alerts these silence are counted, not written.
     pub suppressions: Vec<Suppression>,
 }
@@ -103,7 +103,7 @@ pub async fn replay(
         Arc::clone(&grants),
         SharedStore::default(),
         options.suppressions.clone(),
-        options.dedup_window_ms,
+        options.grouping.clone(),
     )
     .await?;
     let mut replayer = Replayer {

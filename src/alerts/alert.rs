@@ -32,8 +32,13 @@ pub struct Alert {
     pub purpose: Option<String>,
     /// The credential used.
     pub credential_id: String,
-    /// The action taken (first event's).
+    /// The action taken (the first event's), with identifier-like path segments
+    /// written `{id}`: the route every event of the alert took.
     pub action: Option<String>,
+    /// Distinct actions as the events named them, in arrival order, up to
+    /// [`MAX_SAMPLE_ACTIONS`](super::MAX_SAMPLE_ACTIONS).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample_actions: Vec<String>,
     /// Earliest event time in the group (RFC 3339).
     pub first_seen: String,
     /// Latest event time in the group (RFC 3339).
@@ -64,6 +69,7 @@ impl Alert {
             purpose: Some("Payouts".into()),
             credential_id: "cli".into(),
             action: Some("POST /v1/refunds".into()),
+            sample_actions: vec!["POST /v1/refunds".into()],
             first_seen: "2026-11-30T09:00:00.000Z".into(),
             last_seen: "2026-11-30T09:00:01.000Z".into(),
             count: 1,

@@ -7,8 +7,12 @@
 
 mod alert;
 mod format;
+mod grouping;
+mod route;
 mod sinks;
 
 pub use alert::{Alert, MAX_EVENT_IDS, UNOWNED, alert_id};
 pub use format::AlertFormat;
+pub use grouping::Grouping;
+pub use route::{MAX_SAMPLE_ACTIONS, Routes};
 pub use sinks::{AlertmanagerSink, FileSink, KafkaSink, Sink, SinkError, SinkSettings, StdoutSink};

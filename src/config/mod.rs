@@ -9,7 +9,7 @@ mod validate;
 
 use std::collections::BTreeMap;
 
-use crate::alerts::SinkSettings;
+use crate::alerts::{Grouping, Routes, SinkSettings};
 use crate::archive::{ArchiveLocation, ArchiveSettings};
 use crate::decode::TopicFormat;
 use std::net::SocketAddr;
@@ -91,12 +91,22 @@ pub struct AlertsConfig {
     pub dedup_window: Duration,
     /// A repeated alert is sent again (same id, cumulative count) at most this often.
     pub update_interval: Duration,
+    /// What `{id}` stands for in the route templates alerts group actions by.
+    pub routes: Routes,
 }
 
 impl AlertsConfig {
     /// [`AlertsConfig::dedup_window`] in milliseconds, as alerts are grouped.
     pub fn dedup_window_ms(&self) -> i64 {
         millis(self.dedup_window)
+    }
+
+    /// How rule rows are grouped into alerts.
+    pub fn grouping(&self) -> Grouping {
+        Grouping {
+            window_ms: self.dedup_window_ms(),
+            routes: self.routes.clone(),
+        }
     }
 
     /// [`AlertsConfig::update_interval`] in milliseconds.

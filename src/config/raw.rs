@@ -96,6 +96,8 @@ pub(super) struct RawAlerts {
     #[serde(default)]
     pub stdout: bool,
     pub format: Option<String>,
+    #[serde(default)]
+    pub id_patterns: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -224,6 +226,7 @@ impl Default for RawAlerts {
             update_interval: default_update_interval(),
             stdout: false,
             format: None,
+            id_patterns: Vec::new(),
         }
     }
 }

@@ -9,7 +9,7 @@ use super::raw::RawConfig;
 use std::collections::BTreeMap;
 
 use super::{AlertsConfig, ArchiveConfig, BatchConfig, Config, GrantsConfig, KafkaConfig};
-use crate::alerts::{AlertFormat, SinkSettings};
+use crate::alerts::{AlertFormat, Routes, SinkSettings};
 use crate::archive::{ArchiveLocation, ArchiveSettings};
 use crate::decode::{Format, TopicFormat};
 use crate::time::parse_duration;
@@ -123,6 +123,10 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| format!("{}.state", raw.kafka.group_id));
     let dedup_window = errors.duration("alerts.dedup_window", &raw.alerts.dedup_window);
+    let routes = Routes::new(&raw.alerts.id_patterns).unwrap_or_else(|e| {
+        errors.0.push(format!("`alerts.id_patterns`{e}"));
+        Routes::default()
+    });
     let update_interval = errors.duration("alerts.update_interval", &raw.alerts.update_interval);
     errors.require(!dedup_window.is_zero(), || {
         "`alerts.dedup_window` must be positive".into()
@@ -207,6 +211,7 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
             },
             suppressions: raw.alerts.suppressions.iter().map(|p| resolve(p)).collect(),
             dedup_window,
+            routes,
             update_interval,
         },
         archive,

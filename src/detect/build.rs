@@ -1,5 +1,7 @@
 //! Turns rule rows into alerts: one per (rule, group key, dedup window), where the
-//! window is fixed by event time so that live, replay and redelivery agree.
+//! window is fixed by event time so that live, replay and redelivery agree. An
+//! `action` in a group key is its route template (`DELETE /v1/accounts/{id}`), so
+//! one misuse over many ids is one alert.
 
 use std::collections::HashMap;
 
@@ -10,7 +12,7 @@ use datafusion::arrow::datatypes::{DataType, TimestampMillisecondType};
 use datafusion::arrow::error::ArrowError;
 use hashbrown::HashTable;
 
-use crate::alerts::{Alert, MAX_EVENT_IDS, alert_id};
+use crate::alerts::{Alert, Grouping, MAX_EVENT_IDS, MAX_SAMPLE_ACTIONS, alert_id};
 use crate::columns::{find, rows_by_key};
 use crate::grants::GrantSet;
 use crate::rules::RuleHits;
@@ -98,14 +100,15 @@ struct Group {
     last_ms: i64,
 }
 
-/// Builds the alerts for one batch. `window_ms` is `alerts.dedup_window`.
+/// Builds the alerts for one batch.
 pub fn build_alerts(
     hits: &[RuleHits],
     batch: &RecordBatch,
     grants: &GrantSet,
-    window_ms: i64,
+    grouping: &Grouping,
     detected_at: DateTime<Utc>,
 ) -> Result<Vec<Alert>, ArrowError> {
+    let window_ms = grouping.window_ms;
     if hits.is_empty() {
         return Ok(Vec::new());
     }
@@ -143,13 +146,14 @@ pub fn build_alerts(
                 let mut key = Vec::with_capacity(rule.group_by.len());
                 for (name, own) in rule.group_by.iter().zip(&rule_keys) {
                     let part = match own {
-                        Some(own) => value(own, row).map(str::to_owned),
-                        None => events
-                            .column(name)?
-                            .and_then(|c| value(c, event_row))
-                            .map(str::to_owned),
+                        Some(own) => value(own, row),
+                        None => events.column(name)?.and_then(|c| value(c, event_row)),
                     };
-                    key.push(part.unwrap_or_default());
+                    let part = part.unwrap_or_default();
+                    key.push(match name.as_str() {
+                        "action" => grouping.routes.template(part).into_owned(),
+                        _ => part.to_owned(),
+                    });
                 }
                 let slot = (rule.name.clone(), key, window);
                 let position = match index.get(&slot) {
@@ -197,7 +201,7 @@ pub fn build_alerts(
                     alert.action = events
                         .column("action")?
                         .and_then(|c| value(c, event_row))
-                        .map(str::to_owned);
+                        .map(|a| grouping.routes.template(a).into_owned());
                 }
                 group.events.push(event_row);
                 group.first_ms = group.first_ms.min(ts);
@@ -206,6 +210,7 @@ pub fn build_alerts(
         }
     }
     groups.sort_by_key(|g| g.first_row);
+    let actions = events.column("action")?.cloned();
     Ok(groups
         .into_iter()
         .map(|mut g| {
@@ -219,6 +224,18 @@ pub fn build_alerts(
                 .take(MAX_EVENT_IDS)
                 .map(|&row| events.ids.value(row).to_owned())
                 .collect();
+            if let Some(actions) = &actions {
+                for &row in &g.events {
+                    if g.alert.sample_actions.len() == MAX_SAMPLE_ACTIONS {
+                        break;
+                    }
+                    if let Some(action) = value(actions, row)
+                        && !g.alert.sample_actions.iter().any(|a| a == action)
+                    {
+                        g.alert.sample_actions.push(action.to_owned());
+                    }
+                }
+            }
             g.alert.first_seen = rfc3339(g.first_ms);
             g.alert.last_seen = rfc3339(g.last_ms);
             g.alert
@@ -279,12 +296,11 @@ mod tests {
             r#"{"event_id":"c","ts":"2026-11-30T10:01:00Z","credential_id":"c","action":"GET /x"}"#,
             r#"{"event_id":"d","ts":"2026-11-30T09:30:00Z","credential_id":"c","action":"GET /y"}"#,
         ]);
-        let hour = 3_600_000;
         let alerts = build_alerts(
             &hits(&["a", "b", "c", "d"]),
             &batch,
             &GrantSet::default(),
-            hour,
+            &Grouping::default(),
             Utc::now(),
         )
         .expect("alerts");
@@ -327,7 +343,7 @@ mod tests {
             &hits(&["a"]),
             &batch,
             &GrantSet::default(),
-            hour,
+            &Grouping::default(),
             Utc::now(),
         )
         .expect("alerts");

@@ -10,7 +10,7 @@ use datafusion::arrow::error::ArrowError;
 use super::build::build_alerts;
 use super::findings;
 use crate::activity::BatchActivity;
-use crate::alerts::Alert;
+use crate::alerts::{Alert, Grouping};
 use crate::decode::schema;
 use crate::grants::{GrantSet, GrantTables};
 use crate::kafka::Ownership;
@@ -68,7 +68,7 @@ pub struct Detector {
     grants: Arc<GrantSet>,
     store: SharedStore,
     suppressions: Vec<Suppression>,
-    dedup_window_ms: i64,
+    grouping: Grouping,
 }
 
 impl Detector {
@@ -79,7 +79,7 @@ impl Detector {
         grants: Arc<GrantSet>,
         store: SharedStore,
         suppressions: Vec<Suppression>,
-        dedup_window_ms: i64,
+        grouping: Grouping,
     ) -> Result<Self, DetectorError> {
         let engine = RuleEngine::new(rules, GrantTables::build(&grants)?)
             .await
@@ -89,7 +89,7 @@ impl Detector {
             grants,
             store,
             suppressions,
-            dedup_window_ms,
+            grouping,
         })
     }
 
@@ -148,13 +148,7 @@ impl Detector {
             .engine
             .evaluate_prepared(prepared, |grants| store.with(|s| s.tables_for(grants)))
             .await?;
-        let built = build_alerts(
-            &evaluation.hits,
-            &batch,
-            &self.grants,
-            self.dedup_window_ms,
-            now,
-        )?;
+        let built = build_alerts(&evaluation.hits, &batch, &self.grants, &self.grouping, now)?;
         let (suppressed, kept) = self.suppress(built);
         let now_ms = now.timestamp_millis();
         let activity = evaluation.activity;
@@ -205,7 +199,7 @@ impl Detector {
     /// count grew since the sinks last saw them at least `every_ms` ago, marked as
     /// seen: sent again under the same id as updates.
     pub fn updates_due(&self, now_ms: i64, every_ms: i64) -> Vec<Alert> {
-        let keep_ms = self.dedup_window_ms;
+        let keep_ms = self.grouping.window_ms;
         self.store.with(|s| {
             s.alerts.prune(now_ms, keep_ms);
             s.alerts.updates_due(now_ms, every_ms)

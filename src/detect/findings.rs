@@ -135,6 +135,7 @@ pub fn decide(
                     .or_else(|| grant.credentials.first().cloned())
                     .unwrap_or_default(),
                 action: None,
+                sample_actions: Vec::new(),
                 first_seen: now.clone(),
                 last_seen: now.clone(),
                 count: 1,

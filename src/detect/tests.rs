@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 
 use super::Detector;
-use crate::alerts::{Alert, MAX_EVENT_IDS};
+use crate::alerts::{Alert, Grouping, MAX_EVENT_IDS};
 use crate::decode::{ActionsBuilder, Source};
 use crate::grants::{self, GrantSet};
 use crate::kafka::Ownership;
@@ -142,7 +142,7 @@ async fn judge_in(
         Arc::clone(grants),
         SharedStore::default(),
         Vec::new(),
-        3_600_000,
+        Grouping::default(),
     )
     .await
     .expect("rules plan");
@@ -287,7 +287,7 @@ async fn builtin_rules_raise_exactly_the_scenario_alerts() {
         Arc::new(grants),
         SharedStore::default(),
         Vec::new(),
-        3_600_000,
+        Grouping::default(),
     )
     .await
     .expect("detector");

@@ -111,7 +111,7 @@ pub async fn run(
         Arc::clone(&grants),
         connecting.store().clone(),
         suppressions,
-        config.alerts.dedup_window_ms(),
+        config.alerts.grouping(),
     )
     .await?;
     GrantsLoaded {

@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use super::encoded::{EncodedRecords, KeptAlert, RecordRef};
 use super::pending::{FIRST_ROUND, Pending, Round};
 use super::record::{AlertRecord, alert_key};
-use crate::alerts::{Alert, MAX_EVENT_IDS};
+use crate::alerts::{Alert, MAX_EVENT_IDS, MAX_SAMPLE_ACTIONS};
 
 #[derive(Debug)]
 struct Entry {
@@ -105,6 +105,12 @@ fn fold(into: &mut Alert, repeat: Alert) {
     into.count += repeat.count.saturating_sub(known_again);
     into.event_ids
         .extend(new.into_iter().take(MAX_EVENT_IDS.saturating_sub(known)));
+    for action in repeat.sample_actions {
+        if into.sample_actions.len() < MAX_SAMPLE_ACTIONS && !into.sample_actions.contains(&action)
+        {
+            into.sample_actions.push(action);
+        }
+    }
     // RFC 3339 in UTC with fixed precision orders as text.
     into.first_seen = into.first_seen.clone().min(repeat.first_seen);
     into.last_seen = into.last_seen.clone().max(repeat.last_seen);

@@ -89,7 +89,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
             .transpose()?,
         batch: config.batch.max_events,
         max_message_bytes: config.kafka.max_message_bytes.max(64 << 20),
-        dedup_window_ms: config.alerts.dedup_window_ms(),
+        grouping: config.alerts.grouping(),
         suppressions: grantwatch::suppressions::load(&config.alerts.suppressions).map_err(
             |errors| {
                 anyhow::anyhow!(

@@ -21,8 +21,7 @@ pub async fn test(dir: Option<PathBuf>, config: Option<&Path>) -> anyhow::Result
             fixtures::load_dir_fixtures(&config.rule_dirs)?,
         ),
     };
-    let dedup_window_ms = config.alerts.dedup_window_ms();
-    let results = fixtures::run_all(&rules, &fixtures, dedup_window_ms).await?;
+    let results = fixtures::run_all(&rules, &fixtures, &config.alerts.grouping()).await?;
     let mut report = String::new();
     for result in &results {
         let status = if result.passed() { "ok  " } else { "FAIL" };
