@@ -18,7 +18,9 @@ use std::ops::Range;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use datafusion::arrow::array::{Array, PrimitiveArray, RecordBatch, StringArray};
+use datafusion::arrow::array::{
+    Array, AsArray, BooleanArray, PrimitiveArray, RecordBatch, StringArray,
+};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
 use datafusion::arrow::error::ArrowError;
 
@@ -209,6 +211,8 @@ pub struct BatchActivity {
     texts: TextColumns,
     /// Actions by credentials no grant binds.
     pub unbound: u64,
+    /// Of those, actions by identities outside partner scope: never alerted.
+    pub out_of_scope: u64,
 }
 
 impl BatchActivity {
@@ -241,6 +245,7 @@ impl BatchActivity {
             let grants = index.grants_of(credential);
             if grants.is_empty() {
                 activity.unbound += rows.len() as u64;
+                activity.out_of_scope += columns.out_of_scope(rows);
                 continue;
             }
             let (first_seen_ms, last_seen_ms) = columns.seen(rows);
@@ -390,6 +395,8 @@ struct Columns<'a> {
     amounts: &'a PrimitiveArray<Float64Type>,
     currencies: &'a StringArray,
     outcomes: &'a StringArray,
+    /// Absent from batches of archives older than partner scope: all in scope.
+    in_scope: Option<&'a BooleanArray>,
     rate_window_ms: &'a PrimitiveArray<Int64Type>,
     max_daily_amount: &'a PrimitiveArray<Float64Type>,
 }
@@ -404,8 +411,20 @@ impl<'a> Columns<'a> {
             amounts: primitive_column(actions, "amount")?,
             currencies: string_column(actions, "currency")?,
             outcomes: string_column(actions, "outcome")?,
+            in_scope: actions
+                .column_by_name("in_scope")
+                .and_then(|c| c.as_boolean_opt()),
             rate_window_ms: primitive_column(grants, "rate_window_ms")?,
             max_daily_amount: primitive_column(grants, "max_daily_amount")?,
+        })
+    }
+
+    /// How many of `rows` are marked out of partner scope.
+    fn out_of_scope(&self, rows: &[u32]) -> u64 {
+        self.in_scope.map_or(0, |marks| {
+            rows.iter()
+                .filter(|&&row| marks.is_valid(row as usize) && !marks.value(row as usize))
+                .count() as u64
         })
     }
 

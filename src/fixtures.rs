@@ -400,7 +400,6 @@ mod tests {
     use super::*;
     use crate::rules::load_rules;
 
-
     /// Every built-in rule ships a fixture with a positive and a negative case, and
     /// all of them pass.
     #[tokio::test]

@@ -18,7 +18,7 @@ use futures::StreamExt;
 use crate::alerts::{Alert, Grouping};
 use crate::archive::{Archive, ArchiveLocation, ArchiveSettings, Table};
 use crate::decode::schema;
-use crate::decode::{ActionsBuilder, Format, Rejected, Source, TopicFormat};
+use crate::decode::{ActionsBuilder, Format, PartnerScope, Rejected, Source, TopicFormat};
 use crate::detect::{Detector, DetectorError};
 use crate::grants::GrantSet;
 use crate::kafka::Ownership;
@@ -45,8 +45,10 @@ pub struct ReplayOptions {
     pub batch: usize,
     /// Largest message accepted.
     pub max_message_bytes: usize,
-    /// Alert grouping window (ms).
+    /// How rule rows are grouped into alerts.
     pub grouping: Grouping,
+    /// Which identities no grant binds are judged.
+    pub scope: PartnerScope,
     /// Alerts these silence are counted, not written.
     pub suppressions: Vec<Suppression>,
 }
@@ -58,6 +60,8 @@ pub struct ReplaySummary {
     pub files: usize,
     /// Actions judged (after --since/--until).
     pub events: usize,
+    /// Of those, actions by identities outside partner scope (never alerted).
+    pub out_of_scope: u64,
     /// Records that could not be decoded, by reason.
     pub rejected: BTreeMap<String, usize>,
     /// Alerts written.
@@ -109,7 +113,7 @@ pub async fn replay(
     let mut replayer = Replayer {
         detector,
         options,
-        builder: ActionsBuilder::new(options.max_message_bytes),
+        builder: ActionsBuilder::with_scope(options.max_message_bytes, options.scope.clone()),
         suppressed: BTreeSet::new(),
         summary: ReplaySummary::default(),
         newest_ms: None,
@@ -272,6 +276,7 @@ impl Replayer<'_> {
         }
         let judgement = self.detector.judge(batch, Utc::now()).await?;
         self.newest_ms = self.newest_ms.max(judgement.newest_ms);
+        self.summary.out_of_scope += judgement.activity.out_of_scope;
         self.suppressed
             .extend(judgement.suppressed.into_iter().map(|a| a.alert_id));
         Ok(())

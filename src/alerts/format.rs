@@ -94,6 +94,7 @@ fn detection_finding(alert: &Alert) -> Value {
             "partner": alert.partner,
             "purpose": alert.purpose,
             "action": alert.action,
+            "sample_actions": alert.sample_actions,
             "frameworks": alert.frameworks,
         },
     });

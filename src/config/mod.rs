@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::alerts::{Grouping, Routes, SinkSettings};
 use crate::archive::{ArchiveLocation, ArchiveSettings};
-use crate::decode::TopicFormat;
+use crate::decode::{PartnerScope, TopicFormat};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -156,6 +156,8 @@ pub struct Config {
     pub metrics_listen: SocketAddr,
     /// `[batch]`.
     pub batch: BatchConfig,
+    /// `[scope]`: which identities no grant binds are judged.
+    pub scope: PartnerScope,
     /// Secrets in a file others can read: worth a warning, not a refusal.
     pub readable_secrets: Option<secrets::ReadableSecrets>,
 }

@@ -26,6 +26,36 @@ pub(super) struct RawConfig {
     pub metrics: RawMetrics,
     #[serde(default)]
     pub batch: RawBatch,
+    #[serde(default)]
+    pub scope: RawScope,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScope {
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub credentials: Vec<String>,
+    #[serde(default)]
+    pub partners: Vec<String>,
+    #[serde(default = "yes")]
+    pub format_defaults: bool,
+}
+
+impl Default for RawScope {
+    fn default() -> Self {
+        Self {
+            exclude: Vec::new(),
+            credentials: Vec::new(),
+            partners: Vec::new(),
+            format_defaults: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use super::{AlertsConfig, ArchiveConfig, BatchConfig, Config, GrantsConfig, KafkaConfig};
 use crate::alerts::{AlertFormat, Routes, SinkSettings};
 use crate::archive::{ArchiveLocation, ArchiveSettings};
-use crate::decode::{Format, TopicFormat};
+use crate::decode::{Format, PartnerScope, TopicFormat};
 use crate::time::parse_duration;
 
 struct Errors(Vec<String>);
@@ -219,6 +219,12 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
         batch: BatchConfig {
             max_events: usize::try_from(raw.batch.max_events).unwrap_or(usize::MAX),
             linger,
+        },
+        scope: PartnerScope {
+            exclude: raw.scope.exclude,
+            credentials: raw.scope.credentials,
+            partners: raw.scope.partners,
+            format_defaults: raw.scope.format_defaults,
         },
         readable_secrets: None,
     })

@@ -4,8 +4,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Builder, Int32Builder, Int64Builder, ListBuilder,
-    PrimitiveArray, PrimitiveBuilder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
+    Array, ArrayRef, AsArray, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder,
+    ListBuilder, PrimitiveArray, PrimitiveBuilder, RecordBatch, StringBuilder,
+    TimestampMillisecondBuilder,
 };
 use datafusion::arrow::datatypes::ArrowPrimitiveType;
 use datafusion::arrow::error::ArrowError;
@@ -15,6 +16,7 @@ use super::error::{DecodeError, DecodeFault};
 use super::formats::{self, Format};
 use super::native;
 use super::schema;
+use super::scope::PartnerScope;
 
 /// Where a message came from: the default `event_id` and the `topic`, `partition`,
 /// `offset` columns.
@@ -61,6 +63,7 @@ pub struct Rejected {
 /// Column builders for one batch of canonical actions.
 pub struct ActionsBuilder {
     max_message_bytes: usize,
+    scope: PartnerScope,
     ingest_ts: i64,
     event_id: StringBuilder,
     ts: TimestampMillisecondBuilder,
@@ -82,14 +85,22 @@ pub struct ActionsBuilder {
     topic: StringBuilder,
     partition: Int32Builder,
     offset: Int64Builder,
+    in_scope: BooleanBuilder,
     rows: usize,
 }
 
 impl ActionsBuilder {
-    /// A builder that rejects messages over `max_message_bytes`.
+    /// A builder that rejects messages over `max_message_bytes`, with every format's
+    /// default partner scope.
     pub fn new(max_message_bytes: usize) -> Self {
+        Self::with_scope(max_message_bytes, PartnerScope::default())
+    }
+
+    /// A builder that marks `in_scope` by `scope`.
+    pub fn with_scope(max_message_bytes: usize, scope: PartnerScope) -> Self {
         Self {
             max_message_bytes,
+            scope,
             ingest_ts: 0,
             event_id: StringBuilder::new(),
             ts: TimestampMillisecondBuilder::new(),
@@ -111,6 +122,7 @@ impl ActionsBuilder {
             topic: StringBuilder::new(),
             partition: Int32Builder::new(),
             offset: Int64Builder::new(),
+            in_scope: BooleanBuilder::new(),
             rows: 0,
         }
     }
@@ -129,7 +141,7 @@ impl ActionsBuilder {
     pub fn push_native(&mut self, payload: &[u8], source: Source<'_>) -> Result<(), DecodeError> {
         let text = self.check(payload)?;
         let action = native::parse(text)?;
-        self.append(&action, source);
+        self.append(&action, Format::Native, source);
         Ok(())
     }
 
@@ -210,7 +222,7 @@ impl ActionsBuilder {
                 source.topic, source.partition, source.offset
             )));
         }
-        self.append(action, source);
+        self.append(action, topic.format, source);
     }
 
     /// The checks every format shares: size, emptiness, UTF-8.
@@ -232,7 +244,7 @@ impl ActionsBuilder {
             .map_err(|e| DecodeError::new(DecodeFault::NotUtf8, e.to_string()))
     }
 
-    fn append(&mut self, a: &Action<'_>, source: Source<'_>) {
+    fn append(&mut self, a: &Action<'_>, format: Format, source: Source<'_>) {
         match &a.event_id {
             Some(id) => self.event_id.append_value(id),
             None => self.event_id.append_value(format!(
@@ -271,6 +283,7 @@ impl ActionsBuilder {
         self.topic.append_value(source.topic);
         self.partition.append_value(source.partition);
         self.offset.append_value(source.offset);
+        self.in_scope.append_value(self.scope.judge(format, a));
         self.rows += 1;
     }
 
@@ -307,6 +320,9 @@ impl ActionsBuilder {
             Arc::new(primitives(&mut self.partition)),
             Arc::new(primitives(&mut self.offset)),
             super::schema::finish_utc(&mut ingest),
+            Arc::new(
+                std::mem::replace(&mut self.in_scope, BooleanBuilder::with_capacity(rows)).finish(),
+            ),
         ];
         RecordBatch::try_new(schema::actions(), columns)
     }

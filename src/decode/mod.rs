@@ -11,6 +11,7 @@ mod flat;
 mod formats;
 mod native;
 pub mod schema;
+mod scope;
 
 pub use action::Action;
 #[cfg(test)]
@@ -18,3 +19,4 @@ pub(crate) use builder::native_batch;
 pub use builder::{ActionsBuilder, Rejected, Source, TopicFormat};
 pub use error::{DecodeError, DecodeFault};
 pub use formats::Format;
+pub use scope::{PartnerScope, glob};

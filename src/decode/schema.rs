@@ -50,11 +50,13 @@ static ACTIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("partition", DataType::Int32, false),
         Field::new("offset", DataType::Int64, false),
         Field::new("ingest_ts", timestamp_type(), false),
+        // Nullable: archives written before it carry none, and rules read NULL as in.
+        Field::new("in_scope", DataType::Boolean, true),
     ]))
 });
 
 /// The `actions` table schema: canonical columns plus `topic`, `partition`,
-/// `offset`, `ingest_ts`.
+/// `offset`, `ingest_ts` and `in_scope` (partner scope, [`super::PartnerScope`]).
 pub fn actions() -> SchemaRef {
     Arc::clone(&ACTIONS)
 }

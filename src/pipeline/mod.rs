@@ -169,7 +169,7 @@ pub async fn run(
     let (stop_tx, stop) = watch::channel(false);
     let intake = Intake::start(
         Arc::clone(&source),
-        ActionsBuilder::new(config.kafka.max_message_bytes),
+        ActionsBuilder::with_scope(config.kafka.max_message_bytes, config.scope.clone()),
         detector.preparer(),
         stop.clone(),
     );
@@ -313,6 +313,7 @@ impl Pipeline {
             duration: started.elapsed(),
             acknowledged_ms,
             alert_event_ms: &alert_event_ms,
+            out_of_scope: activity.out_of_scope,
         }
         .emit(&self.metrics);
         self.grant_metrics.observe(

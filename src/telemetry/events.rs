@@ -54,6 +54,8 @@ pub struct BatchProcessed<'a> {
     pub acknowledged_ms: i64,
     /// Event time of each alert's latest event (epoch ms).
     pub alert_event_ms: &'a [i64],
+    /// Of the events, those outside partner scope (judged, never alerted).
+    pub out_of_scope: u64,
 }
 
 impl BatchProcessed<'_> {
@@ -69,6 +71,12 @@ impl BatchProcessed<'_> {
             .events
             .get_or_create(&ResultLabel { result: "decoded" })
             .inc_by(self.events as u64);
+        metrics
+            .events
+            .get_or_create(&ResultLabel {
+                result: "out_of_scope",
+            })
+            .inc_by(self.out_of_scope);
         metrics.batch_duration.observe(self.duration.as_secs_f64());
         count_alerts(self.alerts, metrics);
         for &ms in self.alert_event_ms {

@@ -156,7 +156,7 @@ impl Metrics {
                 .get_or_create(&ReasonLabel { reason })
                 .inc_by(0);
         }
-        for result in ["decoded", "dead_letter"] {
+        for result in ["decoded", "dead_letter", "out_of_scope"] {
             metrics
                 .events
                 .get_or_create(&ResultLabel { result })

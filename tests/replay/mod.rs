@@ -15,7 +15,7 @@ fn replaying_the_invictus_cloudtrail_finds_the_attack_outside_the_declared_purpo
         "shared data expected at {}",
         input.display()
     );
-    let grants = root.join("examples/invictus/grants.yaml");
+    let config = root.join("examples/invictus/grantwatch.toml");
     let out = dir.path().join("alerts.jsonl");
     let args = [
         "replay",
@@ -23,15 +23,17 @@ fn replaying_the_invictus_cloudtrail_finds_the_attack_outside_the_declared_purpo
         "cloudtrail",
         "--input",
         input.to_str().unwrap(),
-        "--grants",
-        grants.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
         "--alerts-out",
         out.to_str().unwrap(),
     ];
     let (code, stderr) = run_to_exit(&args, dir.path());
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stderr.contains("replayed 2900 events from 55 files (0 records rejected)"),
+        stderr.contains(
+            "replayed 2900 events from 55 files (83 out of partner scope, 0 records rejected)"
+        ),
         "{stderr}"
     );
     let alerts = read_jsonl(&out);
@@ -97,8 +99,41 @@ fn replaying_the_invictus_cloudtrail_finds_the_attack_outside_the_declared_purpo
         .filter(|a| a["rule"] == "unknown_credential")
         .map(|a| a["credential_id"].as_str().unwrap())
         .collect();
+    // Only the identities `[scope]` names: the attack's Stratus roles and user, never
+    // an AWS service principal or the account's own service-linked roles.
+    assert_eq!(unknown.len(), 7, "{unknown:?}");
     assert!(
-        unknown.contains("arn:aws:iam::123837392027:role/stratus-red-team-ec2-enumerate-role"),
+        unknown.iter().all(|c| c.contains("/stratus-red-team-")),
         "{unknown:?}"
     );
+
+    // With the default scope (no config), the account's own identities are not
+    // partners: the findings about the grants stay, and no unknown_credential.
+    let grants = root.join("examples/invictus/grants.yaml");
+    let default_out = dir.path().join("default.jsonl");
+    let (code, stderr) = run_to_exit(
+        &[
+            "replay",
+            "--format",
+            "cloudtrail",
+            "--input",
+            input.to_str().unwrap(),
+            "--grants",
+            grants.to_str().unwrap(),
+            "--alerts-out",
+            default_out.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let quiet = read_jsonl(&default_out);
+    assert!(quiet.iter().all(|a| a["rule"] != "unknown_credential"));
+    let in_purpose = |alerts: &[serde_json::Value]| {
+        alerts
+            .iter()
+            .filter(|a| a["rule"] != "unknown_credential")
+            .map(|a| a["alert_id"].as_str().unwrap().to_owned())
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(in_purpose(&quiet), in_purpose(&alerts));
 }

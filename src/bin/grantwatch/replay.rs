@@ -90,6 +90,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         batch: config.batch.max_events,
         max_message_bytes: config.kafka.max_message_bytes.max(64 << 20),
         grouping: config.alerts.grouping(),
+        scope: config.scope.clone(),
         suppressions: grantwatch::suppressions::load(&config.alerts.suppressions).map_err(
             |errors| {
                 anyhow::anyhow!(
@@ -111,9 +112,10 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", args.alerts_out.display()))?;
     let rejected: usize = summary.rejected.values().sum();
     eprintln!(
-        "replayed {} events from {} files ({rejected} records rejected{}): {} alerts written to {}{}",
+        "replayed {} events from {} files ({} out of partner scope, {rejected} records rejected{}): {} alerts written to {}{}",
         summary.events,
         summary.files,
+        summary.out_of_scope,
         if rejected > 0 {
             format!(": {:?}", summary.rejected)
         } else {

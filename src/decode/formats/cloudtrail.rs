@@ -19,6 +19,16 @@ fn is_aws_service(invoked_by: &str) -> bool {
     invoked_by == "AWS Internal" || invoked_by.ends_with(".amazonaws.com")
 }
 
+/// A caller from another account than the recipient's (the decoder names it as the
+/// partner), never an AWS service principal.
+pub(super) fn is_partner(action: &Action<'_>) -> bool {
+    action.partner.is_some()
+        && !action
+            .credential_id
+            .as_deref()
+            .is_some_and(|c| c.ends_with(".amazonaws.com") || c == "AWS Internal")
+}
+
 pub(super) fn decode(r: &Value) -> Result<Action<'_>, DecodeError> {
     let ts = time(r, &["eventTime"])?;
     let source = required(r, "eventSource")?;

@@ -9,6 +9,16 @@ use super::value::{attributes, first, required, text, time};
 use crate::decode::action::Action;
 use crate::decode::error::{DecodeError, DecodeFault};
 
+/// Programmatic access: a token, an OAuth app or a GitHub App. A plain user session
+/// is the organisation's own member.
+pub(super) fn is_partner(action: &Action<'_>) -> bool {
+    action.credential_id.as_deref().is_some_and(|c| {
+        ["token:", "oauth_app:", "github_app:"]
+            .iter()
+            .any(|p| c.starts_with(p))
+    })
+}
+
 pub(super) fn decode(e: &Value) -> Result<Action<'_>, DecodeError> {
     let credential = if let Some(token) = first(e, &["token_id", "hashed_token"]) {
         Cow::Owned(format!("token:{token}"))

@@ -9,6 +9,17 @@ use super::value::{at, attributes, required, text, time};
 use crate::decode::action::Action;
 use crate::decode::error::{DecodeError, DecodeFault};
 
+/// A service account outside the cluster's own `kube-*` namespaces. Nodes, control
+/// plane components (`system:*`) and people are the cluster's own.
+pub(super) fn is_partner(action: &Action<'_>) -> bool {
+    action
+        .credential_id
+        .as_deref()
+        .and_then(|c| c.strip_prefix("system:serviceaccount:"))
+        .and_then(|rest| rest.split_once(':'))
+        .is_some_and(|(namespace, _)| !namespace.starts_with("kube-"))
+}
+
 pub(super) fn decode(e: &Value) -> Result<Action<'_>, DecodeError> {
     if text(e, "kind").as_deref() != Some("Event") {
         return Err(DecodeError::field(

@@ -57,6 +57,18 @@ impl Format {
         Self::ALL.into_iter().find(|f| f.name() == name)
     }
 
+    /// Whether an identity no grant binds is a partner's unless `[scope]` says
+    /// otherwise: native and OCSF streams carry partner actions only; the others
+    /// mostly the organisation's own identities.
+    pub fn partner_by_default(self, action: &Action<'_>) -> bool {
+        match self {
+            Self::Native | Self::Ocsf => true,
+            Self::CloudTrail => cloudtrail::is_partner(action),
+            Self::K8sAudit => k8s::is_partner(action),
+            Self::GithubAudit => github::is_partner(action),
+        }
+    }
+
     /// Every spelling, comma-separated (for messages).
     pub fn names() -> String {
         Self::ALL.map(Self::name).join(", ")
