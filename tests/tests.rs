@@ -20,3 +20,4 @@ mod pipeline;
 mod replay;
 mod security;
 mod support;
+mod volume;
