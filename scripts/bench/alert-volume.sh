@@ -24,6 +24,7 @@ measure() {
 }
 measure "$commit"
 for bin in "$@"; do
-  label=$("$bin" --version 2>/dev/null | tr ' ' '-')@$(basename "$(dirname "$(dirname "$(dirname "$(realpath "$bin")")")")")
+  # The commit of the tree the build sits in, when it is a git checkout.
+  label=$(git -C "$(dirname "$(realpath "$bin")")" rev-parse --short HEAD 2>/dev/null || echo "$bin")
   GRANTWATCH_VOLUME_BIN=$(realpath "$bin") measure "$label"
 done
