@@ -2,7 +2,7 @@
 -- severity: info
 -- summary: Partner action allowed only by a live emergency (break-glass) widening
 -- frameworks: OWASP-NHI:NHI5, NIST-CSF-2.0:DE.CM-06
--- group_by: grant_id, action
+-- group_by: grant_id
 -- schedule: per_batch
 -- Only actions that no normal scope of the grant allows: those rest on the
 -- emergency widening alone.

@@ -24,6 +24,9 @@ pub struct Alert {
     pub reason: String,
     /// The grant, when the credential is bound by one.
     pub grant_id: Option<String>,
+    /// The grants of a finding rolled up per owner (then `grant_id` is none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grant_ids: Vec<String>,
     /// The grant's partner (else the partner the event claimed).
     pub partner: Option<String>,
     /// The grant's named internal owner.
@@ -64,6 +67,7 @@ impl Alert {
             summary: "Partner credential used outside its purpose".into(),
             reason: "POST /v1/refunds is not in purpose".into(),
             grant_id: Some("acme".into()),
+            grant_ids: Vec::new(),
             partner: Some("acme-payroll".into()),
             owner: Some("jane@bank.example".into()),
             purpose: Some("Payouts".into()),

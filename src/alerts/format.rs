@@ -95,6 +95,7 @@ fn detection_finding(alert: &Alert) -> Value {
             "purpose": alert.purpose,
             "action": alert.action,
             "sample_actions": alert.sample_actions,
+            "grant_ids": alert.grant_ids,
             "frameworks": alert.frameworks,
         },
     });

@@ -8,7 +8,7 @@ use datafusion::arrow::compute::max;
 use datafusion::arrow::error::ArrowError;
 
 use super::build::build_alerts;
-use super::findings;
+use super::{findings, rollup};
 use crate::activity::BatchActivity;
 use crate::alerts::{Alert, Grouping};
 use crate::decode::schema;
@@ -181,7 +181,7 @@ impl Detector {
             .with(|s| findings::decide(&hits, &self.grants, s, ownership, now_ms))?;
         let (suppressed, alerts) = self.suppress(round.alerts);
         Ok(Findings {
-            alerts,
+            alerts: rollup::roll_up(alerts),
             suppressed,
             records: round.records,
         })

@@ -127,6 +127,7 @@ pub fn decide(
                 summary: rule.summary.clone(),
                 reason: reason.clone(),
                 grant_id: Some(grant_id.clone()),
+                grant_ids: Vec::new(),
                 partner: Some(grant.partner.to_string()),
                 owner: grant.owner.as_deref().map(str::to_owned),
                 purpose: Some(grant.purpose.to_string()),

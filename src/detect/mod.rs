@@ -9,6 +9,7 @@
 mod build;
 mod detector;
 pub mod findings;
+mod rollup;
 
 pub use build::build_alerts;
 pub use detector::{Detector, DetectorError, Findings, Judgement};

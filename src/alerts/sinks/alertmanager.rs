@@ -35,7 +35,7 @@ impl<'a> PostableAlert<'a> {
         ]);
         if let Some(grant) = &alert.grant_id {
             labels.insert("grant", grant);
-        } else {
+        } else if alert.grant_ids.is_empty() {
             // No grant: the credential is what the alert is about.
             labels.insert("credential", &alert.credential_id);
         }
