@@ -13,6 +13,7 @@
 mod alerting;
 mod demo;
 mod deploy;
+mod explain;
 mod grants;
 mod history;
 mod metrics;

@@ -16,6 +16,7 @@ pub mod slice;
 mod spec;
 pub mod tables;
 pub mod texts;
+pub mod verdict;
 
 pub use error::{GrantError, GrantErrorKind, GrantErrors};
 pub use limit::RateLimit;

@@ -47,6 +47,13 @@ pub enum QueryError {
         /// DataFusion's error.
         source: datafusion::error::DataFusionError,
     },
+    /// No archived alert has this id: the caller's (or the archive is not the one
+    /// the alert was delivered to).
+    #[error("no alert `{0}` in the archive")]
+    UnknownAlert(String),
+    /// Reading the archive for `explain` failed.
+    #[error("cannot read the archive: {0}")]
+    ArchiveRead(datafusion::error::DataFusionError),
     /// The archive cannot be read.
     #[error(transparent)]
     Archive(#[from] crate::archive::ArchiveError),

@@ -4,12 +4,14 @@
 
 mod builtin;
 mod error;
+mod explain;
 mod output;
 mod propose;
 mod report;
 mod session;
 
 pub use error::QueryError;
+pub use explain::{Explanation, GrantCard, MAX_EVIDENCE, explain, inert};
 pub use output::{OutputFormat, write_batches};
 pub use propose::propose;
 pub use report::{Report, ReportParam, find_report, load_reports};

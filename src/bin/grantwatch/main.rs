@@ -1,6 +1,7 @@
 //! The `grantwatch` command: parses the CLI, starts telemetry, calls the library and
 //! maps errors to exit codes (0 ok, 1 findings, 2 bad usage, bad input or failed start).
 
+mod explain;
 mod grants;
 mod inputs;
 mod query;
@@ -65,6 +66,8 @@ enum Command {
     },
     /// Run a canned report or a SQL file over the archive and the grants.
     Query(query::QueryArgs),
+    /// Show one alert with its grant, scope verdicts, evidence and a suppression.
+    Explain(explain::ExplainArgs),
     /// Work with alert suppressions.
     Suppressions {
         #[command(subcommand)]
@@ -143,6 +146,7 @@ fn main() -> ExitCode {
                 .map(|()| ExitCode::SUCCESS),
             Command::Run { config } => run(config).await.map(|()| ExitCode::SUCCESS),
             Command::Replay(args) => replay::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Explain(args) => explain::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Query(args) => query::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Grants {
                 command: GrantsCommand::Check(args),
