@@ -21,6 +21,13 @@ pub enum ServiceError {
     /// The grant files do not validate: the operator's fault.
     #[error("{0}")]
     Grants(#[from] GrantErrors),
+    /// The grant files hold no grant, and starting so was not asked for: the
+    /// operator's fault (files emptied by accident make every partner unknown).
+    #[error(
+        "no grant in {0}: every partner would be unknown. To start with none on purpose, \
+         pass --allow-empty-grants (or set [grants] allow_empty = true)"
+    )]
+    NoGrants(String),
     /// A rule file does not parse: the operator's fault.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Rules(Vec<RuleError>),
@@ -54,6 +61,15 @@ pub async fn run(
     let files = GrantFiles::new(&config.grants);
     let snapshot = files.read();
     let grants = snapshot.grants?;
+    if grants.is_empty() && !config.grants.allow_empty {
+        let paths: Vec<String> = config
+            .grants
+            .paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        return Err(ServiceError::NoGrants(paths.join(", ")));
+    }
     let rules = rules::load_rules(&config.rule_dirs).map_err(ServiceError::Rules)?;
     GrantsLinted {
         findings: &snapshot.findings,

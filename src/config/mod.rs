@@ -77,6 +77,8 @@ pub struct GrantsConfig {
     pub default_idle_after: Duration,
     /// How often the grant files are checked for changes (zero: only on SIGHUP).
     pub reload_interval: Duration,
+    /// Whether `run` may start with no grant at all (every partner then unknown).
+    pub allow_empty: bool,
 }
 
 /// `[alerts]`.

@@ -100,6 +100,8 @@ pub(super) struct RawGrants {
     pub default_idle_after: String,
     #[serde(default = "default_reload_interval")]
     pub reload_interval: String,
+    #[serde(default)]
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -241,6 +243,7 @@ impl Default for RawGrants {
             max_lifetime: default_max_lifetime(),
             default_idle_after: default_idle_after(),
             reload_interval: default_reload_interval(),
+            allow_empty: false,
         }
     }
 }

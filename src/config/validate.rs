@@ -193,6 +193,7 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
             max_lifetime,
             default_idle_after,
             reload_interval,
+            allow_empty: raw.grants.allow_empty,
         },
         rule_dirs: raw.rules.dirs.iter().map(|p| resolve(p)).collect(),
         report_dirs: raw.reports.dirs.iter().map(|p| resolve(p)).collect(),

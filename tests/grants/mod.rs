@@ -556,3 +556,22 @@ fn windowed_limits_and_baselines_carry_across_a_restart() {
         "{alerts:#?}"
     );
 }
+
+/// Grant files with no grant stop `run` at start, saying how to start so on purpose.
+#[test]
+fn run_refuses_an_empty_grant_set_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("grants.yaml"), "# emptied by accident\n").unwrap();
+    std::fs::write(
+        dir.path().join("grantwatch.toml"),
+        "[kafka]\nbrokers = \"127.0.0.1:1\"\n[grants]\npaths = [\"grants.yaml\"]\n\
+         [metrics]\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let (code, stderr) = run_to_exit(&["run", "--config", "grantwatch.toml"], dir.path());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("no grant in") && stderr.contains("--allow-empty-grants"),
+        "{stderr}"
+    );
+}

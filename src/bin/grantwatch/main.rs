@@ -51,6 +51,9 @@ enum Command {
         /// The configuration file.
         #[arg(long, short)]
         config: PathBuf,
+        /// Start even when the grant files hold no grant (as `[grants] allow_empty`).
+        #[arg(long)]
+        allow_empty_grants: bool,
     },
     /// Run the rules over files of past events and write the alerts they raise.
     Replay(replay::ReplayArgs),
@@ -144,7 +147,12 @@ fn main() -> ExitCode {
             } => demo::run(seconds, metrics_listen)
                 .await
                 .map(|()| ExitCode::SUCCESS),
-            Command::Run { config } => run(config).await.map(|()| ExitCode::SUCCESS),
+            Command::Run {
+                config,
+                allow_empty_grants,
+            } => run(config, allow_empty_grants)
+                .await
+                .map(|()| ExitCode::SUCCESS),
             Command::Replay(args) => replay::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Explain(args) => explain::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Query(args) => query::run(args).await.map(|()| ExitCode::SUCCESS),
@@ -166,9 +174,10 @@ fn main() -> ExitCode {
 }
 
 /// `grantwatch run`: the service until SIGINT or SIGTERM.
-async fn run(config_path: PathBuf) -> anyhow::Result<()> {
+async fn run(config_path: PathBuf, allow_empty_grants: bool) -> anyhow::Result<()> {
     let shutdown = shutdown_signal();
-    let config = Config::load(&config_path, std::env::vars())?;
+    let mut config = Config::load(&config_path, std::env::vars())?;
+    config.grants.allow_empty |= allow_empty_grants;
     service::run(config, shutdown).await?;
     Ok(())
 }
