@@ -262,3 +262,31 @@ fn a_real_prometheus_scrapes_drift_and_alert_counts() {
     let _ = prometheus.wait();
     gw.stop();
 }
+
+/// A restarted instance that is caught up and idle reads nothing, and librdkafka
+/// reports no lag for it: the gauge must still say 0, not vanish.
+#[test]
+fn an_idle_caught_up_instance_reports_lag_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = Names::new("idle-lag");
+    let config = write_config(dir.path(), &names, &fixture("scenario/grants.yaml"), "");
+    produce_lines(&names.actions, &keyed(&scenario_with_sentinel()));
+    let mut gw = Grantwatch::start(&config);
+    wait_for_event_alert(&names.alerts, "sentinel", Duration::from_secs(90), &mut gw);
+    gw.stop();
+    let gw = Grantwatch::start(&config);
+    let addr = gw.metrics_addr();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, text) = http_get(&addr, "/metrics", None);
+        if let Some(lag) = try_sample(&text, "grantwatch_consumer_lag{") {
+            assert_eq!(lag, 0.0, "{text}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no consumer lag while idle:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
