@@ -16,6 +16,7 @@ mod deploy;
 mod explain;
 mod grants;
 mod history;
+mod layout;
 mod metrics;
 mod pipeline;
 mod replay;
