@@ -2,7 +2,7 @@
 -- severity: medium
 -- summary: Partner action moved money in a currency its grant scope does not allow
 -- frameworks: OWASP-NHI:NHI5, NIST-CSF-2.0:DE.CM-06
--- group_by: grant_id, action
+-- group_by: grant_id, scope
 -- schedule: per_batch
 -- Judged over the scopes that match the action (normal ones, or emergency ones
 -- inside their window at the event's time): fires when none of them allows it.
@@ -12,7 +12,7 @@
 -- build side is the refusals: with none, the second join never runs. Grouping every
 -- match to ask the same was most of the rule's time.
 WITH matching AS (
-    SELECT a.grant_id, a.credential_id, a.event_id, a.action, a.currency,
+    SELECT a.grant_id, a.credential_id, a.event_id, a.action, s.action AS scope, a.currency,
            s.currencies AS allowed_currencies,
            s.currencies IS NULL OR a.currency IS NULL OR array_has(s.currencies, a.currency)
                AS allows
@@ -26,6 +26,7 @@ refused AS (
 SELECT r.grant_id,
        r.credential_id,
        r.event_id,
+       min(r.scope) AS scope,
        max(r.action || ' in ' || r.currency || ', but the grant allows '
            || array_to_string(r.allowed_currencies, ', ')) AS reason
 FROM refused r
