@@ -584,9 +584,12 @@ fn a_cloudtrail_delivery_file_is_judged_record_by_record() {
     bad["eventTime"] = json!("redacted");
     bad["eventID"] = json!("bad-record");
     records.insert(1, bad.clone());
+    // From another account than the recipient: in partner scope, and unknown.
     let sentinel = json!({"Records": [{"eventID": "sentinel", "eventTime": "2023-07-10T13:00:00Z",
         "eventSource": "sts.amazonaws.com", "eventName": "GetCallerIdentity",
-        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123837392027:user/sentinel"}}]});
+        "recipientAccountId": "123837392027",
+        "userIdentity": {"type": "IAMUser", "accountId": "999999999999",
+            "arn": "arn:aws:iam::999999999999:user/sentinel"}}]});
     produce_raw(
         &names.actions,
         dir.path(),
