@@ -30,7 +30,8 @@ pub(super) fn is_partner(action: &Action<'_>) -> bool {
 }
 
 pub(super) fn decode(r: &Value) -> Result<Action<'_>, DecodeError> {
-    let ts = time(r, &["eventTime"])?;
+    // `@timestamp`: CloudTrail exported through Logstash, OpenSearch or Elastic.
+    let ts = time(r, &["eventTime", "@timestamp"])?;
     let source = required(r, "eventSource")?;
     let name = required(r, "eventName")?;
     let service = source.split('.').next().unwrap_or(&source);

@@ -295,3 +295,28 @@ fn the_readme_lists_every_format() {
         .collect();
     assert_eq!(listed, Format::ALL.map(Format::name));
 }
+
+/// Times outside years 1 to 9999 are refused in every format, naming the field: an
+/// OCSF `time` in microseconds (a real vendor example) read as milliseconds is year
+/// 53,655. CloudTrail exported through Logstash or Elastic carries `@timestamp`.
+#[test]
+fn times_keep_to_the_contract_and_exports_keep_their_time() {
+    let micros = br#"{"class_uid":6003,"activity_id":1,"time":1630353600000000,
+        "api":{"operation":"GetObject","service":{"name":"s3"}},"actor":{"user":{"uid":"u"}}}"#;
+    let (batch, rejected) = decode_all(&topic(Format::Ocsf), &[micros.to_vec()]);
+    assert_eq!(batch.num_rows(), 0);
+    assert_eq!(rejected[0].error.fault, DecodeFault::InvalidValue);
+    assert_eq!(rejected[0].error.field.as_deref(), Some("time"));
+    assert!(
+        rejected[0].error.to_string().contains("outside years 1 to 9999"),
+        "{}",
+        rejected[0].error
+    );
+
+    let exported = br#"{"@timestamp":"2023-07-10T13:00:00.000Z","eventSource":"s3.amazonaws.com",
+        "eventName":"GetObject","eventID":"x","recipientAccountId":"1",
+        "userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::2:user/u","accountId":"2"}}"#;
+    let (batch, rejected) = decode_all(&topic(Format::CloudTrail), &[exported.to_vec()]);
+    assert!(rejected.is_empty(), "{:?}", rejected[0].error);
+    assert_eq!(column(&batch, "action", 0).as_deref(), Some("s3:GetObject"));
+}

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use crate::decode::action::in_range;
 use crate::decode::error::{DecodeError, DecodeFault};
 
 /// The value at a dotted path. Keys fall back to a case-insensitive match: some
@@ -54,7 +55,9 @@ pub(super) fn time(v: &Value, paths: &[&str]) -> Result<i64, DecodeError> {
         ));
     };
     let invalid = |detail: String| DecodeError::field(DecodeFault::InvalidValue, path, detail);
-    match value {
+    // Every format keeps to the contract's years 1 to 9999: a time in microseconds or
+    // nanoseconds read as milliseconds would move a replay's clock to year 50,000.
+    let ms = match value {
         // Some exporters write epoch milliseconds as an integral float (`1621305118553.0`).
         Value::Number(n) => n
             .as_i64()
@@ -76,7 +79,8 @@ pub(super) fn time(v: &Value, paths: &[&str]) -> Result<i64, DecodeError> {
             path,
             format!("expected a time, found {other}"),
         )),
-    }
+    }?;
+    in_range(ms).map_err(invalid)
 }
 
 /// A JSON object's text built from the present (key, path) pairs.
