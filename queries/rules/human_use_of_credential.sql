@@ -17,5 +17,7 @@ WHERE a.user_agent LIKE 'Mozilla/%'
    OR a.user_agent LIKE 'PostmanRuntime/%'
    OR a.user_agent LIKE 'insomnia/%'
    OR lower(a.user_agent) LIKE '%console.amazonaws.com%'
+   -- The service consoles: console.ec2.amazonaws.com, console.s3.amazonaws.com, …
+   OR lower(a.user_agent) LIKE 'console.%.amazonaws.com%'
    OR lower(a.user_agent) LIKE '%signin.amazonaws.com%'
    OR lower(a.user_agent) LIKE '%console.cloud.google.com%'
