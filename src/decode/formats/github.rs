@@ -19,15 +19,34 @@ pub(super) fn is_partner(action: &Action<'_>) -> bool {
     })
 }
 
+/// Actions that create or change a token or an app: the entry names that token or
+/// app, but a person (the actor) did it.
+const MANAGES_CREDENTIALS: &[&str] = &[
+    "personal_access_token.",
+    "oauth_application.",
+    "oauth_authorization.",
+    "oauth_access.",
+    "integration.",
+    "integration_installation.",
+    "integration_installation_request.",
+    "public_key.",
+    "deploy_key.",
+];
+
 pub(super) fn decode(e: &Value) -> Result<Action<'_>, DecodeError> {
-    let credential = if let Some(token) = first(e, &["token_id", "hashed_token"]) {
+    let manages =
+        text(e, "action").is_some_and(|a| MANAGES_CREDENTIALS.iter().any(|p| a.starts_with(p)));
+    let actor = first(e, &["actor", "actor_id"]);
+    let credential = if let (true, Some(actor)) = (manages, &actor) {
+        actor.clone()
+    } else if let Some(token) = first(e, &["token_id", "hashed_token"]) {
         Cow::Owned(format!("token:{token}"))
     } else if let Some(app) = first(e, &["oauth_application_id", "oauth_application_name"]) {
         Cow::Owned(format!("oauth_app:{app}"))
     } else if let Some(app) = text(e, "integration") {
         Cow::Owned(format!("github_app:{app}"))
     } else {
-        first(e, &["actor", "actor_id"]).ok_or_else(|| {
+        actor.ok_or_else(|| {
             DecodeError::field(
                 DecodeFault::MissingField,
                 "actor",

@@ -308,7 +308,10 @@ fn times_keep_to_the_contract_and_exports_keep_their_time() {
     assert_eq!(rejected[0].error.fault, DecodeFault::InvalidValue);
     assert_eq!(rejected[0].error.field.as_deref(), Some("time"));
     assert!(
-        rejected[0].error.to_string().contains("outside years 1 to 9999"),
+        rejected[0]
+            .error
+            .to_string()
+            .contains("outside years 1 to 9999"),
         "{}",
         rejected[0].error
     );
@@ -319,4 +322,31 @@ fn times_keep_to_the_contract_and_exports_keep_their_time() {
     let (batch, rejected) = decode_all(&topic(Format::CloudTrail), &[exported.to_vec()]);
     assert!(rejected.is_empty(), "{:?}", rejected[0].error);
     assert_eq!(column(&batch, "action", 0).as_deref(), Some("s3:GetObject"));
+}
+
+/// An entry that creates or changes a token or an app names it, but its actor did it.
+#[test]
+fn github_credential_management_is_credited_to_the_actor() {
+    let created =
+        br#"{"action":"personal_access_token.create","actor":"jane","created_at":1796029200000,
+        "hashed_token":"abc=","org":"bank"}"#;
+    let installed =
+        br#"{"action":"integration_installation.create","actor":"sam","created_at":1796029200000,
+        "integration":"acme-ci","org":"bank"}"#;
+    let used = br#"{"action":"git.clone","actor":"jane","created_at":1796029200000,"hashed_token":"abc=","org":"bank"}"#;
+    let (batch, rejected) = decode_all(
+        &topic(Format::GithubAudit),
+        &[created.to_vec(), installed.to_vec(), used.to_vec()],
+    );
+    assert!(rejected.is_empty());
+    let credentials: Vec<Option<String>> =
+        (0..3).map(|r| column(&batch, "credential_id", r)).collect();
+    assert_eq!(
+        credentials,
+        [
+            Some("jane".into()),
+            Some("sam".into()),
+            Some("token:abc=".into())
+        ]
+    );
 }
