@@ -2,7 +2,7 @@
 -- severity: info
 -- summary: Partner credential used one of its grant's scopes for the first time
 -- frameworks: NIST-CSF-2.0:DE.AE-02, NIST-CSF-2.0:DE.CM-06
--- group_by: grant_id, scope
+-- group_by: grant_id
 -- schedule: per_batch
 -- A baseline per grant: `grant_activity` is what its credentials did before this
 -- batch (shared by every instance, kept across restarts). The first week after a
