@@ -34,6 +34,9 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("event_ids", string_list_type(), false),
         Field::new("frameworks", string_list_type(), false),
         ts("detected_at"),
+        // Nullable: archives written before them carry none.
+        Field::new("sample_actions", string_list_type(), true),
+        Field::new("grant_ids", string_list_type(), true),
     ]))
 });
 
@@ -66,10 +69,9 @@ pub fn alerts_batch(alerts: &[Alert]) -> Result<RecordBatch, ArrowError> {
     let times = || TimestampMillisecondBuilder::with_capacity(n);
     let (mut first, mut last, mut detected) = (times(), times(), times());
     let mut count = Int64Builder::with_capacity(n);
-    let (mut events, mut frameworks) = (
-        ListBuilder::new(StringBuilder::new()),
-        ListBuilder::new(StringBuilder::new()),
-    );
+    let lists = || ListBuilder::new(StringBuilder::new());
+    let (mut events, mut frameworks, mut samples, mut grant_ids) =
+        (lists(), lists(), lists(), lists());
     for a in alerts {
         id.append_value(&a.alert_id);
         rule.append_value(&a.rule);
@@ -88,6 +90,8 @@ pub fn alerts_batch(alerts: &[Alert]) -> Result<RecordBatch, ArrowError> {
         events.append_value(a.event_ids.iter().map(Some));
         frameworks.append_value(a.frameworks.iter().map(Some));
         detected.append_option(epoch_ms(&a.detected_at));
+        samples.append_value(a.sample_actions.iter().map(Some));
+        grant_ids.append_value(a.grant_ids.iter().map(Some));
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(id.finish()),
@@ -107,6 +111,8 @@ pub fn alerts_batch(alerts: &[Alert]) -> Result<RecordBatch, ArrowError> {
         Arc::new(events.finish()),
         Arc::new(frameworks.finish()),
         finish_utc(&mut detected),
+        Arc::new(samples.finish()),
+        Arc::new(grant_ids.finish()),
     ];
     RecordBatch::try_new(alerts_schema(), columns)
 }

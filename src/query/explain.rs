@@ -119,6 +119,13 @@ pub async fn explain(
     {
         bound.insert(0, own);
     }
+    // A finding rolled up per owner names its grants instead.
+    let rolled_up: Vec<&str> = alert
+        .get("grant_ids")
+        .and_then(Value::as_array)
+        .map(|ids| ids.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    bound.extend(rolled_up.iter().filter_map(|id| grants.get(id)));
 
     let event_ids: Vec<String> = alert
         .get("event_ids")
@@ -149,9 +156,13 @@ pub async fn explain(
     });
     let verdicts = bound.iter().flat_map(|g| verdicts(g, &facts)).collect();
 
-    let about = match &grant_id {
-        Some(g) => format!("grant_id = {}", literal(g)),
-        None => format!("credential_id = {}", literal(&credential)),
+    let about = match (&grant_id, rolled_up.is_empty()) {
+        (Some(g), _) => format!("grant_id = {}", literal(g)),
+        (None, true) => format!("credential_id = {}", literal(&credential)),
+        (None, false) => format!(
+            "owner = {}",
+            literal(text("owner").as_deref().unwrap_or_default())
+        ),
     };
     let earlier = rows(
         session,

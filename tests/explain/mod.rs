@@ -104,6 +104,11 @@ fn explain_lays_out_an_alert_with_its_evidence_and_a_suppression() {
     assert_eq!(code, 0);
     let json: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json["alert"]["count"], 2);
+    assert_eq!(
+        json["alert"]["sample_actions"],
+        serde_json::json!(["DELETE /v1/accounts/acc_1", "DELETE /v1/accounts/acc_2"]),
+        "the archive keeps the raw actions"
+    );
     assert_eq!(json["evidence"].as_array().unwrap().len(), 2);
     assert_eq!(json["verdicts"][0]["allows"], false);
     // The suppression it proposes is one `suppressions check` accepts.
