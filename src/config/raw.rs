@@ -5,6 +5,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::decode::PartnerScope;
+
 use super::error::ConfigError;
 
 #[derive(Debug, Deserialize)]
@@ -27,35 +29,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub batch: RawBatch,
     #[serde(default)]
-    pub scope: RawScope,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawScope {
-    #[serde(default)]
-    pub exclude: Vec<String>,
-    #[serde(default)]
-    pub credentials: Vec<String>,
-    #[serde(default)]
-    pub partners: Vec<String>,
-    #[serde(default = "yes")]
-    pub format_defaults: bool,
-}
-
-impl Default for RawScope {
-    fn default() -> Self {
-        Self {
-            exclude: Vec::new(),
-            credentials: Vec::new(),
-            partners: Vec::new(),
-            format_defaults: true,
-        }
-    }
-}
-
-fn yes() -> bool {
-    true
+    pub scope: PartnerScope,
 }
 
 #[derive(Debug, Deserialize)]

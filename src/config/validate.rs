@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use super::{AlertsConfig, ArchiveConfig, BatchConfig, Config, GrantsConfig, KafkaConfig};
 use crate::alerts::{AlertFormat, Routes, SinkSettings};
 use crate::archive::{ArchiveLocation, ArchiveSettings};
-use crate::decode::{Format, PartnerScope, TopicFormat};
+use crate::decode::{Format, TopicFormat};
 use crate::time::parse_duration;
 
 struct Errors(Vec<String>);
@@ -221,12 +221,7 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
             max_events: usize::try_from(raw.batch.max_events).unwrap_or(usize::MAX),
             linger,
         },
-        scope: PartnerScope {
-            exclude: raw.scope.exclude,
-            credentials: raw.scope.credentials,
-            partners: raw.scope.partners,
-            format_defaults: raw.scope.format_defaults,
-        },
+        scope: raw.scope,
         readable_secrets: None,
     })
 }
@@ -361,5 +356,29 @@ mod tests {
     fn syntax_errors_name_the_line() {
         let e = load("[kafka]\nbrokers = \n", &[]).expect_err("syntax");
         assert!(e.to_string().contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn scope_and_id_patterns() {
+        let c = load(
+            "[scope]\nexclude = [\"svc-*\"]\nformat_defaults = false\n[alerts]\nid_patterns = [\"INV[0-9]+\"]\n",
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(c.scope.exclude, ["svc-*"]);
+        assert!(c.scope.credentials.is_empty() && !c.scope.format_defaults);
+        assert_eq!(
+            c.alerts.grouping().routes.template("GET /invoices/INV42"),
+            "GET /invoices/{id}"
+        );
+        assert!(load("", &[]).expect("defaults").scope.format_defaults);
+        let e = load(
+            "[scope]\nexclud = []\n[alerts]\nid_patterns = [\"(\"]\n",
+            &[],
+        )
+        .expect_err("invalid");
+        assert!(e.to_string().contains("exclud"), "{e}");
+        let e = load("[alerts]\nid_patterns = [\"(\"]\n", &[]).expect_err("invalid");
+        assert!(e.to_string().contains("`alerts.id_patterns`[0]"), "{e}");
     }
 }

@@ -12,8 +12,10 @@ use super::action::Action;
 use super::formats::Format;
 
 /// The operator's `[scope]`: identities to leave out, identities to take in, and
-/// whether each format's default applies to the rest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// whether each format's default applies to the rest. Read from config as it is:
+/// globs need no validation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct PartnerScope {
     /// Credential globs never in scope (unless a grant binds them).
     pub exclude: Vec<String>,

@@ -21,8 +21,8 @@ pub struct GrantUse<'a> {
 
 /// Use per grant of `records`, over each grant's credentials, in their order.
 /// The records of a grant must be adjacent, as the store yields them (one list per
-/// grant): then no map is needed. The `BTreeMap` of a batch's grants this was made
-/// with cost ~1.3% of a drain's samples, in its own time and its string comparisons.
+/// grant): then no map is needed, and a drain spends no time building one or
+/// comparing its keys.
 pub(super) fn grant_uses<'a>(
     records: impl IntoIterator<Item = &'a ActivityRecord>,
 ) -> Vec<(&'a str, GrantUse<'a>)> {
