@@ -311,11 +311,7 @@ impl Explanation {
     /// The explanation for a person at a terminal.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        let field = |key: &str| match self.alert.get(key) {
-            Some(Value::String(s)) => inert(s),
-            Some(Value::Null) | None => "-".into(),
-            Some(other) => inert(&other.to_string()),
-        };
+        let field = |key: &str| shown(&self.alert, key);
         let _ = writeln!(out, "ALERT {}", field("alert_id"));
         let _ = writeln!(
             out,
@@ -383,11 +379,7 @@ impl Explanation {
             field("count")
         );
         for e in &self.evidence {
-            let get = |k: &str| {
-                e.get(k)
-                    .and_then(Value::as_str)
-                    .map_or_else(|| "-".into(), inert)
-            };
+            let get = |key: &str| shown(e, key);
             let _ = writeln!(
                 out,
                 "  {} {} {} env={} actor={} ip={} id={}",
@@ -405,11 +397,7 @@ impl Explanation {
             let _ = writeln!(out, "  none");
         }
         for a in &self.earlier {
-            let get = |k: &str| match a.get(k) {
-                Some(Value::String(s)) => inert(s),
-                Some(other) => inert(&other.to_string()),
-                None => "-".into(),
-            };
+            let get = |key: &str| shown(a, key);
             let _ = writeln!(
                 out,
                 "  {} {} {} ×{} {}",
@@ -426,6 +414,15 @@ impl Explanation {
         );
         out.push_str(&inert_lines(&self.suppression));
         out
+    }
+}
+
+/// A field of an archived row for the terminal: made [`inert`], `-` when absent.
+fn shown(row: &Map<String, Value>, key: &str) -> String {
+    match row.get(key) {
+        Some(Value::String(s)) => inert(s),
+        Some(Value::Null) | None => "-".into(),
+        Some(other) => inert(&other.to_string()),
     }
 }
 
