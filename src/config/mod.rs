@@ -5,6 +5,7 @@
 mod error;
 mod raw;
 pub mod secrets;
+mod topics;
 mod validate;
 
 use std::collections::BTreeMap;

@@ -43,6 +43,10 @@ pub(super) struct RawKafka {
     pub topics: Vec<String>,
     #[serde(default = "default_format")]
     pub format: String,
+    /// Unit of numeric event times, for topics that set none.
+    pub ts_unit: Option<String>,
+    /// Mapping for `mapped` topics that have none of their own.
+    pub mapping: Option<toml::Table>,
     #[serde(default = "default_dlq")]
     pub dead_letter_topic: String,
     /// Compacted topic for grant activity and finding state (default `GROUP.state`).
@@ -61,6 +65,8 @@ pub(super) struct RawKafka {
 pub(super) struct RawTopic {
     pub format: Option<String>,
     pub environment: Option<String>,
+    pub ts_unit: Option<String>,
+    pub mapping: Option<toml::Table>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,6 +207,8 @@ impl Default for RawKafka {
             group_id: default_group(),
             topics: default_topics(),
             format: default_format(),
+            ts_unit: None,
+            mapping: None,
             dead_letter_topic: default_dlq(),
             state_topic: None,
             max_message_bytes: default_max_message_bytes(),

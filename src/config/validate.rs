@@ -6,12 +6,10 @@ use std::time::Duration;
 
 use super::error::ConfigError;
 use super::raw::RawConfig;
-use std::collections::BTreeMap;
 
 use super::{AlertsConfig, ArchiveConfig, BatchConfig, Config, GrantsConfig, KafkaConfig};
 use crate::alerts::{AlertFormat, Routes, SinkSettings};
 use crate::archive::{ArchiveLocation, ArchiveSettings};
-use crate::decode::{Format, TopicFormat};
 use crate::time::parse_duration;
 
 struct Errors(Vec<String>);
@@ -36,42 +34,7 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
     let resolve = |p: &str| base.join(p);
     let mut errors = Errors(Vec::new());
 
-    let mut parse_format = |key: &str, name: &str| {
-        Format::parse(name).unwrap_or_else(|| {
-            errors.0.push(format!(
-                "`{key}`: `{name}` is not one of {}",
-                Format::names()
-            ));
-            Format::Native
-        })
-    };
-    let default_format = parse_format("kafka.format", &raw.kafka.format);
-    let mut formats = BTreeMap::new();
-    for topic in &raw.kafka.topics {
-        let own = raw.kafka.topic.get(topic);
-        let format = match own.and_then(|t| t.format.as_deref()) {
-            Some(name) => parse_format(&format!("kafka.topic.\"{topic}\".format"), name),
-            None => default_format,
-        };
-        let environment = own.and_then(|t| t.environment.clone());
-        formats.insert(
-            topic.clone(),
-            TopicFormat {
-                format,
-                environment,
-            },
-        );
-    }
-    for name in raw
-        .kafka
-        .topic
-        .keys()
-        .filter(|name| !raw.kafka.topics.contains(name))
-    {
-        errors.0.push(format!(
-            "`kafka.topic.\"{name}\"`: `{name}` is not in kafka.topics"
-        ));
-    }
+    let formats = super::topics::topic_formats(&raw.kafka, &mut errors.0);
     errors.require(!raw.kafka.brokers.trim().is_empty(), || {
         "`kafka.brokers` is empty".into()
     });
@@ -309,6 +272,48 @@ mod tests {
         let e = load("[kafka]\n[kafka.topic.zz]\nformat = \"xml\"\n", &[]).expect_err("invalid");
         assert_eq!(e.errors.len(), 1, "{e}");
         assert!(e.errors[0].contains("not in kafka.topics"), "{e}");
+    }
+
+    #[test]
+    fn mapped_topics_take_a_mapping_or_a_preset_and_name_each_mistake() {
+        use crate::decode::{Format, TsUnit};
+        let c = load(
+            "[kafka]\ntopics = [\"kong\", \"own\", \"ocsf\"]\n\
+             [kafka.topic.kong]\nformat = \"kong\"\n\
+             [kafka.topic.own]\nformat = \"mapped\"\n\
+             [kafka.topic.own.mapping]\nts = \"/time\"\nts_unit = \"s\"\ncredential_id = \"/consumer/id\"\naction = \"{/method} {/route}\"\n\
+             [kafka.topic.ocsf]\nformat = \"ocsf\"\nts_unit = \"us\"\n",
+            &[],
+        )
+        .expect("valid");
+        let kong = c.kafka.format_of("kong");
+        assert_eq!(kong.format, Format::Mapped);
+        assert!(kong.mapping.is_some());
+        assert_eq!(
+            c.kafka.format_of("own").mapping.unwrap().ts_unit(),
+            Some(TsUnit::Seconds)
+        );
+        assert_eq!(c.kafka.format_of("ocsf").ts_unit, TsUnit::Micros);
+
+        let e = load(
+            "[kafka]\ntopics = [\"a\", \"b\", \"c\", \"d\"]\n\
+             [kafka.topic.a]\nformat = \"mapped\"\n\
+             [kafka.topic.b]\nformat = \"mapped\"\n[kafka.topic.b.mapping]\nts = \"time\"\ncredential_id = \"/c\"\naction = \"/a\"\n\
+             [kafka.topic.c]\nformat = \"native\"\nts_unit = \"s\"\n\
+             [kafka.topic.d]\nformat = \"cloudtrail\"\n[kafka.topic.d.mapping]\npreset = \"kong\"\n",
+            &[],
+        )
+        .expect_err("invalid");
+        let text = e.to_string();
+        for expected in [
+            "`kafka.topic.\"a\".mapping`: format mapped needs a mapping",
+            "`kafka.topic.\"b\".mapping`: `ts`: `time` is neither a JSON pointer",
+            "`kafka.topic.\"c\".ts_unit`: native events are always in milliseconds",
+            "`kafka.topic.\"d\".mapping`: only a mapped topic has a mapping",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in {text}");
+        }
+        assert_eq!(e.errors.len(), 4, "{e}");
     }
 
     #[test]

@@ -14,9 +14,11 @@ use datafusion::arrow::error::ArrowError;
 use super::action::Action;
 use super::error::{DecodeError, DecodeFault};
 use super::formats::{self, Format};
+use super::mapped::Mapping;
 use super::native;
 use super::schema;
 use super::scope::PartnerScope;
+use super::ts::TsUnit;
 
 /// Where a message came from: the default `event_id` and the `topic`, `partition`,
 /// `offset` columns.
@@ -37,14 +39,45 @@ pub struct TopicFormat {
     pub format: Format,
     /// Environment for actions that carry none (a k8s topic's cluster name).
     pub environment: Option<String>,
+    /// The unit of numeric event times (native events are always milliseconds).
+    pub ts_unit: TsUnit,
+    /// How records map to actions, for [`Format::Mapped`].
+    pub mapping: Option<Arc<Mapping>>,
 }
 
 impl TopicFormat {
     /// Native events, no default environment.
     pub fn native() -> Self {
+        Self::of(Format::Native)
+    }
+
+    /// `format` with no default environment and millisecond times.
+    pub fn of(format: Format) -> Self {
         Self {
-            format: Format::Native,
+            format,
             environment: None,
+            ts_unit: TsUnit::default(),
+            mapping: None,
+        }
+    }
+
+    /// Records mapped by `mapping`.
+    pub fn mapped(mapping: Mapping) -> Self {
+        Self {
+            mapping: Some(Arc::new(mapping)),
+            ..Self::of(Format::Mapped)
+        }
+    }
+
+    /// Maps one record of a parsed message.
+    fn decode<'a>(&self, record: &'a serde_json::Value) -> Result<Action<'a>, DecodeError> {
+        match (self.format, &self.mapping) {
+            (Format::Mapped, Some(mapping)) => mapping.decode(record, self.ts_unit),
+            (Format::Mapped, None) => Err(DecodeError::new(
+                DecodeFault::InvalidValue,
+                "the topic's format is mapped but it has no mapping",
+            )),
+            (format, _) => formats::decode(format, record, self.ts_unit),
         }
     }
 }
@@ -193,7 +226,7 @@ impl ActionsBuilder {
         let several = records.len() > 1 || message.get("Records").is_some();
         let mut rejected = Vec::new();
         for (i, record) in records.into_iter().enumerate() {
-            match formats::decode(topic.format, record) {
+            match topic.decode(record) {
                 Ok(mut action) => {
                     self.append_with_default(&mut action, topic, source, several.then_some(i))
                 }

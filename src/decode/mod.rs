@@ -9,9 +9,11 @@ mod builder;
 mod error;
 mod flat;
 mod formats;
+mod mapped;
 mod native;
 pub mod schema;
 mod scope;
+mod ts;
 
 pub use action::Action;
 #[cfg(test)]
@@ -19,4 +21,6 @@ pub(crate) use builder::native_batch;
 pub use builder::{ActionsBuilder, Rejected, Source, TopicFormat};
 pub use error::{DecodeError, DecodeFault};
 pub use formats::Format;
+pub use mapped::{Mapping, MappingError, PRESETS};
 pub use scope::{PartnerScope, glob};
+pub use ts::TsUnit;

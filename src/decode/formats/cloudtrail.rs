@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::value::{at, attributes, first, required, text, time};
 use crate::decode::action::Action;
 use crate::decode::error::{DecodeError, DecodeFault};
+use crate::decode::ts::TsUnit;
 
 /// Error codes that mean the caller was refused rather than failed.
 fn is_denial(code: &str) -> bool {
@@ -29,9 +30,9 @@ pub(super) fn is_partner(action: &Action<'_>) -> bool {
             .is_some_and(|c| c.ends_with(".amazonaws.com") || c == "AWS Internal")
 }
 
-pub(super) fn decode(r: &Value) -> Result<Action<'_>, DecodeError> {
+pub(super) fn decode(r: &Value, unit: TsUnit) -> Result<Action<'_>, DecodeError> {
     // `@timestamp`: CloudTrail exported through Logstash, OpenSearch or Elastic.
-    let ts = time(r, &["eventTime", "@timestamp"])?;
+    let ts = time(r, &["eventTime", "@timestamp"], unit)?;
     let source = required(r, "eventSource")?;
     let name = required(r, "eventName")?;
     let service = source.split('.').next().unwrap_or(&source);

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::value::{attributes, first, required, text, time};
 use crate::decode::action::Action;
 use crate::decode::error::{DecodeError, DecodeFault};
+use crate::decode::ts::TsUnit;
 
 /// Programmatic access: a token, an OAuth app or a GitHub App. A plain user session
 /// is the organisation's own member.
@@ -33,7 +34,7 @@ const MANAGES_CREDENTIALS: &[&str] = &[
     "deploy_key.",
 ];
 
-pub(super) fn decode(e: &Value) -> Result<Action<'_>, DecodeError> {
+pub(super) fn decode(e: &Value, unit: TsUnit) -> Result<Action<'_>, DecodeError> {
     let manages =
         text(e, "action").is_some_and(|a| MANAGES_CREDENTIALS.iter().any(|p| a.starts_with(p)));
     let actor = first(e, &["actor", "actor_id"]);
@@ -55,7 +56,11 @@ pub(super) fn decode(e: &Value) -> Result<Action<'_>, DecodeError> {
         })?
     };
     Ok(Action {
-        ts: Some(time(e, &["@timestamp", "created_at", "at_sign_timestamp"])?),
+        ts: Some(time(
+            e,
+            &["@timestamp", "created_at", "at_sign_timestamp"],
+            unit,
+        )?),
         credential_id: Some(credential),
         action: Some(required(e, "action")?),
         event_id: first(e, &["_document_id", "document_id"]),

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::value::{at, attributes, required, text, time};
 use crate::decode::action::Action;
 use crate::decode::error::{DecodeError, DecodeFault};
+use crate::decode::ts::TsUnit;
 
 /// A service account outside the cluster's own `kube-*` namespaces. Nodes, control
 /// plane components (`system:*`) and people are the cluster's own.
@@ -20,7 +21,7 @@ pub(super) fn is_partner(action: &Action<'_>) -> bool {
         .is_some_and(|(namespace, _)| !namespace.starts_with("kube-"))
 }
 
-pub(super) fn decode(e: &Value) -> Result<Action<'_>, DecodeError> {
+pub(super) fn decode(e: &Value, unit: TsUnit) -> Result<Action<'_>, DecodeError> {
     if text(e, "kind").as_deref() != Some("Event") {
         return Err(DecodeError::field(
             DecodeFault::InvalidValue,
@@ -55,7 +56,11 @@ pub(super) fn decode(e: &Value) -> Result<Action<'_>, DecodeError> {
         _ => "success",
     };
     Ok(Action {
-        ts: Some(time(e, &["requestReceivedTimestamp", "stageTimestamp"])?),
+        ts: Some(time(
+            e,
+            &["requestReceivedTimestamp", "stageTimestamp"],
+            unit,
+        )?),
         credential_id: Some(required(e, "user.username")?),
         action: Some(Cow::Owned(format!("{verb} {target}"))),
         event_id: text(e, "auditID"),

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::action::Action;
 use super::error::DecodeError;
+use super::ts::TsUnit;
 
 /// Wire formats a topic may carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,16 +30,19 @@ pub enum Format {
     K8sAudit,
     /// GitHub audit log entries.
     GithubAudit,
+    /// Any JSON log, mapped field by field in config (an API gateway's access log).
+    Mapped,
 }
 
 impl Format {
     /// Every format: config, CLI, fuzzing and docs list them from here.
-    pub const ALL: [Format; 5] = [
+    pub const ALL: [Format; 6] = [
         Self::Native,
         Self::CloudTrail,
         Self::Ocsf,
         Self::K8sAudit,
         Self::GithubAudit,
+        Self::Mapped,
     ];
 
     /// Its spelling in config and on the command line.
@@ -49,6 +53,7 @@ impl Format {
             Self::Ocsf => "ocsf",
             Self::K8sAudit => "k8s-audit",
             Self::GithubAudit => "github-audit",
+            Self::Mapped => "mapped",
         }
     }
 
@@ -58,11 +63,11 @@ impl Format {
     }
 
     /// Whether an identity no grant binds is a partner's unless `[scope]` says
-    /// otherwise: native and OCSF streams carry partner actions only; the others
-    /// mostly the organisation's own identities.
+    /// otherwise: native, OCSF and mapped (partner API gateway) streams carry partner
+    /// actions only; the others mostly the organisation's own identities.
     pub fn partner_by_default(self, action: &Action<'_>) -> bool {
         match self {
-            Self::Native | Self::Ocsf => true,
+            Self::Native | Self::Ocsf | Self::Mapped => true,
             Self::CloudTrail => cloudtrail::is_partner(action),
             Self::K8sAudit => k8s::is_partner(action),
             Self::GithubAudit => github::is_partner(action),
@@ -93,17 +98,22 @@ pub(super) fn records(format: Format, message: &Value) -> Vec<&Value> {
     }
 }
 
-/// Maps one record to a canonical action.
-pub(super) fn decode(format: Format, record: &Value) -> Result<Action<'_>, DecodeError> {
+/// Maps one record to a canonical action, reading numeric times in `unit`.
+pub(super) fn decode(
+    format: Format,
+    record: &Value,
+    unit: TsUnit,
+) -> Result<Action<'_>, DecodeError> {
     match format {
-        Format::CloudTrail => cloudtrail::decode(record),
-        Format::Ocsf => ocsf::decode(record),
-        Format::K8sAudit => k8s::decode(record),
-        Format::GithubAudit => github::decode(record),
-        // Native messages never reach here: the builder parses them directly.
-        Format::Native => Err(DecodeError::new(
+        Format::CloudTrail => cloudtrail::decode(record, unit),
+        Format::Ocsf => ocsf::decode(record, unit),
+        Format::K8sAudit => k8s::decode(record, unit),
+        Format::GithubAudit => github::decode(record, unit),
+        // Native messages never reach here (the builder parses them directly), nor
+        // mapped ones (their topic's mapping reads them).
+        Format::Native | Format::Mapped => Err(DecodeError::new(
             super::DecodeFault::InvalidValue,
-            "native is not a mapped format",
+            format!("{} is not a built-in JSON format", format.name()),
         )),
     }
 }

@@ -7,10 +7,11 @@ use serde_json::Value;
 use super::value::{at, attributes, first, required, text, time};
 use crate::decode::action::Action;
 use crate::decode::error::{DecodeError, DecodeFault};
+use crate::decode::ts::TsUnit;
 
 const API_ACTIVITY: i64 = 6003;
 
-pub(super) fn decode(e: &Value) -> Result<Action<'_>, DecodeError> {
+pub(super) fn decode(e: &Value, unit: TsUnit) -> Result<Action<'_>, DecodeError> {
     match at(e, "class_uid").and_then(Value::as_i64) {
         Some(API_ACTIVITY) => {}
         Some(other) => {
@@ -45,7 +46,7 @@ pub(super) fn decode(e: &Value) -> Result<Action<'_>, DecodeError> {
         _ => "success",
     };
     Ok(Action {
-        ts: Some(time(e, &["time", "time_dt"])?),
+        ts: Some(time(e, &["time", "time_dt"], unit)?),
         credential_id: Some(required(e, "actor.user.uid")?),
         action: Some(action),
         event_id: text(e, "metadata.uid"),

@@ -18,10 +18,7 @@ fn shared_data() -> PathBuf {
 }
 
 fn topic(format: Format) -> TopicFormat {
-    TopicFormat {
-        format,
-        environment: None,
-    }
+    TopicFormat::of(format)
 }
 
 /// Decodes each message; returns the batch and every rejection.
@@ -167,8 +164,8 @@ fn k8s_fields_and_the_topic_environment() {
         "userAgent":"kubectl/v1.29","objectRef":{"resource":"pods","subresource":"log","namespace":"pay","name":"p1"},
         "responseStatus":{"code":403},"requestReceivedTimestamp":"2026-11-30T09:00:00.123456Z"}"#;
     let format = TopicFormat {
-        format: Format::K8sAudit,
         environment: Some("prod-eu-1".into()),
+        ..TopicFormat::of(Format::K8sAudit)
     };
     let (batch, rejected) = decode_all(&format, &[event.to_vec()]);
     assert!(rejected.is_empty());
@@ -315,6 +312,27 @@ fn times_keep_to_the_contract_and_exports_keep_their_time() {
         "{}",
         rejected[0].error
     );
+
+    // The topic's ts_unit reads the same source right, and seconds are not 1970.
+    let in_micros = TopicFormat {
+        ts_unit: crate::decode::TsUnit::Micros,
+        ..topic(Format::Ocsf)
+    };
+    let (batch, rejected) = decode_all(&in_micros, &[micros.to_vec()]);
+    assert!(rejected.is_empty(), "{:?}", rejected[0].error);
+    let ts = batch.column_by_name("ts").unwrap();
+    let ts = ts.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>();
+    assert_eq!(ts.value(0), 1_630_353_600_000);
+    let seconds = br#"{"class_uid":6003,"time":1630353600,
+        "api":{"operation":"GetObject"},"actor":{"user":{"uid":"u"}}}"#;
+    let in_seconds = TopicFormat {
+        ts_unit: crate::decode::TsUnit::Seconds,
+        ..topic(Format::Ocsf)
+    };
+    let (batch, _) = decode_all(&in_seconds, &[seconds.to_vec()]);
+    let ts = batch.column_by_name("ts").unwrap();
+    let ts = ts.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>();
+    assert_eq!(ts.value(0), 1_630_353_600_000);
 
     let exported = br#"{"@timestamp":"2023-07-10T13:00:00.000Z","eventSource":"s3.amazonaws.com",
         "eventName":"GetObject","eventID":"x","recipientAccountId":"1",

@@ -4,8 +4,8 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use crate::decode::action::in_range;
 use crate::decode::error::{DecodeError, DecodeFault};
+use crate::decode::ts::{self, TsUnit};
 
 /// The value at a dotted path. Keys fall back to a case-insensitive match: some
 /// exporters lower-case every key (`eventtime`, `useridentity`).
@@ -45,8 +45,9 @@ pub(super) fn first<'a>(v: &'a Value, paths: &[&str]) -> Option<Cow<'a, str>> {
     paths.iter().find_map(|p| text(v, p))
 }
 
-/// A time at `path`: RFC 3339, `YYYY-MM-DD HH:MM:SS[.fff]` (UTC), or epoch milliseconds.
-pub(super) fn time(v: &Value, paths: &[&str]) -> Result<i64, DecodeError> {
+/// The time at the first of `paths` present (see [`ts`](crate::decode::ts) for what
+/// reads as a time).
+pub(super) fn time(v: &Value, paths: &[&str], unit: TsUnit) -> Result<i64, DecodeError> {
     let Some((path, value)) = paths.iter().find_map(|p| at(v, p).map(|value| (*p, value))) else {
         return Err(DecodeError::field(
             DecodeFault::MissingField,
@@ -54,33 +55,7 @@ pub(super) fn time(v: &Value, paths: &[&str]) -> Result<i64, DecodeError> {
             "required field is missing",
         ));
     };
-    let invalid = |detail: String| DecodeError::field(DecodeFault::InvalidValue, path, detail);
-    // Every format keeps to the contract's years 1 to 9999: a time in microseconds or
-    // nanoseconds read as milliseconds would move a replay's clock to year 50,000.
-    let ms = match value {
-        // Some exporters write epoch milliseconds as an integral float (`1621305118553.0`).
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
-                    .map(|f| f as i64)
-            })
-            .ok_or_else(|| invalid(format!("{n} is not integer epoch milliseconds"))),
-        Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
-            .map(|t| t.timestamp_millis())
-            .or_else(|_| {
-                chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
-                    .map(|t| t.and_utc().timestamp_millis())
-            })
-            .map_err(|_| invalid(format!("`{s}` is not an RFC 3339 time"))),
-        other => Err(DecodeError::field(
-            DecodeFault::WrongType,
-            path,
-            format!("expected a time, found {other}"),
-        )),
-    }?;
-    in_range(ms).map_err(invalid)
+    ts::from_value(value, unit).map_err(|(fault, detail)| DecodeError::field(fault, path, detail))
 }
 
 /// A JSON object's text built from the present (key, path) pairs.
