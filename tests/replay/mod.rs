@@ -137,3 +137,92 @@ fn replaying_the_invictus_cloudtrail_finds_the_attack_outside_the_declared_purpo
     };
     assert_eq!(in_purpose(&quiet), in_purpose(&alerts));
 }
+
+const GATEWAY_GRANTS: &str = r#"
+- id: acme-payments-read
+  partner: acme
+  owner: payments-risk@bank.example
+  approved_by: third-party-risk-board
+  approved_at: 2026-11-01
+  purpose: Read payment status for reconciliation
+  credentials: [partner-acme]
+  valid_from: 2026-11-01T00:00:00Z
+  expires_at: 2027-11-01T00:00:00Z
+  scopes:
+    - action: "GET /v1/payments/*"
+"#;
+
+/// A gateway's log read with a preset, and the same log with a mapping file: the
+/// partner's refund is outside its purpose, the unbound basic-auth user is unknown.
+#[test]
+fn replaying_a_gateway_log_with_a_preset_or_a_mapping_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let input = root.join("tests/gateways/nginx.jsonl");
+    std::fs::write(dir.path().join("grants.yaml"), GATEWAY_GRANTS).unwrap();
+    std::fs::write(
+        dir.path().join("gateway.toml"),
+        "ts = \"/time_iso8601\"\ncredential_id = [\"/client_id\", \"/remote_user\"]\n\
+         action = \"{/request_method} {/request_uri}\"\n\
+         outcome = { from = \"/status\", map = { \"2*\" = \"success\", \"401\" = \"denied\", \"*\" = \"failure\" } }\n",
+    )
+    .unwrap();
+    for how in [["--preset", "nginx"], ["--mapping", "gateway.toml"]] {
+        let out = dir.path().join(format!("{}.jsonl", how[1]));
+        let args = [
+            "replay",
+            how[0],
+            how[1],
+            "--input",
+            input.to_str().unwrap(),
+            "--grants",
+            "grants.yaml",
+            "--alerts-out",
+            out.to_str().unwrap(),
+        ];
+        let (code, stderr) = run_to_exit(&args, dir.path());
+        assert_eq!(code, 0, "{how:?}: {stderr}");
+        assert!(stderr.contains("replayed 2 events"), "{how:?}: {stderr}");
+        let alerts = read_jsonl(&out);
+        let found: BTreeSet<(&str, &str)> = alerts
+            .iter()
+            .map(|a| {
+                (
+                    a["rule"].as_str().unwrap(),
+                    a["credential_id"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert!(
+            found.contains(&("out_of_purpose_action", "partner-acme")),
+            "{how:?}: {found:?}"
+        );
+        assert!(
+            found.contains(&("unknown_credential", "billing-batch")),
+            "{how:?}: {found:?}"
+        );
+    }
+    // A mistake in the mapping file is refused at start, naming the file and the key.
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "ts = \"time\"\ncredential_id = \"/c\"\naction = \"/a\"\n",
+    )
+    .unwrap();
+    let args = [
+        "replay",
+        "--mapping",
+        "bad.toml",
+        "--input",
+        input.to_str().unwrap(),
+        "--grants",
+        "grants.yaml",
+        "--alerts-out",
+        "x.jsonl",
+    ];
+    let (code, stderr) = run_to_exit(&args, dir.path());
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("`ts`"),
+        "{stderr}"
+    );
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use grantwatch::archive::ArchiveLocation;
-use grantwatch::decode::Format;
+use grantwatch::decode::{Format, Mapping, TopicFormat, TsUnit};
 use grantwatch::grants;
 use grantwatch::replay::ReplayOptions;
 
@@ -42,9 +42,64 @@ pub struct ReplayArgs {
     /// Input format, instead of the config's `kafka.format`.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    /// Read the input with a gateway preset (envoy, kong, aws-apigateway, nginx):
+    /// the mapped format with that preset's mapping.
+    #[arg(long, conflicts_with = "mapping")]
+    pub preset: Option<String>,
+    /// A TOML file mapping the input's JSON fields to partner actions: the mapped
+    /// format with this mapping.
+    #[arg(long)]
+    pub mapping: Option<PathBuf>,
+    /// Unit of numeric event times: s, ms, us or ns (default ms).
+    #[arg(long)]
+    pub ts_unit: Option<String>,
     /// Environment for events that carry none (a k8s cluster name).
     #[arg(long)]
     pub environment: Option<String>,
+}
+
+/// How the input is read: the first topic's format, changed by the flags.
+fn topic_format(args: &ReplayArgs, mut format: TopicFormat) -> anyhow::Result<TopicFormat> {
+    let mapping = match (&args.preset, &args.mapping) {
+        (Some(name), _) => {
+            Some(Mapping::preset(name).map_err(|e| anyhow::anyhow!("--preset: {e}"))?)
+        }
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Some(
+                Mapping::from_toml(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            )
+        }
+        (None, None) => None,
+    };
+    match (args.format, mapping) {
+        (Some(chosen), Some(_)) if chosen != Format::Mapped => {
+            anyhow::bail!(
+                "--preset and --mapping read the mapped format, not {}",
+                chosen.name()
+            )
+        }
+        (_, Some(mapping)) => {
+            format.format = Format::Mapped;
+            format.mapping = Some(Arc::new(mapping));
+        }
+        (Some(chosen), None) => {
+            if chosen == Format::Mapped && format.mapping.is_none() {
+                anyhow::bail!("--format mapped needs --mapping FILE or --preset NAME");
+            }
+            format.format = chosen;
+        }
+        (None, None) => {}
+    }
+    if let Some(unit) = &args.ts_unit {
+        format.ts_unit = TsUnit::parse(unit).ok_or_else(|| {
+            anyhow::anyhow!("--ts-unit: `{unit}` is not one of {}", TsUnit::names())
+        })?;
+    }
+    format.environment = args.environment.clone().or(format.environment);
+    Ok(format)
 }
 
 /// Replays and writes the alerts; a summary goes to standard error.
@@ -58,11 +113,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let grants = grants::load_paths(&grant_paths, config.grants.default_idle_after)?;
     let rules = load_rules(&config.rule_dirs)?;
     let first_topic = config.kafka.topics.first().cloned().unwrap_or_default();
-    let mut format = config.kafka.format_of(&first_topic);
-    if let Some(chosen) = args.format {
-        format.format = chosen;
-    }
-    format.environment = args.environment.clone().or(format.environment);
+    let format = topic_format(&args, config.kafka.format_of(&first_topic))?;
     let cwd = Path::new(".");
     let options = ReplayOptions {
         inputs: args.input.clone(),
