@@ -12,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(decode grants config)
+[ ${#targets[@]} -gt 0 ] || targets=(decode mapped grants config)
 sanitizer=${FUZZ_SANITIZER:-none}
 
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
@@ -26,7 +26,7 @@ seed() {  # seed corpus per target from files the project already has
       # One seed per line of the scenario, each under every format selector.
       local i=0
       while IFS= read -r line; do
-        for sel in 0 1 2 3 4; do printf "\\x0$sel%s" "$line" > "$dir/scenario-$i-$sel"; done
+        for sel in 0 1 2 3 4 5; do printf "\\x0$sel%s" "$line" > "$dir/scenario-$i-$sel"; done
         i=$((i + 1))
       done < tests/fixtures/scenario/events.jsonl
       if [ -d ../shared/data ]; then
@@ -34,6 +34,18 @@ seed() {  # seed corpus per target from files the project already has
           printf '\x01' | cat - "$f" > "$dir/shared-$(basename "$f")"
         done
       fi ;;
+    mapped)
+      # Each gateway sample under each preset selector, and under a written mapping.
+      local mapping='ts = ["/time", "/start_time"]\ncredential_id = "/consumer/id"\naction = "{/request/method} {/request/uri}"\noutcome = { from = "/status", map = { "2*" = "success", "*" = "failure" } }'
+      for f in tests/gateways/*.jsonl; do
+        local name i=0
+        name=$(basename "$f" .jsonl)
+        while IFS= read -r line; do
+          for sel in 0 1 2 3; do printf "\\x0$sel%s" "$line" > "$dir/$name-$i-$sel"; done
+          { printf "$mapping"; printf '\x00%s' "$line"; } > "$dir/$name-$i-mapping"
+          i=$((i + 1))
+        done < "$f"
+      done ;;
     grants) cp tests/fixtures/scenario/grants.yaml examples/grants/*.yaml "$dir/" 2>/dev/null || true ;;
     config) cp deploy/*/*.toml "$dir/" 2>/dev/null || true ;;
   esac

@@ -12,8 +12,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let format = Format::ALL[usize::from(selector & 0x7f) % Format::ALL.len()];
     let topic = TopicFormat {
-        format,
         environment: (selector & 0x80 != 0).then(|| "fuzz-cluster".to_owned()),
+        ..TopicFormat::of(format)
     };
     let mut builder = ActionsBuilder::new(1 << 16);
     let source = Source {
