@@ -12,8 +12,14 @@ pub const UNOWNED: &str = "unowned";
 /// One alert (DESIGN §7).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
-    /// sha256 hex of `rule|group key|window start`: a redelivered batch yields the same id.
+    /// sha256 hex of `rule|group key|session start`: a redelivered batch yields the
+    /// same id.
     pub alert_id: String,
+    /// sha256 hex of `rule|group key`: the misuse this alert is one session of. A
+    /// misuse that stops for longer than `alerts.dedup_window` and starts again is a
+    /// new alert with the same group.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub group: String,
     /// Rule name.
     pub rule: String,
     /// Rule severity.
@@ -62,6 +68,7 @@ impl Alert {
     pub(crate) fn example() -> Self {
         Self {
             alert_id: "abc".into(),
+            group: String::new(),
             rule: "out_of_purpose_action".into(),
             severity: "high".into(),
             summary: "Partner credential used outside its purpose".into(),

@@ -1,9 +1,11 @@
-//! Turns rule rows into alerts: one per (rule, group key, dedup window), where the
-//! window is fixed by event time so that live, replay and redelivery agree. An
+//! Turns rule rows into alerts: one per rule, group key and session, a session
+//! being a run of events each within `alerts.dedup_window` of the one before, by
+//! event time, so that an ongoing misuse stays one alert however long it lasts. An
 //! `action` in a group key is its route template (`DELETE /v1/accounts/{id}`), so
 //! one misuse over many ids is one alert.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
@@ -15,7 +17,7 @@ use hashbrown::HashTable;
 use crate::alerts::{Alert, Grouping, MAX_EVENT_IDS, MAX_SAMPLE_ACTIONS, alert_id};
 use crate::columns::{find, rows_by_key};
 use crate::grants::GrantSet;
-use crate::rules::RuleHits;
+use crate::rules::{Rule, RuleHits};
 
 fn rfc3339(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms)
@@ -90,17 +92,37 @@ fn missing(name: &str) -> ArrowError {
     ArrowError::SchemaError(format!("missing column `{name}`"))
 }
 
-struct Group {
-    alert: Alert,
-    /// The batch row of its earliest event, which describes it.
-    first_row: usize,
-    /// The batch rows of its events.
-    events: Vec<usize>,
-    first_ms: i64,
-    last_ms: i64,
+/// The rows of one rule's hits, with the columns alerts read as strings.
+struct Chunk {
+    grant_ids: Option<StringArray>,
+    credentials: StringArray,
+    reasons: StringArray,
 }
 
-/// Builds the alerts for one batch.
+/// One hit on one event.
+#[derive(Clone, Copy)]
+struct Member {
+    ts: i64,
+    /// The event's batch row.
+    event_row: usize,
+    /// The hit's chunk and row there.
+    chunk: usize,
+    row: usize,
+}
+
+/// The hits of one rule with one group key.
+struct Group {
+    rule: Arc<Rule>,
+    key: Vec<String>,
+    members: Vec<Member>,
+    /// The batch row of its first event to arrive.
+    first_row: usize,
+}
+
+/// Builds the alerts for one batch: one per rule, group key and session, a session
+/// being events each within `grouping.window_ms` of the one before (by event time).
+/// Each alert's id is that of its session's first event here; the ledger gives it the
+/// id of the session it continues, if an earlier batch began it.
 pub fn build_alerts(
     hits: &[RuleHits],
     batch: &RecordBatch,
@@ -108,14 +130,13 @@ pub fn build_alerts(
     grouping: &Grouping,
     detected_at: DateTime<Utc>,
 ) -> Result<Vec<Alert>, ArrowError> {
-    let window_ms = grouping.window_ms;
     if hits.is_empty() {
         return Ok(Vec::new());
     }
     let mut events = Events::new(batch)?;
-    let detected_at = detected_at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let mut chunks: Vec<Chunk> = Vec::new();
     let mut groups: Vec<Group> = Vec::new();
-    let mut index: HashMap<(String, Vec<String>, i64), usize> = HashMap::new();
+    let mut index: HashMap<(String, Vec<String>), usize> = HashMap::new();
     for hit in hits {
         let rule = &hit.rule;
         for rows in &hit.rows {
@@ -136,13 +157,12 @@ pub fn build_alerts(
                 .iter()
                 .map(|name| column(name))
                 .collect::<Result<_, _>>()?;
+            let chunk = chunks.len();
             for row in 0..rows.num_rows() {
                 let event_id = value(&event_ids, row).unwrap_or_default();
                 let Some(event_row) = events.row_of(event_id) else {
                     continue;
                 };
-                let ts = events.ts[event_row];
-                let window = ts - ts.rem_euclid(window_ms.max(1));
                 let mut key = Vec::with_capacity(rule.group_by.len());
                 for (name, own) in rule.group_by.iter().zip(&rule_keys) {
                     let part = match own {
@@ -155,92 +175,128 @@ pub fn build_alerts(
                         _ => part.to_owned(),
                     });
                 }
-                let slot = (rule.name.clone(), key, window);
+                let slot = (rule.name.clone(), key);
                 let position = match index.get(&slot) {
                     Some(&i) => i,
                     None => {
                         groups.push(Group {
-                            alert: Alert {
-                                alert_id: alert_id(&rule.name, &slot.1, &rfc3339(window)),
-                                rule: rule.name.clone(),
-                                severity: rule.severity.as_str().to_owned(),
-                                summary: rule.summary.clone(),
-                                frameworks: rule.frameworks.clone(),
-                                detected_at: detected_at.clone(),
-                                ..Alert::default()
-                            },
-                            first_row: usize::MAX,
-                            events: Vec::new(),
-                            first_ms: ts,
-                            last_ms: ts,
+                            rule: rule.clone(),
+                            key: slot.1.clone(),
+                            members: Vec::new(),
+                            first_row: event_row,
                         });
                         index.insert(slot, groups.len() - 1);
                         groups.len() - 1
                     }
                 };
                 let group = &mut groups[position];
-                // The earliest event describes the alert, whatever order the rule's
-                // rows came in: then a batch split anywhere describes it the same.
-                if event_row < group.first_row {
-                    group.first_row = event_row;
-                    let alert = &mut group.alert;
-                    alert.grant_id = grant_ids
-                        .as_ref()
-                        .and_then(|g| value(g, row))
-                        .map(str::to_owned);
-                    let grant = alert.grant_id.as_deref().and_then(|id| grants.get(id));
-                    let claimed_partner = events
-                        .column("partner")?
-                        .and_then(|c| value(c, event_row))
-                        .map(str::to_owned);
-                    alert.partner = grant.map(|g| g.partner.to_string()).or(claimed_partner);
-                    alert.owner = grant.and_then(|g| g.owner.as_deref().map(str::to_owned));
-                    alert.purpose = grant.map(|g| g.purpose.to_string());
-                    alert.reason = value(&reasons, row).unwrap_or_default().to_owned();
-                    alert.credential_id = value(&credentials, row).unwrap_or_default().to_owned();
-                    alert.action = events
-                        .column("action")?
-                        .and_then(|c| value(c, event_row))
-                        .map(|a| grouping.routes.template(a).into_owned());
-                }
-                group.events.push(event_row);
-                group.first_ms = group.first_ms.min(ts);
-                group.last_ms = group.last_ms.max(ts);
+                group.first_row = group.first_row.min(event_row);
+                group.members.push(Member {
+                    ts: events.ts[event_row],
+                    event_row,
+                    chunk,
+                    row,
+                });
             }
+            chunks.push(Chunk {
+                grant_ids,
+                credentials,
+                reasons,
+            });
         }
     }
     groups.sort_by_key(|g| g.first_row);
-    let actions = events.column("action")?.cloned();
-    Ok(groups
-        .into_iter()
-        .map(|mut g| {
-            // In arrival order, each once, and as many as the ledger keeps.
-            g.events.sort_unstable();
-            g.events.dedup();
-            g.alert.count = g.events.len() as u64;
-            g.alert.event_ids = g
-                .events
-                .iter()
-                .take(MAX_EVENT_IDS)
-                .map(|&row| events.ids.value(row).to_owned())
-                .collect();
-            if let Some(actions) = &actions {
-                for &row in &g.events {
-                    if g.alert.sample_actions.len() == MAX_SAMPLE_ACTIONS {
-                        break;
-                    }
-                    if let Some(action) = value(actions, row)
-                        && !g.alert.sample_actions.iter().any(|a| a == action)
-                    {
-                        g.alert.sample_actions.push(action.to_owned());
-                    }
-                }
+    let detected_at = detected_at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let mut alerts = Vec::new();
+    for mut group in groups {
+        group.members.sort_by_key(|m| (m.ts, m.event_row));
+        let group_id = alert_id(&group.rule.name, &group.key, "");
+        let mut rest = group.members.as_slice();
+        while !rest.is_empty() {
+            // A session ends where the next event is more than a window after it.
+            let end = rest
+                .windows(2)
+                .position(|pair| pair[1].ts - pair[0].ts > grouping.window_ms)
+                .map_or(rest.len(), |i| i + 1);
+            let (session, later) = rest.split_at(end);
+            let mut alert = Alert {
+                alert_id: alert_id(&group.rule.name, &group.key, &rfc3339(session[0].ts)),
+                group: group_id.clone(),
+                rule: group.rule.name.clone(),
+                severity: group.rule.severity.as_str().to_owned(),
+                summary: group.rule.summary.clone(),
+                frameworks: group.rule.frameworks.clone(),
+                detected_at: detected_at.clone(),
+                first_seen: rfc3339(session[0].ts),
+                last_seen: rfc3339(session[session.len() - 1].ts),
+                ..Alert::default()
+            };
+            describe(&mut alert, session, &chunks, &mut events, grants, grouping)?;
+            alerts.push(alert);
+            rest = later;
+        }
+    }
+    Ok(alerts)
+}
+
+/// Fills in what a session's alert says: its earliest-arriving event describes it
+/// (then a batch split anywhere describes it the same), and its events are listed in
+/// arrival order, each once.
+fn describe(
+    alert: &mut Alert,
+    session: &[Member],
+    chunks: &[Chunk],
+    events: &mut Events,
+    grants: &GrantSet,
+    grouping: &Grouping,
+) -> Result<(), ArrowError> {
+    let Some(first) = session.iter().min_by_key(|m| m.event_row) else {
+        return Ok(());
+    };
+    let chunk = &chunks[first.chunk];
+    alert.grant_id = chunk
+        .grant_ids
+        .as_ref()
+        .and_then(|g| value(g, first.row))
+        .map(str::to_owned);
+    let grant = alert.grant_id.as_deref().and_then(|id| grants.get(id));
+    let claimed_partner = events
+        .column("partner")?
+        .and_then(|c| value(c, first.event_row))
+        .map(str::to_owned);
+    alert.partner = grant.map(|g| g.partner.to_string()).or(claimed_partner);
+    alert.owner = grant.and_then(|g| g.owner.as_deref().map(str::to_owned));
+    alert.purpose = grant.map(|g| g.purpose.to_string());
+    alert.reason = value(&chunk.reasons, first.row)
+        .unwrap_or_default()
+        .to_owned();
+    alert.credential_id = value(&chunk.credentials, first.row)
+        .unwrap_or_default()
+        .to_owned();
+    let mut rows: Vec<usize> = session.iter().map(|m| m.event_row).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    alert.count = rows.len() as u64;
+    alert.event_ids = rows
+        .iter()
+        .take(MAX_EVENT_IDS)
+        .map(|&row| events.ids.value(row).to_owned())
+        .collect();
+    if let Some(actions) = events.column("action")? {
+        alert.action =
+            value(actions, first.event_row).map(|a| grouping.routes.template(a).into_owned());
+        for &row in &rows {
+            if alert.sample_actions.len() == MAX_SAMPLE_ACTIONS {
+                break;
             }
-            g.alert.first_seen = rfc3339(g.first_ms);
-            g.alert.last_seen = rfc3339(g.last_ms);
-            g.alert
-        })
-        .collect())
+            if let Some(action) = value(actions, row)
+                && !alert.sample_actions.iter().any(|a| a == action)
+            {
+                alert.sample_actions.push(action.to_owned());
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -289,15 +345,16 @@ mod tests {
     }
 
     #[test]
-    fn groups_by_key_within_the_event_time_window() {
+    fn groups_by_key_within_sessions_of_event_time() {
         let batch = events(&[
             r#"{"event_id":"a","ts":"2026-11-30T09:05:00Z","credential_id":"c","action":"GET /x"}"#,
             r#"{"event_id":"b","ts":"2026-11-30T09:55:00Z","credential_id":"c","action":"GET /x"}"#,
             r#"{"event_id":"c","ts":"2026-11-30T10:01:00Z","credential_id":"c","action":"GET /x"}"#,
             r#"{"event_id":"d","ts":"2026-11-30T09:30:00Z","credential_id":"c","action":"GET /y"}"#,
+            r#"{"event_id":"e","ts":"2026-11-30T11:30:00Z","credential_id":"c","action":"GET /x"}"#,
         ]);
         let alerts = build_alerts(
-            &hits(&["a", "b", "c", "d"]),
+            &hits(&["a", "b", "c", "d", "e"]),
             &batch,
             &GrantSet::default(),
             &Grouping::default(),
@@ -315,20 +372,22 @@ mod tests {
                 )
             })
             .collect();
+        // a, b and c each come within the hour of the one before, across the hour
+        // boundary; e comes after a longer pause.
         assert_eq!(
             summary,
             [
                 (
-                    2,
-                    vec!["a".into(), "b".into()],
+                    3,
+                    vec!["a".into(), "b".into(), "c".into()],
                     "2026-11-30T09:05:00.000Z".into(),
-                    "2026-11-30T09:55:00.000Z".into()
+                    "2026-11-30T10:01:00.000Z".into()
                 ),
                 (
                     1,
-                    vec!["c".into()],
-                    "2026-11-30T10:01:00.000Z".into(),
-                    "2026-11-30T10:01:00.000Z".into()
+                    vec!["e".into()],
+                    "2026-11-30T11:30:00.000Z".into(),
+                    "2026-11-30T11:30:00.000Z".into()
                 ),
                 (
                     1,
@@ -338,7 +397,7 @@ mod tests {
                 ),
             ]
         );
-        // The same events split across two batches give the same ids: redelivery-safe.
+        // A session's id is its first event's: a batch of a alone gives the same id.
         let first = build_alerts(
             &hits(&["a"]),
             &batch,
@@ -350,11 +409,12 @@ mod tests {
         assert_eq!(first[0].alert_id, alerts[0].alert_id);
         assert_ne!(
             alerts[0].alert_id, alerts[1].alert_id,
-            "a new window is a new alert"
+            "a pause longer than the window is a new alert"
         );
+        assert_eq!(alerts[0].group, alerts[1].group, "of the same misuse");
         assert_ne!(
-            alerts[0].alert_id, alerts[2].alert_id,
-            "a new key is a new alert"
+            alerts[0].group, alerts[2].group,
+            "a new key is a new misuse"
         );
     }
 }

@@ -154,7 +154,7 @@ impl Detector {
         let activity = evaluation.activity;
         let alerts = self.store.with(|s| {
             s.record_batch(activity.iter());
-            s.alerts.admit(kept, now_ms)
+            s.alerts.admit(kept, now_ms, self.grouping.window_ms)
         });
         Ok(Judgement {
             alerts,

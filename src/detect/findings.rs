@@ -122,6 +122,7 @@ pub fn decide(
             round.records.push((record.key(), Some(record)));
             round.alerts.push(Alert {
                 alert_id: alert_id(&rule.name, key, ""),
+                group: String::new(),
                 rule: rule.name.clone(),
                 severity: rule.severity.as_str().to_owned(),
                 summary: rule.summary.clone(),

@@ -77,6 +77,7 @@ fn one_for(group: Vec<Alert>) -> Alert {
         .unwrap_or_default();
     Alert {
         alert_id: alert_id(&first.rule, &key, ""),
+        group: String::new(),
         rule: first.rule.clone(),
         severity,
         summary: first.summary.clone(),

@@ -1,6 +1,7 @@
 //! The alert ledger: alerts raised in their dedup window. An alert id stands for a
-//! rule, a group key and an event-time window (`alerts.dedup_window`), so a repeat
-//! in a later batch (or a batch re-read after a restart) carries the same id: it
+//! rule, a group key and a session of events each within `alerts.dedup_window` of the
+//! one before; the ledger keeps each group's sessions, so a repeat in a later batch
+//! (or a batch re-read after a restart) takes the same id: it
 //! updates the ledger's count, first and last seen instead of raising the alert
 //! again. Sinks see an alert when it is new or its severity rose, and an update
 //! (same id, cumulative count) at most once per update interval while it grows.
@@ -70,10 +71,21 @@ fn encode(alert: &Alert) -> Option<Box<RawValue>> {
         .ok()
 }
 
+/// One session of an alert group: the alert it is, and its events' time span.
+#[derive(Debug, Clone)]
+struct Session {
+    alert_id: String,
+    first_ms: i64,
+    last_ms: i64,
+}
+
 /// Alerts in their dedup window, by id.
 #[derive(Debug, Default)]
 pub struct AlertLedger {
     entries: HashMap<String, Entry>,
+    /// The sessions of each alert group (`Alert::group`) the ledger keeps, so that a
+    /// batch's alert continuing one takes its id. Rebuilt from the kept alerts.
+    sessions: HashMap<String, Vec<Session>>,
     forgotten: Vec<String>,
     /// The last state write begun (the store's).
     pub(super) begun: Round,
@@ -88,6 +100,20 @@ fn rank(severity: &str) -> u8 {
         "critical" => 4,
         _ => 0,
     }
+}
+
+/// An alert's first and last event times in epoch ms, when it belongs to a group
+/// (scheduled findings do not: their id is their condition).
+fn span(alert: &Alert) -> Option<(i64, i64)> {
+    if alert.group.is_empty() {
+        return None;
+    }
+    let ms = |text: &str| {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|t| t.timestamp_millis())
+    };
+    Some((ms(&alert.first_seen)?, ms(&alert.last_seen)?))
 }
 
 /// Folds a repeat into the alert it repeats.
@@ -121,10 +147,13 @@ fn fold(into: &mut Alert, repeat: Alert) {
 
 impl AlertLedger {
     /// Records a batch's alerts and returns those the sinks must see now: the new
-    /// ones, and known ones whose severity rose (with their cumulative count).
-    pub fn admit(&mut self, alerts: Vec<Alert>, now_ms: i64) -> Vec<Alert> {
+    /// ones, and known ones whose severity rose (with their cumulative count). An
+    /// alert whose events come within `window_ms` of a kept session of its group
+    /// continues that session, under its id.
+    pub fn admit(&mut self, alerts: Vec<Alert>, now_ms: i64, window_ms: i64) -> Vec<Alert> {
         let mut notify = Vec::new();
-        for alert in alerts {
+        for mut alert in alerts {
+            self.continue_session(&mut alert, window_ms);
             let changed = self.changed();
             let known = self.entries.get_mut(&alert.alert_id).and_then(|entry| {
                 let known = entry.alert()?;
@@ -155,6 +184,53 @@ impl AlertLedger {
             }
         }
         notify
+    }
+
+    /// Gives `alert` the id of the kept session of its group its events are within
+    /// `window_ms` of, widening that session; else makes it a session of its own.
+    fn continue_session(&mut self, alert: &mut Alert, window_ms: i64) {
+        let Some((first_ms, last_ms)) = span(alert) else {
+            return;
+        };
+        let sessions = self.sessions.entry(alert.group.clone()).or_default();
+        let near = sessions
+            .iter_mut()
+            .find(|s| first_ms - s.last_ms <= window_ms && s.first_ms - last_ms <= window_ms);
+        match near {
+            Some(session) => {
+                alert.alert_id.clone_from(&session.alert_id);
+                session.first_ms = session.first_ms.min(first_ms);
+                session.last_ms = session.last_ms.max(last_ms);
+            }
+            None => sessions.push(Session {
+                alert_id: alert.alert_id.clone(),
+                first_ms,
+                last_ms,
+            }),
+        }
+    }
+
+    /// Indexes the session of a kept alert read from the state topic.
+    fn index_session(&mut self, alert: &Alert) {
+        let Some((first_ms, last_ms)) = span(alert) else {
+            return;
+        };
+        let sessions = self.sessions.entry(alert.group.clone()).or_default();
+        sessions.retain(|s| s.alert_id != alert.alert_id);
+        sessions.push(Session {
+            alert_id: alert.alert_id.clone(),
+            first_ms,
+            last_ms,
+        });
+    }
+
+    /// Drops the sessions of alerts no longer kept.
+    fn drop_forgotten_sessions(&mut self) {
+        let entries = &self.entries;
+        self.sessions.retain(|_, sessions| {
+            sessions.retain(|s| entries.contains_key(&s.alert_id));
+            !sessions.is_empty()
+        });
     }
 
     /// Alerts whose count grew since the sinks last saw them, at least `every_ms`
@@ -192,6 +268,7 @@ impl AlertLedger {
             }
             keep
         });
+        self.drop_forgotten_sessions();
     }
 
     /// Merges a record from the state topic (the larger count wins).
@@ -204,6 +281,7 @@ impl AlertLedger {
             known.map_or((now_ms, Pending::default()), |e| (e.touched_ms, e.pending));
         let sent = (record.sent_count, record.sent_at_ms);
         if let Some(entry) = Entry::new(&record.alert, sent, touched_ms, pending) {
+            self.index_session(&record.alert);
             self.entries.insert(record.alert.alert_id, entry);
         }
     }
@@ -224,7 +302,15 @@ impl AlertLedger {
 
     /// Forgets an alert another instance (or this one, before a restart) forgot.
     pub(super) fn forget(&mut self, alert_id: &str) {
-        self.entries.remove(alert_id);
+        let Some(alert) = self.entries.remove(alert_id).and_then(|e| e.alert()) else {
+            return;
+        };
+        if let Some(sessions) = self.sessions.get_mut(&alert.group) {
+            sessions.retain(|s| s.alert_id != alert_id);
+            if sessions.is_empty() {
+                self.sessions.remove(&alert.group);
+            }
+        }
     }
 
     /// Encodes the tombstones, then what changed before `round` began and is not yet
@@ -276,19 +362,89 @@ mod tests {
         }
     }
 
+    const HOUR: i64 = 3_600_000;
+
+    #[test]
+    fn a_session_continues_across_batches_and_a_pause_starts_a_new_one() {
+        let mut ledger = AlertLedger::default();
+        let grouped = |id: &str, event: &str, at: &str| Alert {
+            group: "g".into(),
+            ..alert(id, &[event], at)
+        };
+        let admit = |ledger: &mut AlertLedger, alert: Alert| ledger.admit(vec![alert], 0, HOUR);
+        assert_eq!(
+            admit(&mut ledger, grouped("s1", "e1", "2026-11-30T09:00:00.000Z")).len(),
+            1
+        );
+        // Later batches' alerts, each given its own id by the builder, continue s1
+        // while each comes within the window of the last: across the fixed hour too.
+        assert!(admit(&mut ledger, grouped("s2", "e2", "2026-11-30T09:50:00.000Z")).is_empty());
+        assert!(admit(&mut ledger, grouped("s3", "e3", "2026-11-30T10:45:00.000Z")).is_empty());
+        // After a pause longer than the window the same misuse is a new alert.
+        let again = admit(&mut ledger, grouped("s4", "e4", "2026-11-30T12:00:00.000Z"));
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].alert_id, "s4");
+        let s1 = ledger
+            .alerts()
+            .into_iter()
+            .find(|a| a.alert_id == "s1")
+            .unwrap();
+        assert_eq!(
+            (s1.count, s1.last_seen.as_str()),
+            (3, "2026-11-30T10:45:00.000Z")
+        );
+
+        // A restart reads the kept alerts back from the state topic, sessions with them.
+        let mut restored = AlertLedger::default();
+        for (_, record) in ledger.take_changes() {
+            if let Some(StateRecord::Alert(record)) = record {
+                restored.merge(*record, 0);
+            }
+        }
+        assert!(
+            admit(
+                &mut restored,
+                grouped("s5", "e5", "2026-11-30T12:30:00.000Z")
+            )
+            .is_empty()
+        );
+        let s4 = restored
+            .alerts()
+            .into_iter()
+            .find(|a| a.alert_id == "s4")
+            .unwrap();
+        assert_eq!(s4.count, 2);
+        restored.forget("s4");
+        assert_eq!(
+            admit(
+                &mut restored,
+                grouped("s6", "e6", "2026-11-30T12:40:00.000Z")
+            )
+            .len(),
+            1
+        );
+    }
+
     #[test]
     fn repeats_update_instead_of_raising_again() {
         let mut ledger = AlertLedger::default();
         let t1 = "2026-11-30T09:00:01.000Z";
         let t2 = "2026-11-30T09:00:05.000Z";
-        assert_eq!(ledger.admit(vec![alert("a", &["e1"], t1)], 0).len(), 1);
+        assert_eq!(
+            ledger.admit(vec![alert("a", &["e1"], t1)], 0, HOUR).len(),
+            1
+        );
         // A later batch repeats it, and a re-read batch repeats e1 itself.
         assert!(
             ledger
-                .admit(vec![alert("a", &["e2", "e3"], t2)], 10)
+                .admit(vec![alert("a", &["e2", "e3"], t2)], 10, HOUR)
                 .is_empty()
         );
-        assert!(ledger.admit(vec![alert("a", &["e1"], t1)], 20).is_empty());
+        assert!(
+            ledger
+                .admit(vec![alert("a", &["e1"], t1)], 20, HOUR)
+                .is_empty()
+        );
         assert!(ledger.updates_due(30, 60_000).is_empty(), "not yet");
         let updates = ledger.updates_due(60_000, 60_000);
         assert_eq!(updates.len(), 1);
@@ -304,7 +460,7 @@ mod tests {
         // A rise in severity notifies at once.
         let mut critical = alert("a", &["e4"], t2);
         critical.severity = "critical".into();
-        let again = ledger.admit(vec![critical], 200_001);
+        let again = ledger.admit(vec![critical], 200_001, HOUR);
         assert_eq!((again.len(), again[0].count), (1, 4));
     }
 
@@ -312,7 +468,7 @@ mod tests {
     fn kept_alerts_are_written_as_alert_records() {
         let mut ledger = AlertLedger::default();
         let raised = alert("a", &["e1"], "2026-11-30T09:00:01.000Z");
-        ledger.admit(vec![raised.clone()], 7);
+        ledger.admit(vec![raised.clone()], 7, HOUR);
         let mut out = EncodedRecords::default();
         ledger.encode_changes(&mut out, 1, usize::MAX);
         let record = StateRecord::Alert(Box::new(AlertRecord {
@@ -331,7 +487,11 @@ mod tests {
     #[test]
     fn the_ledger_survives_through_its_records_and_forgets_old_alerts() {
         let mut ledger = AlertLedger::default();
-        ledger.admit(vec![alert("a", &["e1"], "2026-11-30T09:00:01.000Z")], 0);
+        ledger.admit(
+            vec![alert("a", &["e1"], "2026-11-30T09:00:01.000Z")],
+            0,
+            HOUR,
+        );
         let changes = ledger.take_changes();
         let mut restarted = AlertLedger::default();
         for (_, record) in changes {
@@ -341,7 +501,11 @@ mod tests {
         }
         assert!(
             restarted
-                .admit(vec![alert("a", &["e1"], "2026-11-30T09:00:01.000Z")], 10)
+                .admit(
+                    vec![alert("a", &["e1"], "2026-11-30T09:00:01.000Z")],
+                    10,
+                    HOUR
+                )
                 .is_empty(),
             "a re-read batch after a restart raises nothing"
         );
