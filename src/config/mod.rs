@@ -26,6 +26,10 @@ pub struct KafkaConfig {
     pub brokers: String,
     /// Consumer group.
     pub group_id: String,
+    /// This instance's static membership of the group (`group.instance.id`): a
+    /// restarted instance with the same id takes its partitions back at once instead
+    /// of after the dead member's session times out. None: dynamic membership.
+    pub instance_id: Option<String>,
     /// Topics to consume.
     pub topics: Vec<String>,
     /// How each topic is read: `format` for all, overridden per topic by
@@ -47,6 +51,7 @@ impl std::fmt::Debug for KafkaConfig {
         f.debug_struct("KafkaConfig")
             .field("brokers", &self.brokers)
             .field("group_id", &self.group_id)
+            .field("instance_id", &self.instance_id)
             .field("topics", &self.topics)
             .field("formats", &self.formats)
             .field("dead_letter_topic", &self.dead_letter_topic)

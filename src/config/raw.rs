@@ -39,6 +39,8 @@ pub(super) struct RawKafka {
     pub brokers: String,
     #[serde(default = "default_group")]
     pub group_id: String,
+    /// Static group membership (`group.instance.id`); default the host name, `""` off.
+    pub instance_id: Option<String>,
     #[serde(default = "default_topics")]
     pub topics: Vec<String>,
     #[serde(default = "default_format")]
@@ -205,6 +207,7 @@ impl Default for RawKafka {
         Self {
             brokers: default_brokers(),
             group_id: default_group(),
+            instance_id: None,
             topics: default_topics(),
             format: default_format(),
             ts_unit: None,

@@ -29,6 +29,16 @@ impl Errors {
     }
 }
 
+/// The machine's name, stable across restarts of a host, a VM or a StatefulSet pod:
+/// the default static-membership id.
+fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+}
+
 pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
     let base = path.parent().unwrap_or(Path::new("."));
     let resolve = |p: &str| base.join(p);
@@ -144,6 +154,11 @@ pub(super) fn validate(raw: RawConfig, path: &Path) -> Result<Config, ConfigErro
         kafka: KafkaConfig {
             brokers: raw.kafka.brokers,
             group_id: raw.kafka.group_id,
+            instance_id: match raw.kafka.instance_id {
+                None => host_name(),
+                Some(id) if id.trim().is_empty() => None,
+                Some(id) => Some(id),
+            },
             topics: raw.kafka.topics,
             formats,
             dead_letter_topic: raw.kafka.dead_letter_topic,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::producer::FutureProducer;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, ClientContext, Statistics};
@@ -115,7 +115,14 @@ impl ClientContext for LagContext {
     }
 }
 
-impl ConsumerContext for LagContext {}
+impl ConsumerContext for LagContext {
+    /// Readiness follows the assignment: a consumer waiting for its partitions (a
+    /// dead member's session to expire, a rebalance) judges nothing.
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, _: &Rebalance<'_>) {
+        let assigned = consumer.assignment().is_ok_and(|a| a.count() > 0);
+        self.health.set_assigned(assigned);
+    }
+}
 
 /// The partner-action consumer.
 pub type ActionConsumer = StreamConsumer<LagContext>;
@@ -161,6 +168,15 @@ pub enum KafkaError {
         /// What failed.
         message: String,
     },
+    /// The consumer failed for good (librdkafka's fatal error), such as another
+    /// instance of the group joining with this one's `instance_id`.
+    #[error("the Kafka consumer failed for good ({code:?}): {reason}{}", fatal_hint(*.code))]
+    Fatal {
+        /// librdkafka's code.
+        code: RDKafkaErrorCode,
+        /// librdkafka's reason.
+        reason: String,
+    },
     /// Subscribing failed.
     #[error("cannot subscribe to {topics:?}: {source}")]
     Subscribe {
@@ -170,6 +186,16 @@ pub enum KafkaError {
         #[source]
         source: rdkafka::error::KafkaError,
     },
+}
+
+fn fatal_hint(code: RDKafkaErrorCode) -> &'static str {
+    match code {
+        RDKafkaErrorCode::FencedInstanceId => {
+            ". Another instance of the group uses the same [kafka] instance_id (the host name by \
+             default): give each instance on a host its own"
+        }
+        _ => "",
+    }
 }
 
 fn base(config: &KafkaConfig) -> ClientConfig {
@@ -220,6 +246,9 @@ pub fn consumer(
         // 5 ms (librdkafka's default of 1 s would stall a drain).
         .set("queued.max.messages.kbytes", ACTIONS_READ_AHEAD_KBYTES)
         .set("fetch.queue.backoff.ms", "5");
+    if let Some(id) = &config.instance_id {
+        client.set("group.instance.id", id);
+    }
     passthrough(&mut client, config);
     client
         .create_with_context(LagContext {

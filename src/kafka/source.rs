@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::Ownership;
-use super::client::{ActionConsumer, LagContext};
+use super::client::{ActionConsumer, KafkaError, LagContext};
 use super::progress::Progress;
 use crate::decode::{ActionsBuilder, Rejected, Source as MessageSource, TopicFormat};
 use crate::telemetry::Metrics;
@@ -87,7 +87,8 @@ impl Source {
     /// `linger` after the batch's first message, or `stop` turns true; with no
     /// traffic it waits (the loop does its idle work on a timeout of its own).
     /// Consumer errors are logged and retried: the broker being away is not the end
-    /// of the service.
+    /// of the service. A fatal one (this instance fenced by another with its
+    /// `instance_id`) is: it ends the call with the reason.
     ///
     /// Cancel-safe: a message is added whole as soon as it is received, so a caller
     /// may drop this and call again to go on.
@@ -96,7 +97,7 @@ impl Source {
         builder: &mut ActionsBuilder,
         collected: &mut Collected,
         stop: &mut watch::Receiver<bool>,
-    ) {
+    ) -> Result<(), KafkaError> {
         let linger = |first: tokio::time::Instant| first + self.settings.linger;
         // One timer and one stream for the whole call: a `recv` and a `sleep_until`
         // per message (a waker slot taken and freed under a mutex, a timer entry
@@ -124,6 +125,9 @@ impl Source {
                         self.accept(&message, builder, collected);
                     }
                     Some(Err(error)) => {
+                        if let Some((code, reason)) = self.consumer.client().fatal_error() {
+                            return Err(KafkaError::Fatal { code, reason });
+                        }
                         tracing::warn!(%error, "Kafka consumer error.");
                         tokio::time::sleep(Duration::from_millis(200)).await;
                         continue;
@@ -133,6 +137,7 @@ impl Source {
             }
             self.drain(&mut messages, builder, collected);
         }
+        Ok(())
     }
 
     /// Adds up to [`DRAIN_CHUNK`] messages that librdkafka has already fetched,

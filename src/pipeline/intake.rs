@@ -11,8 +11,9 @@ use datafusion::arrow::error::ArrowError;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::PipelineError;
 use crate::decode::ActionsBuilder;
-use crate::kafka::{Collected, Source};
+use crate::kafka::{Collected, KafkaError, Source};
 use crate::rules::{Prepared, Preparer};
 
 /// How long the loop waits for a batch before doing its idle work (state and
@@ -37,7 +38,7 @@ pub(super) enum Next {
 /// The reading task and the batches it hands over.
 pub(super) struct Intake {
     batches: mpsc::Receiver<Result<Box<Taken>, ArrowError>>,
-    task: JoinHandle<()>,
+    task: JoinHandle<Result<(), KafkaError>>,
 }
 
 impl Intake {
@@ -54,7 +55,7 @@ impl Intake {
         let task = tokio::spawn(async move {
             let mut collected = Collected::default();
             loop {
-                source
+                let read = source
                     .collect(&mut builder, &mut collected, &mut stop)
                     .await;
                 if collected.messages > 0 {
@@ -64,11 +65,11 @@ impl Intake {
                         .and_then(|rows| preparer.prepare(rows))
                         .map(|prepared| Box::new((prepared, std::mem::take(&mut collected))));
                     if sender.send(batch).await.is_err() {
-                        return;
+                        return read;
                     }
                 }
-                if *stop.borrow() {
-                    return;
+                if read.is_err() || *stop.borrow() {
+                    return read;
                 }
             }
         });
@@ -85,9 +86,13 @@ impl Intake {
         }
     }
 
-    /// Why reading ended, once [`Next::Closed`]: `Err` if the task panicked (a bug).
-    pub(super) async fn finish(mut self) -> Result<(), String> {
-        (&mut self.task).await.map_err(|error| error.to_string())
+    /// Why reading ended, once [`Next::Closed`]: the consumer failed for good, or
+    /// the task panicked (a bug).
+    pub(super) async fn finish(mut self) -> Result<(), PipelineError> {
+        (&mut self.task)
+            .await
+            .map_err(|error| PipelineError::Intake(error.to_string()))?
+            .map_err(PipelineError::Kafka)
     }
 }
 

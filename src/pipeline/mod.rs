@@ -262,7 +262,7 @@ impl Pipeline {
             // Reading ends only once stopping, after handing over what it read: all of
             // it is judged before the last commit.
             if closed {
-                intake.finish().await.map_err(PipelineError::Intake)?;
+                intake.finish().await?;
                 self.source.commit();
                 return Ok(());
             }

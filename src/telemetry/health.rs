@@ -3,13 +3,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Readiness: grants are loaded, the consumer is consuming, it is connected to a
-/// broker, and no sink is holding the pipeline back. Alive but cut off from every
-/// broker, or retrying a sink, it judges nothing.
+/// Readiness: grants are loaded, the consumer is consuming with partitions assigned,
+/// it is connected to a broker, and no sink is holding the pipeline back. Alive but
+/// without partitions, cut off from every broker, or retrying a sink, it judges
+/// nothing.
 #[derive(Clone, Default)]
 pub struct Health {
     grants_loaded: Arc<AtomicBool>,
     consuming: Arc<AtomicBool>,
+    assigned: Arc<AtomicBool>,
     brokers_up: Arc<AtomicBool>,
     blocked: Arc<AtomicBool>,
 }
@@ -23,6 +25,11 @@ impl Health {
     /// Records whether the consumer is receiving from the brokers.
     pub fn set_consuming(&self, consuming: bool) {
         self.consuming.store(consuming, Ordering::Relaxed);
+    }
+
+    /// Records whether the group gave the consumer any partition.
+    pub fn set_assigned(&self, assigned: bool) {
+        self.assigned.store(assigned, Ordering::Relaxed);
     }
 
     /// Records whether the consumer is connected to some broker; returns what it was.
@@ -41,6 +48,7 @@ impl Health {
     pub fn is_ready(&self) -> bool {
         self.grants_loaded.load(Ordering::Relaxed)
             && self.consuming.load(Ordering::Relaxed)
+            && self.assigned.load(Ordering::Relaxed)
             && self.brokers_up.load(Ordering::Relaxed)
             && !self.blocked.load(Ordering::Relaxed)
     }

@@ -417,7 +417,26 @@ fn restart_mid_stream(test: &str, interrupt: impl FnOnce(Grantwatch)) {
     interrupt(first);
     let before = event_alerts(&names.alerts).len();
 
+    // The same member again (static membership): it takes its partitions back at
+    // once, not after the dead member's session times out (45 s).
+    let restarted = std::time::Instant::now();
     let mut second = Grantwatch::start(&config);
+    let addr = second.metrics_addr();
+    wait_until(
+        &mut second,
+        WAIT,
+        "ready after the restart",
+        || match http_get(&addr, "/readyz", None).0 {
+            200 => Ok(()),
+            status => Err(format!("/readyz {status}")),
+        },
+    );
+    let resumed = restarted.elapsed();
+    eprintln!("{test}: consuming again {resumed:.1?} after the restart");
+    assert!(
+        resumed < Duration::from_secs(20),
+        "resumed after {resumed:?}"
+    );
     wait_for_event_alert(&names.alerts, "sentinel", WAIT, &mut second);
     second.stop();
 
@@ -512,6 +531,36 @@ fn a_broker_outage_is_ridden_out_without_a_restart() {
     ));
     let got: BTreeSet<AlertKey> = file_event_alerts(&alerts_file).iter().map(key).collect();
     assert_eq!(got, want, "nothing lost across the outage");
+}
+
+/// Two instances of one group on one host with the same (default) instance id: the
+/// broker fences the first, which stops and says which setting to change, instead of
+/// retrying for ever.
+#[test]
+fn an_instance_fenced_by_its_twin_stops_naming_instance_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = Names::new("fenced");
+    let config = write_config(dir.path(), &names, &fixture("scenario/grants.yaml"), "");
+    produce_lines(&names.actions, &keyed(&[sentinel()]));
+    let mut first = Grantwatch::start_as(&config, "twin");
+    wait_for_event_alert(&names.alerts, "sentinel", WAIT, &mut first);
+    let second = Grantwatch::start_as(&config, "twin");
+    let deadline = std::time::Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = first.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fenced instance kept running:\n{}",
+            first.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success(), "{}", first.log());
+    let log = first.log();
+    assert!(log.contains("instance_id"), "{log}");
+    second.stop();
 }
 
 #[test]

@@ -546,13 +546,26 @@ pub struct Grantwatch {
 }
 
 impl Grantwatch {
+    /// Starts `run` with `config`. Its static-membership id stands for the config
+    /// file, as the host name does for a real deployment: a restart with the same
+    /// file is the same member, and instances started from different files at once
+    /// are different members (on one host, the default id would fence one of them).
     pub fn start(config: &Path) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        config.hash(&mut hasher);
+        Self::start_as(config, &format!("test-{:016x}", hasher.finish()))
+    }
+
+    /// Starts `run` with `config` as the group member `instance_id`.
+    pub fn start_as(config: &Path, instance_id: &str) -> Self {
         let dir = config.parent().unwrap();
         let log = dir.join(format!("grantwatch-{}.log", unique("log")));
         let child = Command::new(env!("CARGO_BIN_EXE_grantwatch"))
             .args(["run", "--config"])
             .arg(config)
             .current_dir(dir)
+            .env("GRANTWATCH__KAFKA__INSTANCE_ID", instance_id)
             .env("GRANTWATCH_LOG", "info,librdkafka=warn")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
