@@ -508,7 +508,11 @@ fn a_broker_outage_is_ridden_out_without_a_restart() {
     std::thread::sleep(Duration::from_secs(30).saturating_sub(outage.elapsed()));
     assert!(gw.child.try_wait().unwrap().is_none(), "{}", gw.log());
     broker.restart();
+    let returned = std::time::Instant::now();
     wait_until(&mut gw, WAIT, "ready again", ready(200));
+    let resumed = returned.elapsed();
+    eprintln!("outage: ready again {resumed:.1?} after the broker returned");
+    assert!(resumed < Duration::from_secs(10), "ready after {resumed:?}");
     let brokers_up = sample(
         &http_get(&addr, "/metrics", None).1,
         "grantwatch_kafka_brokers_up",
