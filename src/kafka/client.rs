@@ -13,7 +13,7 @@ use rdkafka::{ClientConfig, ClientContext, Statistics};
 
 use super::progress::Progress;
 use crate::config::KafkaConfig;
-use crate::telemetry::events::BrokersSeen;
+use crate::telemetry::events::{Assigned, BrokersSeen};
 use crate::telemetry::metrics::PartitionLabels;
 use crate::telemetry::{Health, Metrics};
 
@@ -118,9 +118,12 @@ impl ClientContext for LagContext {
 impl ConsumerContext for LagContext {
     /// Readiness follows the assignment: a consumer waiting for its partitions (a
     /// dead member's session to expire, a rebalance) judges nothing.
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, _: &Rebalance<'_>) {
-        let assigned = consumer.assignment().is_ok_and(|a| a.count() > 0);
-        self.health.set_assigned(assigned);
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let partitions = consumer.assignment().map_or(0, |a| a.count());
+        self.health.set_assigned(partitions > 0);
+        if matches!(rebalance, Rebalance::Assign(_)) {
+            Assigned { partitions }.emit(&self.metrics);
+        }
     }
 }
 

@@ -41,6 +41,9 @@ pub struct Collected {
     first_at: Option<tokio::time::Instant>,
 }
 
+/// Longest wait of one [`Source::hold`] poll: far below any `max.poll.interval.ms`.
+const HOLD_POLL: Duration = Duration::from_millis(500);
+
 /// The partner-action source.
 pub struct Source {
     consumer: ActionConsumer,
@@ -138,6 +141,36 @@ impl Source {
             self.drain(&mut messages, builder, collected);
         }
         Ok(())
+    }
+
+    /// Polls for up to [`HOLD_POLL`] with every assigned partition paused, while a
+    /// batch read waits for the loop (a sink being retried): a member that stops
+    /// polling for `max.poll.interval.ms` is dropped from the group and its partitions
+    /// move, so it keeps polling however long the sink is down. A message fetched
+    /// before the pause is added to `collected`, not lost; fetching resumes after the
+    /// last message taken.
+    ///
+    /// Cancel-safe, like [`collect`](Self::collect).
+    pub async fn hold(&self, builder: &mut ActionsBuilder, collected: &mut Collected) {
+        // Paused again each time: a rebalance meanwhile assigns partitions unpaused.
+        if let Ok(assignment) = self.consumer.assignment()
+            && let Err(error) = self.consumer.pause(&assignment)
+        {
+            tracing::warn!(%error, "Could not pause the assigned partitions.");
+        }
+        let mut messages = self.consumer.stream();
+        if let Ok(Some(Ok(message))) = tokio::time::timeout(HOLD_POLL, messages.next()).await {
+            self.accept(&message, builder, collected);
+        }
+    }
+
+    /// Resumes every assigned partition after [`hold`](Self::hold).
+    pub fn release(&self) {
+        if let Ok(assignment) = self.consumer.assignment()
+            && let Err(error) = self.consumer.resume(&assignment)
+        {
+            tracing::warn!(%error, "Could not resume the assigned partitions.");
+        }
     }
 
     /// Adds up to [`DRAIN_CHUNK`] messages that librdkafka has already fetched,

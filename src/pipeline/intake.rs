@@ -64,9 +64,26 @@ impl Intake {
                         .finish()
                         .and_then(|rows| preparer.prepare(rows))
                         .map(|prepared| Box::new((prepared, std::mem::take(&mut collected))));
-                    if sender.send(batch).await.is_err() {
-                        return read;
-                    }
+                    let permit = match sender.try_reserve() {
+                        Ok(permit) => permit,
+                        Err(mpsc::error::TrySendError::Full(())) => {
+                            // The loop is still on the batch before (a sink being
+                            // retried): poll, paused, until it takes this one.
+                            let permit = loop {
+                                tokio::select! {
+                                    permit = sender.reserve() => break permit,
+                                    () = source.hold(&mut builder, &mut collected) => {}
+                                }
+                            };
+                            source.release();
+                            match permit {
+                                Ok(permit) => permit,
+                                Err(_) => return read,
+                            }
+                        }
+                        Err(mpsc::error::TrySendError::Closed(())) => return read,
+                    };
+                    permit.send(batch);
                 }
                 if read.is_err() || *stop.borrow() {
                     return read;

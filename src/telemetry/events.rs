@@ -277,6 +277,20 @@ impl AlertsSuppressed<'_> {
     }
 }
 
+/// The group gave the consumer its partitions (at start, or after a rebalance).
+pub struct Assigned {
+    /// Partitions assigned now.
+    pub partitions: usize,
+}
+
+impl Assigned {
+    /// Counts the assignment and logs it.
+    pub fn emit(&self, metrics: &Metrics) {
+        metrics.assignments.inc();
+        info!(partitions = self.partitions, "Partitions assigned.");
+    }
+}
+
 /// The consumer's broker connections, as of a statistics report. Without any it is
 /// not ready; librdkafka keeps reconnecting and consuming resumes where it stood.
 pub struct BrokersSeen {

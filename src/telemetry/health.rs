@@ -37,9 +37,9 @@ impl Health {
         self.brokers_up.swap(up, Ordering::Relaxed)
     }
 
-    /// Records whether a failing sink holds the pipeline back. While it does, the
-    /// consumer is not polled, so the broker state above goes stale: this is what
-    /// tells a broker outage met mid-delivery.
+    /// Records whether a failing sink holds the pipeline back: nothing is judged
+    /// meanwhile, whatever the broker state says (a broker outage met mid-delivery
+    /// shows here first).
     pub fn set_blocked(&self, blocked: bool) {
         self.blocked.store(blocked, Ordering::Relaxed);
     }

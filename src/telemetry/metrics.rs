@@ -24,6 +24,7 @@ const CONSUMER_LAG: &str = "grantwatch_consumer_lag";
 const LINT_FINDINGS: &str = "grantwatch_grant_lint_findings";
 const SUPPRESSED: &str = "grantwatch_alerts_suppressed";
 const BROKERS_UP: &str = "grantwatch_kafka_brokers_up";
+const ASSIGNMENTS: &str = "grantwatch_kafka_assignments";
 const ARCHIVE_ROWS: &str = "grantwatch_archive_rows";
 const ARCHIVE_BYTES: &str = "grantwatch_archive_bytes";
 const ARCHIVE_FLUSH: &str = "grantwatch_archive_flush_duration_seconds";
@@ -113,6 +114,9 @@ pub struct Metrics {
     pub suppressed: Family<RuleLabel, Counter>,
     /// Brokers the consumer is connected to, as of librdkafka's latest statistics.
     pub brokers_up: Gauge,
+    /// Partition assignments the group gave this consumer (one at start; more mean
+    /// rebalances).
+    pub assignments: Counter,
     /// Rows put in archive files (actions, alerts, grant versions).
     pub archive_rows: Counter,
     /// Bytes of Parquet put in the archive.
@@ -142,6 +146,7 @@ impl Metrics {
             lint_findings: Family::default(),
             suppressed: Family::default(),
             brokers_up: Gauge::default(),
+            assignments: Counter::default(),
             archive_rows: Counter::default(),
             archive_bytes: Counter::default(),
             archive_flush: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
@@ -229,6 +234,11 @@ impl Metrics {
             BROKERS_UP,
             "Kafka brokers the consumer is connected to (0: not ready)",
             metrics.brokers_up.clone(),
+        );
+        registry.register(
+            ASSIGNMENTS,
+            "Partition assignments the group gave this consumer: one at start, more mean rebalances",
+            metrics.assignments.clone(),
         );
         registry.register(
             ARCHIVE_ROWS,

@@ -403,3 +403,83 @@ fn an_alert_topic_refusing_writes_holds_offsets_until_it_accepts() {
         || alter_topic(&topic.borrow(), &[("max.message.bytes", "1048588")]),
     );
 }
+
+/// A sink down for three times `max.poll.interval.ms` while batches wait behind it:
+/// the reading task keeps polling with its partitions paused, so the group keeps the
+/// member (one assignment, no rebalance), nothing is committed past the undelivered
+/// alerts, and when the sink is back every alert arrives.
+#[test]
+fn a_sink_outage_longer_than_the_poll_interval_keeps_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = Names::new("long-outage");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let alerts_extra = format!("alertmanager_url = \"http://{addr}\"");
+    let config = write_config_with(
+        dir.path(),
+        &names,
+        &fixture("scenario/grants.yaml"),
+        &Extra {
+            kafka: "[kafka.librdkafka]\n\"max.poll.interval.ms\" = 20000\n\"session.timeout.ms\" = 10000\n",
+            alerts: &alerts_extra,
+            ..Extra::default()
+        },
+    );
+    // Enough compliant traffic behind the scenario for batches (500 events each) to
+    // queue up behind the one the loop is retrying.
+    let mut events = scenario_with_sentinel();
+    let sentinel = events.pop().unwrap();
+    let filler = events[0].clone();
+    for i in 0..3_000 {
+        let mut e = filler.clone();
+        e["event_id"] = json!(format!("ok-filler-{i}"));
+        events.push(e);
+    }
+    events.push(sentinel);
+    produce_lines(&names.actions, &keyed(&events));
+    let mut gw = Grantwatch::start(&config);
+    wait_for_metrics(&mut gw, WAIT, "a failed delivery", |m| {
+        try_sample(m, "grantwatch_sink_errors_total{sink=\"alertmanager\"}")
+            .is_some_and(|n| n >= 1.0)
+    });
+    std::thread::sleep(Duration::from_secs(60));
+    assert_eq!(
+        committed_offset(&names.group, &names.actions),
+        None,
+        "nothing committed past undelivered alerts"
+    );
+    let port_dir = tempfile::tempdir().unwrap();
+    let am = Alertmanager::start_at(port_dir.path(), addr);
+    let file = dir.path().join("alerts.jsonl");
+    wait_for_file_alert(&mut gw, &file, "sentinel");
+    let metrics = http_get(&gw.metrics_addr(), "/metrics", None).1;
+    assert_eq!(
+        try_sample(&metrics, "grantwatch_kafka_assignments_total"),
+        Some(1.0),
+        "the group kept the member: no rebalance\n{}",
+        gw.log()
+    );
+    gw.stop();
+    assert_eq!(
+        committed_offset(&names.group, &names.actions),
+        Some(events.len() as i64),
+        "committed once delivered"
+    );
+    let ids = |alerts: &[Value]| -> std::collections::BTreeSet<String> {
+        alerts
+            .iter()
+            .filter(|a| is_event_alert(a))
+            .map(|a| a["alert_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids(&alerts(&names.alerts)),
+        ids(&read_jsonl(&file)),
+        "every sink got every alert"
+    );
+    assert!(
+        am.alerts()
+            .iter()
+            .any(|a| a["labels"]["credential"] == "cli_sentinel"),
+        "Alertmanager got the last alert"
+    );
+}
