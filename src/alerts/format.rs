@@ -99,6 +99,9 @@ fn detection_finding(alert: &Alert) -> Value {
             "frameworks": alert.frameworks,
         },
     });
+    if !alert.group.is_empty() {
+        finding["unmapped"]["group"] = json!(alert.group);
+    }
     if let Some(grant) = &alert.grant_id {
         finding["resources"] = json!([{
             "type": "Grant",
