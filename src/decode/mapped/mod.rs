@@ -77,6 +77,8 @@ const SLOTS: [(&str, Slot); 11] = [
 
 /// Keys that are not fields.
 const META: [&str; 3] = ["preset", "ts_unit", "attributes"];
+/// Keys that only make up the action.
+const HELPERS: [&str; 3] = ["method", "path", "route"];
 /// Keys read specially.
 const SPECIAL: [&str; 8] = [
     "ts",
@@ -187,10 +189,16 @@ impl Mapping {
                 || SPECIAL.contains(&key.as_str())
                 || SLOTS.iter().any(|(name, _)| name == key);
             if !known {
+                let fields: Vec<&str> = SPECIAL
+                    .iter()
+                    .copied()
+                    .filter(|name| !HELPERS.contains(name))
+                    .chain(SLOTS.map(|(name, _)| name))
+                    .collect();
                 errors.push(format!(
-                    "`{key}` is not a field; fields are {}, {}; helpers method, path, route",
-                    SPECIAL[..3].join(", "),
-                    SLOTS.map(|(name, _)| name).join(", ")
+                    "`{key}` is not a field; fields are {}; helpers {}",
+                    fields.join(", "),
+                    HELPERS.join(", ")
                 ));
             }
         }
