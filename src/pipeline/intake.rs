@@ -20,6 +20,12 @@ use crate::rules::{Prepared, Preparer};
 /// archive flushes, scheduled rules) anyway.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 
+/// How long a batch read waits for the loop to take it before the reading task
+/// pauses its partitions and keeps polling ([`Source::hold`]): longer than the loop
+/// takes when all is well, as a pause drops librdkafka's read-ahead, and far shorter
+/// than any `max.poll.interval.ms`.
+const HOLD_AFTER: Duration = Duration::from_secs(2);
+
 /// A batch ready to judge: its rows, stamped with `ingest_ts` and prepared, and its
 /// messages' offsets and dead letters.
 pub(super) type Taken = (Prepared, Collected);
@@ -64,9 +70,9 @@ impl Intake {
                         .finish()
                         .and_then(|rows| preparer.prepare(rows))
                         .map(|prepared| Box::new((prepared, std::mem::take(&mut collected))));
-                    let permit = match sender.try_reserve() {
+                    let permit = match tokio::time::timeout(HOLD_AFTER, sender.reserve()).await {
                         Ok(permit) => permit,
-                        Err(mpsc::error::TrySendError::Full(())) => {
+                        Err(_) => {
                             // The loop is still on the batch before (a sink being
                             // retried): poll, paused, until it takes this one.
                             let permit = loop {
@@ -76,12 +82,11 @@ impl Intake {
                                 }
                             };
                             source.release();
-                            match permit {
-                                Ok(permit) => permit,
-                                Err(_) => return read,
-                            }
+                            permit
                         }
-                        Err(mpsc::error::TrySendError::Closed(())) => return read,
+                    };
+                    let Ok(permit) = permit else {
+                        return read;
                     };
                     permit.send(batch);
                 }
