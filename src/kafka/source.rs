@@ -143,7 +143,7 @@ impl Source {
         Ok(())
     }
 
-    /// Polls for up to [`HOLD_POLL`] with every assigned partition paused, while a
+    /// Polls for up to half a second with every assigned partition paused, while a
     /// batch read waits for the loop (a sink being retried): a member that stops
     /// polling for `max.poll.interval.ms` is dropped from the group and its partitions
     /// move, so it keeps polling however long the sink is down. A message fetched
