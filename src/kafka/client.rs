@@ -235,8 +235,7 @@ pub fn consumer(
         // 2 MB per partition and fetch: a backlog then arrives in long runs of one
         // partition, and producers key actions by credential (DESIGN §10), so a batch
         // holds fewer credentials and the work done per (grant, credential) shrinks
-        // (~2,400 instead of ~5,600 pairs in an 8,192-event batch over 10,000
-        // grants, ~10% of a drain's CPU against 256 KB fetches; BENCHMARKS.md).
+        // (pairs per batch and the CPU saved against 256 KB fetches: docs/bench-log.md).
         // A larger message is still fetched whole: brokers return a first batch past
         // the limit.
         .set("fetch.message.max.bytes", FETCH_PARTITION_BYTES)

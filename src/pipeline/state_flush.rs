@@ -16,8 +16,8 @@ use crate::telemetry::{Health, Metrics};
 
 /// Grant state is written at most this often (one record per changed key), and the
 /// offsets of the batches it covers are stored only after. Each flush rewrites every
-/// acting grant's record, so flushing per batch would cost a third of the
-/// throughput, and each second ~15% of the CPU with 100,000 grants. A crash replays
+/// acting grant's record, so flushing per batch or every second costs a large share
+/// of the throughput with many grants (measured in docs/bench-log.md). A crash replays
 /// at most this much more (alerts keep their ids).
 pub(super) const STATE_FLUSH: Duration = Duration::from_secs(5);
 
