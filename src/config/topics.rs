@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::raw::RawKafka;
-use crate::decode::{Format, Mapping, PRESETS, TopicFormat, TsUnit};
+use crate::decode::{Format, Mapping, PRESETS, TopicFormat, TsUnit, is_preset, preset_names};
 
 /// How each of `kafka.topics` is read; problems are pushed to `errors`.
 pub(super) fn topic_formats(
@@ -77,16 +77,15 @@ fn read(
     mapping: Option<(String, &toml::Table)>,
     errors: &mut Vec<String>,
 ) -> Option<TopicFormat> {
-    let preset = PRESETS.iter().any(|(preset, ..)| *preset == name);
+    let preset = is_preset(name);
     let format = match Format::parse(name) {
         Some(format) => format,
         None if preset => Format::Mapped,
         None => {
-            let presets: Vec<&str> = PRESETS.iter().map(|(preset, ..)| *preset).collect();
             errors.push(format!(
                 "`{key}.format`: `{name}` is not one of {}, nor a preset ({})",
                 Format::names(),
-                presets.join(", ")
+                preset_names()
             ));
             return None;
         }

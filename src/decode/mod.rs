@@ -21,6 +21,6 @@ pub(crate) use builder::native_batch;
 pub use builder::{ActionsBuilder, Rejected, Source, TopicFormat};
 pub use error::{DecodeError, DecodeFault};
 pub use formats::Format;
-pub use mapped::{Mapping, MappingError, PRESETS};
+pub use mapped::{Mapping, MappingError, PRESETS, is_preset, preset_names};
 pub use scope::{PartnerScope, glob};
 pub use ts::TsUnit;

@@ -80,7 +80,13 @@ pub(crate) type TimeError = (DecodeFault, String);
 /// `value` as epoch milliseconds.
 pub(crate) fn from_value(value: &Value, unit: TsUnit) -> Result<i64, TimeError> {
     match value {
-        Value::Number(n) => from_number(&n.to_string(), unit),
+        Value::Number(n) => {
+            let ms = match n.as_i64() {
+                Some(integer) => unit.integer_ms(integer),
+                None => n.as_f64().and_then(|f| unit.float_ms(f)),
+            };
+            epoch(ms, n, unit)
+        }
         Value::String(s) => from_text(s, unit),
         other => Err((
             DecodeFault::WrongType,
@@ -120,17 +126,21 @@ fn is_number(text: &str) -> bool {
 }
 
 fn from_number(text: &str, unit: TsUnit) -> Result<i64, TimeError> {
-    let invalid = || {
+    let ms = match text.parse::<i64>() {
+        Ok(integer) => unit.integer_ms(integer),
+        Err(_) => text.parse::<f64>().ok().and_then(|f| unit.float_ms(f)),
+    };
+    epoch(ms, text, unit)
+}
+
+/// An epoch number read as `ms` (none if it does not fit), checked for range.
+fn epoch(ms: Option<i64>, shown: impl std::fmt::Display, unit: TsUnit) -> Result<i64, TimeError> {
+    let ms = ms.ok_or_else(|| {
         (
             DecodeFault::InvalidValue,
-            format!("{text} is not an epoch time in {}", unit.name()),
+            format!("{shown} is not an epoch time in {}", unit.name()),
         )
-    };
-    let ms = match text.parse::<i64>() {
-        Ok(n) => unit.integer_ms(n),
-        Err(_) => text.parse::<f64>().ok().and_then(|f| unit.float_ms(f)),
-    }
-    .ok_or_else(invalid)?;
+    })?;
     let hint = match unit {
         TsUnit::Millis => " (set ts_unit if the source counts in s, us or ns)",
         _ => "",

@@ -22,7 +22,7 @@ use super::action::{Action, outcome};
 use super::error::{DecodeError, DecodeFault};
 use super::ts::{self, TsUnit};
 
-pub use presets::PRESETS;
+pub use presets::{PRESETS, is_preset, names as preset_names};
 
 /// Mistakes in a mapping, each naming its key; found at start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -27,14 +27,21 @@ pub const PRESETS: [(&str, &str, &str); 4] = [
     ),
 ];
 
+/// Whether `name` is a preset's.
+pub fn is_preset(name: &str) -> bool {
+    PRESETS.iter().any(|(preset, ..)| *preset == name)
+}
+
+/// Every preset's name, comma-separated (for messages).
+pub fn names() -> String {
+    PRESETS.map(|(preset, ..)| preset).join(", ")
+}
+
 /// The preset `name` as a mapping table.
 pub(super) fn table(name: &str) -> Result<toml::Table, String> {
     let (_, _, text) = PRESETS
         .iter()
         .find(|(preset, ..)| *preset == name)
-        .ok_or_else(|| {
-            let names: Vec<&str> = PRESETS.iter().map(|(preset, ..)| *preset).collect();
-            format!("`preset`: `{name}` is not one of {}", names.join(", "))
-        })?;
+        .ok_or_else(|| format!("`preset`: `{name}` is not one of {}", names()))?;
     toml::from_str(text).map_err(|e| format!("preset `{name}` does not parse: {}", e.message()))
 }
