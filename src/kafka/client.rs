@@ -27,9 +27,12 @@ const STATE_READ_AHEAD_KBYTES: &str = "4096";
 /// Bytes fetched per partition and request by the actions consumer.
 const FETCH_PARTITION_BYTES: &str = "2097152";
 
+/// Longest wait between attempts to reach a broker that is away, in milliseconds.
+const RECONNECT_BACKOFF_MAX_MS: &str = "1000";
+
 /// The consumer's context: turns librdkafka's periodic statistics into the
-/// `grantwatch_consumer_lag` gauges, the read [`Progress`], and readiness (connected
-/// to a broker or not).
+/// `grantwatch_consumer_lag` and `grantwatch_consumer_committed_offset` gauges, the
+/// read [`Progress`], and readiness (connected to a broker or not).
 pub struct LagContext {
     metrics: Metrics,
     progress: Progress,
@@ -100,15 +103,25 @@ impl ClientContext for LagContext {
         for (topic, stats) in statistics.topics {
             for (partition, p) in stats.partitions {
                 // -1 is librdkafka's internal unassigned partition; lag -1 is unknown.
-                if partition >= 0 && p.consumer_lag >= 0 {
-                    let labels = PartitionLabels {
-                        topic: topic.clone(),
-                        partition,
-                    };
+                if partition < 0 {
+                    continue;
+                }
+                let labels = PartitionLabels {
+                    topic: topic.clone(),
+                    partition,
+                };
+                if p.consumer_lag >= 0 {
                     self.metrics
                         .consumer_lag
                         .get_or_create(&labels)
                         .set(p.consumer_lag);
+                }
+                // Negative: nothing committed yet.
+                if p.committed_offset >= 0 {
+                    self.metrics
+                        .committed
+                        .get_or_create(&labels)
+                        .set(p.committed_offset);
                 }
             }
         }
@@ -203,7 +216,12 @@ fn fatal_hint(code: RDKafkaErrorCode) -> &'static str {
 
 fn base(config: &KafkaConfig) -> ClientConfig {
     let mut client = ClientConfig::new();
-    client.set("bootstrap.servers", &config.brokers);
+    client
+        .set("bootstrap.servers", &config.brokers)
+        // librdkafka backs off reconnecting up to 10 s by default, so a broker back
+        // from an outage could wait that long before anyone noticed; a refused
+        // connection attempt a second is nothing to a broker.
+        .set("reconnect.backoff.max.ms", RECONNECT_BACKOFF_MAX_MS);
     client
 }
 

@@ -21,6 +21,7 @@ const GRANTS_LOADED: &str = "grantwatch_grants_loaded";
 const GRANTS_RELOAD: &str = "grantwatch_grants_reload";
 const SINK_ERRORS: &str = "grantwatch_sink_errors";
 const CONSUMER_LAG: &str = "grantwatch_consumer_lag";
+const COMMITTED: &str = "grantwatch_consumer_committed_offset";
 const LINT_FINDINGS: &str = "grantwatch_grant_lint_findings";
 const SUPPRESSED: &str = "grantwatch_alerts_suppressed";
 const BROKERS_UP: &str = "grantwatch_kafka_brokers_up";
@@ -108,6 +109,9 @@ pub struct Metrics {
     pub grants: GrantSeries,
     /// Messages behind the partition's end, per assigned partition.
     pub consumer_lag: Family<PartitionLabels, Gauge>,
+    /// The offset committed (the next to read after a restart), per assigned
+    /// partition, as of librdkafka's latest statistics.
+    pub committed: Family<PartitionLabels, Gauge>,
     /// `grants check` findings in the grant set in force, by severity.
     pub lint_findings: Family<SeverityLabel, Gauge>,
     /// Alerts a suppression silenced, by rule.
@@ -143,6 +147,7 @@ impl Metrics {
             sink_errors: Family::default(),
             grants: GrantSeries::default(),
             consumer_lag: Family::default(),
+            committed: Family::default(),
             lint_findings: Family::default(),
             suppressed: Family::default(),
             brokers_up: Gauge::default(),
@@ -219,6 +224,11 @@ impl Metrics {
             CONSUMER_LAG,
             "Messages between the committed position and the end of a partition",
             metrics.consumer_lag.clone(),
+        );
+        registry.register(
+            COMMITTED,
+            "The offset committed last (the next to read after a restart), per partition",
+            metrics.committed.clone(),
         );
         registry.register(
             SUPPRESSED,

@@ -637,12 +637,28 @@ impl Grantwatch {
             }
             assert!(
                 Instant::now() < deadline,
-                "grantwatch did not stop within 30 s:\n{}",
-                self.log()
+                "grantwatch did not stop within 30 s:\n{}\n{}",
+                self.log(),
+                stacks(self.child.id())
             );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// Every thread's stack of a hung process, where gdb is installed: what it waits on.
+fn stacks(pid: u32) -> String {
+    Command::new("gdb")
+        .args([
+            "-p",
+            &pid.to_string(),
+            "-batch",
+            "-ex",
+            "thread apply all bt",
+        ])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_else(|error| format!("(no stacks: gdb: {error})"))
 }
 
 impl Drop for Grantwatch {
