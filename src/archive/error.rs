@@ -23,6 +23,15 @@ pub enum ArchiveError {
     /// A batch could not be encoded earlier (a bug); nothing is flushed after it.
     #[error("an archive batch could not be encoded: {0}")]
     Encode(String),
+    /// A file cannot be merged without losing a column: a file written by a newer
+    /// version, or a damaged one.
+    #[error("cannot merge `{file}`: {message}")]
+    Compact {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The archive thread is gone (it panicked or was never started).
     #[error("the archive writer stopped")]
     Stopped,

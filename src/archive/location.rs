@@ -5,6 +5,7 @@ use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use datafusion::arrow::datatypes::SchemaRef;
 use object_store::ObjectStore;
 use object_store::path::Path;
 use url::Url;
@@ -29,6 +30,15 @@ impl Table {
             Self::Actions => "",
             Self::Alerts => "alerts/",
             Self::Grants => "grants/",
+        }
+    }
+
+    /// The schema this version writes.
+    pub fn schema(self) -> SchemaRef {
+        match self {
+            Self::Actions => crate::decode::schema::actions(),
+            Self::Alerts => super::alerts_schema(),
+            Self::Grants => super::grant_versions_schema(),
         }
     }
 }
@@ -105,11 +115,14 @@ impl ArchiveLocation {
             .fold(self.prefix.clone(), Path::join)
     }
 
+    /// One partition's directory in the store.
+    pub(super) fn partition_dir(&self, table: Table, date: NaiveDate) -> Path {
+        self.table_dir(table).join(format!("date={date}").as_str())
+    }
+
     /// Where a new file of one partition goes.
     pub(super) fn file_path(&self, table: Table, date: NaiveDate, name: &str) -> Path {
-        self.table_dir(table)
-            .join(format!("date={date}").as_str())
-            .join(name)
+        self.partition_dir(table, date).join(name)
     }
 
     /// The dates a table has partitions for, oldest first. A table never written

@@ -14,12 +14,14 @@
 //! partial one.
 
 mod alerts;
+mod compact;
 mod error;
 mod grant_versions;
 mod location;
 mod writer;
 
 pub use alerts::{alerts_batch, alerts_schema};
+pub use compact::{CompactSettings, Compacted, compact};
 pub use error::ArchiveError;
 pub use grant_versions::{grant_versions_batch, grant_versions_schema};
 pub use location::{ArchiveLocation, Table};

@@ -205,7 +205,7 @@ struct Writer {
     poisoned: Option<String>,
 }
 
-fn properties(schema: &Schema) -> WriterProperties {
+pub(super) fn properties(schema: &Schema) -> WriterProperties {
     // zstd level 1: most of zstd's ratio at close to lz4's speed. Row groups of up to
     // a million rows keep column chunks large for scans. No dictionaries: the
     // encoder hashed and compared every value of every text column to build them,

@@ -90,7 +90,78 @@ fn generated_history(dir: &Path) {
 fn canned_reports_agree_with_planted_answers_and_duckdb() {
     let dir = tempfile::tempdir().unwrap();
     generated_history(dir.path());
-    std::fs::create_dir(dir.path().join("gw")).unwrap();
+    reports_agree(dir.path());
+}
+
+/// The archive as a live writer leaves it, a file every few seconds, then compacted:
+/// every report gives the same answers as DuckDB's before and after, and each
+/// partition ends as one file.
+#[test]
+fn compaction_merges_small_files_and_every_report_still_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    generated_history(dir.path());
+    let archive = dir.path().join("archive");
+    python_run(&[&script("split.py"), archive.to_str().unwrap(), "7"]);
+    let partitions = partition_files(&archive);
+    assert!(partitions.values().any(|&n| n >= 7), "{partitions:?}");
+    reports_agree(dir.path());
+
+    let compact = [
+        "archive",
+        "compact",
+        "--config",
+        "grantwatch.toml",
+        "--older-than",
+        "0s",
+    ];
+    let (code, stdout, stderr) = run_for_output(&compact, dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    let merged: usize = partitions.values().sum();
+    assert!(
+        stdout.starts_with(&format!(
+            "{} partitions compacted: {merged} files",
+            partitions.len()
+        )),
+        "{stdout}"
+    );
+    let after = partition_files(&archive);
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        partitions.keys().collect::<Vec<_>>()
+    );
+    assert!(after.values().all(|&n| n == 1), "{after:?}");
+    reports_agree(dir.path());
+
+    // Nothing left to merge: a second run changes nothing.
+    let (code, stdout, stderr) = run_for_output(&compact, dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("0 partitions compacted"), "{stdout}");
+}
+
+/// Parquet files per partition directory, by path below the archive.
+fn partition_files(archive: &Path) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    let mut dirs = vec![archive.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                let partition = dir.strip_prefix(archive).unwrap().display().to_string();
+                *counts.entry(partition).or_insert(0) += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// Runs every canned report over the history in `dir` and checks each against the
+/// planted answers and DuckDB (tests/history/check.py).
+fn reports_agree(dir: &Path) {
+    let gw = dir.join("gw");
+    let _ = std::fs::remove_dir_all(&gw);
+    std::fs::create_dir(&gw).unwrap();
     let reports = grantwatch::query::load_reports(&[]).unwrap();
     assert_eq!(reports.len(), 11);
     for report in reports.iter().map(|r| r.name.as_str()) {
@@ -106,14 +177,14 @@ fn canned_reports_agree_with_planted_answers_and_duckdb() {
             "--format",
             "json",
         ];
-        let (code, stdout, stderr) = run_for_output(&args, dir.path());
+        let (code, stdout, stderr) = run_for_output(&args, dir);
         assert_eq!(code, 0, "{report}: {stderr}");
-        std::fs::write(dir.path().join(format!("gw/{report}.json")), stdout).unwrap();
+        std::fs::write(gw.join(format!("{report}.json")), stdout).unwrap();
     }
     let report = python_run(&[
         &script("check.py"),
         "--dir",
-        dir.path().to_str().unwrap(),
+        dir.to_str().unwrap(),
         "--since",
         SINCE,
         "--until",

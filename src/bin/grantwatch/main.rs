@@ -1,6 +1,7 @@
 //! The `grantwatch` command: parses the CLI, starts telemetry, calls the library and
 //! maps errors to exit codes (0 ok, 1 findings, 2 bad usage, bad input or failed start).
 
+mod archive;
 mod explain;
 mod grants;
 mod inputs;
@@ -76,6 +77,18 @@ enum Command {
         #[command(subcommand)]
         command: SuppressionsCommand,
     },
+    /// Maintain the archive.
+    Archive {
+        #[command(subcommand)]
+        command: ArchiveCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ArchiveCommand {
+    /// Merge each partition's small files into a few large ones (safe beside a
+    /// running `grantwatch run`; run one at a time).
+    Compact(archive::CompactArgs),
 }
 
 #[derive(Subcommand)]
@@ -168,6 +181,9 @@ fn main() -> ExitCode {
             Command::Suppressions {
                 command: SuppressionsCommand::Check { paths, config, at },
             } => suppressions::check(paths, config.as_deref(), at.as_deref()),
+            Command::Archive {
+                command: ArchiveCommand::Compact(args),
+            } => archive::compact(args).await,
         }
     });
     result.unwrap_or_else(fail)
