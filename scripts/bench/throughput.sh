@@ -8,7 +8,10 @@
 #            produced first, then consumed, decoded, judged by every rule, alerted,
 #            archived and committed: events/s from process start to exit after the
 #            last event's alert (the exit puts the archive and commits offsets; the
-#            group's lag is checked to be zero afterwards);
+#            group's lag is checked to be zero afterwards). Also timed from the start,
+#            without stopping: "own count" until the last partition's sentinel has
+#            alerted, "committed" until the broker holds commits covering every
+#            event (what a crash would not re-read; scripts/bench/Committed.java);
 #   memory   the same for BIG_GRANTS (100000) grants: peak RSS;
 #   latency  RATE (20000) events/s for SECONDS (30) into a running grantwatch: each
 #            alert's Kafka timestamp minus its event's produce time, p50/p99, after a
@@ -22,7 +25,8 @@
 #            drain the workload's first CALLGRIND_EVENTS (400000) events, under
 #            valgrind's callgrind. Unlike time they repeat on this machine (it has no
 #            hardware counters for perf stat), so they compare builds; no table row.
-# ARCHIVE=0 leaves the archive off; KEEP=1 keeps the work files and topics; GRANTWATCH_BIN compares another build; RUNS picks
+# The archive runs at its defaults (ARCHIVE_FLUSH=1s, say, sets archive.flush_interval
+# for a tuned run to show beside them); ARCHIVE=0 leaves it off; KEEP=1 keeps the work files and topics; GRANTWATCH_BIN compares another build; RUNS picks
 # runs ("drain latency"; latency uses the drain run's workload).
 # Comparing builds: this machine's speed drifts by up to half within an hour, so only
 # alternated runs compare. WORKLOAD=DIR reuses (or first writes) the drain run's
@@ -114,9 +118,10 @@ $alert_topic
 [metrics]
 listen = "127.0.0.1:0"
 TOML
-  # Parquet of every event, put each second and at exit.
+  # Parquet of every event, at the archive's default settings unless ARCHIVE_FLUSH.
   if [ "${ARCHIVE:-1}" != 0 ]; then
-    printf '[archive]\nurl = "archive"\nflush_interval = "1s"\n' >> "$1/grantwatch.toml"
+    printf '[archive]\nurl = "archive"\n' >> "$1/grantwatch.toml"
+    [ -z "${ARCHIVE_FLUSH:-}" ] || printf 'flush_interval = "%s"\n' "$ARCHIVE_FLUSH" >> "$1/grantwatch.toml"
   fi
   : > "$1/alerts.jsonl"
 }
@@ -174,6 +179,19 @@ alerted() {
   [ "$(grep -c '"sentinel-' "$1/alerts.jsonl")" -ge "$partitions" ]
 }
 
+# watch_commits DIR GROUP TOTAL: in the background, the broker's record of GROUP's
+# commits (scripts/bench/Committed.java), polled until the offsets cover TOTAL
+# events; DIR/committed gets "ready", then the epoch ms they did. Started before
+# grantwatch, so the JVM's start does not share the drain's cores.
+watch_commits() {
+  java -cp "$jars/*" scripts/bench/Committed.java "$brokers" "$2" "$3" 300 > "$1/committed" 2>&1 &
+  watcher=$!
+  until grep -q ready "$1/committed"; do
+    kill -0 "$watcher" 2>/dev/null || { cat "$1/committed"; echo "commit watcher failed" >&2; exit 1; }
+    sleep 0.1
+  done
+}
+
 # lag GROUP: the group's total lag as the broker sees it.
 lag() {
   kafka_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --describe --group "$1" 2>/dev/null \
@@ -194,19 +212,29 @@ drain() {
   kcat_rate=$(ceiling "$topic")
   echo "kcat raw consume: $kcat_rate msg/s"
   config "$dir" "$data" "$topic" "$group"
+  local total=$((events + partitions)) left own until
+  watch_commits "$dir" "$group" "$total"
   t0=$(ms)
   start "$dir"
   until alerted "$dir"; do
     sample "$pid"
     sleep 0.1
   done
+  own=$(( $(ms) - t0 ))
+  # The topic is new, or kept from a run that produced it whole: offsets start at 0.
+  while kill -0 "$watcher" 2>/dev/null; do
+    sample "$pid"
+    sleep 0.1
+  done
+  wait "$watcher" || { echo "offsets not committed within 300 s" >&2; exit 1; }
+  until=$(( $(tail -n1 "$dir/committed") - t0 ))
   stop "$dir"
   elapsed=$(( $(ms) - t0 ))
-  local total=$((events + partitions)) left
   gw_rate=$(per_second "$total" "$elapsed")
   alerts=$(wc -l < "$dir/alerts.jsonl")
   left=$(lag "$group")
   echo "grantwatch: $total events in $elapsed ms = $gw_rate events/s, $alerts alerts, lag after $left, peak RSS $peak_rss MiB, CPU $cpu_s s"
+  echo "drain by own count $own ms, until committed $until ms ($(printf '%.2f' "$(echo "scale=3; $until / $own" | bc)")x)"
   echo "CPU by thread: $threads; busy $(printf "%.2f" "$(echo "scale=3; $cpu_s * 1000 / ($(nproc) * $elapsed)" | bc)") of $(nproc) cores"
   # Start-up: launch to the first batch processed (grants parsed, rules planned, Kafka
   # and the state topic reached, the group joined, a batch read and judged).
@@ -214,10 +242,10 @@ drain() {
   first=$(grep -m1 'Processed batch' "$dir/grantwatch.log" | cut -d' ' -f1)
   [ -z "$first" ] || echo "first batch processed $(( $(date -u -d "$first" +%s%3N) - t0 )) ms after launch"
   [ "$left" = 0 ] || { echo "the group's lag is $left after exit" >&2; exit 1; }
-  printf '| %s | %s | %s | %s | %s | %s | %s | %s events/s (%s s) | %s | - | %s MiB | %s s |\n' \
-    "$(date +%F)" "$commit" "$(nproc)" "$1" "$2" "$total" "$kcat_rate" "$gw_rate" \
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s events/s (%s s) | %s | - | %s MiB | %s s | %s / %s s |\n' \
+    "$(date +%F)" "$commit" "$(nproc)" "$1${ARCHIVE_FLUSH:+ (flush $ARCHIVE_FLUSH)}" "$2" "$total" "$kcat_rate" "$gw_rate" \
     "$(echo "scale=1; $elapsed / 1000" | bc)" "$(printf '%.2f' "$(echo "scale=4; $gw_rate / $kcat_rate" | bc)")" \
-    "$peak_rss" "$cpu_s" >> "$rows"
+    "$peak_rss" "$cpu_s" "$(echo "scale=1; $own / 1000" | bc)" "$(echo "scale=1; $until / 1000" | bc)" >> "$rows"
 }
 
 # latency: RATE events/s into a running grantwatch; alerts on a Kafka topic.
@@ -248,9 +276,9 @@ latency() {
   kcat -C -b "$brokers" -t "$alert_topic" -o beginning -e -q -f '%T\t%s\n' > "$work/latency-alerts.tsv"
   read -r count p50 p99 max < <(python3 scripts/bench/latency.py "$work/latency-alerts.tsv" "$since")
   echo "detection latency over $count alerts: p50 $p50 ms, p99 $p99 ms, max $max ms; peak RSS $peak_rss MiB, CPU $cpu_s s"
-  printf '| %s | %s | %s | latency | %s | %s/s for %s s | - | - | - | %s / %s ms (%s alerts) | %s MiB | %s s |\n' \
+  printf '| %s | %s | %s | latency | %s | %s/s for %s s | - | - | - | %s / %s ms (%s alerts) | %s MiB | %s s | %s / %s |\n' \
     "$(date +%F)" "$commit" "$(nproc)" "$grants" "$rate" "$seconds" "$p50" "$p99" "$count" \
-    "$peak_rss" "$cpu_s" >> "$rows"
+    "$peak_rss" "$cpu_s" "-" "-" >> "$rows"
 }
 
 # callgrind: the instructions of one drain of the first CALLGRIND_EVENTS events of the
@@ -286,8 +314,8 @@ done
 
 table=$work/table.md
 {
-  echo "| date | commit | cores | run | grants | events | kcat raw consume (msg/s) | grantwatch | ratio | detection p50 / p99 | peak RSS | CPU |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| date | commit | cores | run | grants | events | kcat raw consume (msg/s) | grantwatch | ratio | detection p50 / p99 | peak RSS | CPU | own count / committed |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   cat "$rows"
 } > "$table"
 echo

@@ -151,10 +151,10 @@ pub(super) struct RawBatch {
 }
 
 fn default_archive_flush() -> String {
-    "30s".into()
+    "4s".into()
 }
 fn default_archive_rows() -> u64 {
-    1_000_000
+    250_000
 }
 fn default_brokers() -> String {
     "localhost:9092".into()

@@ -282,8 +282,10 @@ impl Source {
         })
     }
 
-    /// Stores offsets for the next auto-commit. Partitions revoked meanwhile are
-    /// skipped: their new owner re-reads from the last commit (at-least-once).
+    /// Stores offsets and commits them without waiting (auto-commit would wait up
+    /// to its interval more, and a crash then re-reads that much). Partitions revoked
+    /// meanwhile are skipped: their new owner re-reads from the last commit
+    /// (at-least-once).
     pub fn store(&self, offsets: &HashMap<(String, i32), i64>) {
         let mut list = TopicPartitionList::with_capacity(offsets.len());
         for ((topic, partition), next) in offsets {
@@ -295,6 +297,10 @@ impl Source {
         }
         if let Err(error) = self.consumer.store_offsets(&list) {
             tracing::warn!(%error, "Could not store offsets (partitions revoked?); they will be re-read.");
+        }
+        // A failed commit is retried by the next one or by auto-commit.
+        if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Async) {
+            tracing::debug!(%error, "Offset commit not sent; auto-commit will retry.");
         }
     }
 

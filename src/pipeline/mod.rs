@@ -402,11 +402,11 @@ impl Pipeline {
         }
     }
 
-    /// Writes the grant state when due or when `wait` ([`StateFlush::flush`]), then,
-    /// once the archive holds them too, stores the offsets of the batches it covers.
+    /// Writes the grant state when due or when `now` ([`StateFlush::flush`]), puts
+    /// the archive likewise, then stores the offsets of the batches both cover.
     /// `false` when stopped before the state could be written.
-    async fn flush(&mut self, stop: &watch::Receiver<bool>, wait: bool) -> bool {
-        self.flush_state(stop, wait).await && self.flush_archive(stop).await
+    async fn flush(&mut self, stop: &watch::Receiver<bool>, now: bool) -> bool {
+        self.flush_state(stop, now).await && self.flush_archive(stop, now).await
     }
 
     async fn flush_state(&mut self, stop: &watch::Receiver<bool>, wait: bool) -> bool {
@@ -424,15 +424,16 @@ impl Pipeline {
         true
     }
 
-    /// Puts the archive's files when due (or stopping), retrying with backoff, then
-    /// stores the offsets they cover. Files are large: a flush waits for
-    /// `archive.flush_interval` or `archive.max_rows`, and offsets wait with it.
-    async fn flush_archive(&mut self, stop: &watch::Receiver<bool>) -> bool {
+    /// Puts the archive's files when due, or `now` (idle or stopping), retrying with
+    /// backoff, then stores the offsets they cover. Under load a flush waits for
+    /// `archive.flush_interval` or `archive.max_rows`, and offsets wait with it; once
+    /// the backlog is read they need not wait for the interval.
+    async fn flush_archive(&mut self, stop: &watch::Receiver<bool>, now: bool) -> bool {
         let Some(archive) = &mut self.archive else {
             return true;
         };
         if !archive.is_empty() {
-            if !archive.due() && !*stop.borrow() {
+            if !archive.due() && !now {
                 return true;
             }
             let mut backoff = Backoff::new(&self.metrics, &self.health);

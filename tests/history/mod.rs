@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use grantwatch::archive::{Archive, ArchiveLocation, ArchiveSettings};
 
@@ -319,9 +320,9 @@ fn query_scenario(config: &Path, sql: &str, format: &str) -> String {
     stdout
 }
 
-/// A scenario config that archives under `archive/`, putting files every second.
+/// A scenario config that archives under `archive/`, at the archive's defaults.
 fn archiving_config(dir: &Path, names: &Names) -> std::path::PathBuf {
-    let tail = "[archive]\nurl = \"archive\"\nflush_interval = \"1s\"\n";
+    let tail = "[archive]\nurl = \"archive\"\n";
     let extra = Extra {
         tail,
         ..Extra::default()
@@ -329,8 +330,10 @@ fn archiving_config(dir: &Path, names: &Names) -> std::path::PathBuf {
     write_config_with(dir, names, &fixture("scenario/grants.yaml"), &extra)
 }
 
-/// Live: every event and alert reaches the archive before its offset is committed;
-/// replaying the archive raises the event alerts live raised, with the same ids.
+/// Live: every event and alert reaches the archive before its offset is committed,
+/// and once the backlog is read both happen without a stop: a kill then loses
+/// nothing and leaves nothing to re-read. Replaying the archive raises the event
+/// alerts live raised, with the same ids.
 #[test]
 fn live_archive_holds_every_event_and_replays_to_the_live_alerts() {
     let dir = tempfile::tempdir().unwrap();
@@ -345,7 +348,13 @@ fn live_archive_holds_every_event_and_replays_to_the_live_alerts() {
         std::time::Duration::from_secs(90),
         &mut gw,
     );
-    let log = gw.stop();
+    let everything = events.len() as f64;
+    let within = Duration::from_secs(60);
+    wait_for_metrics(&mut gw, within, "every offset committed", |m| {
+        try_sample(m, "grantwatch_consumer_committed_offset{") == Some(everything)
+    });
+    let log = gw.log();
+    gw.kill();
     assert_eq!(
         committed_offset(&names.group, &names.actions),
         Some(events.len() as i64),
