@@ -37,6 +37,9 @@ use state_flush::{Offsets, StateFlush, merge_offsets};
 /// Drift is the out-of-purpose share over the last hour of processing.
 const DRIFT_WINDOW_MS: i64 = 3_600_000;
 
+/// Longest wait for the final commit, and for the Kafka clients to close, on a stop.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
 /// Why the service stopped or could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -210,6 +213,9 @@ pub async fn run(
 impl Pipeline {
     /// Closes the Kafka clients side by side: closing each waits out one of the
     /// 100 ms polls rust-rdkafka's `Drop` makes, ~0.25 s of a stop one after another.
+    /// A close that does not end within [`CLOSE_WAIT`] is left behind: rust-rdkafka
+    /// polls a closing consumer until librdkafka says it is closed, which under load
+    /// once never came, and everything worth keeping is committed and written by now.
     async fn close(self) {
         let Pipeline {
             source,
@@ -221,7 +227,15 @@ impl Pipeline {
         drop(sinks);
         let source = tokio::task::spawn_blocking(move || drop(source));
         let state = tokio::task::spawn_blocking(move || drop(state.into_topic()));
-        let _ = tokio::join!(source, state);
+        if tokio::time::timeout(CLOSE_WAIT, async { tokio::join!(source, state) })
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                wait = ?CLOSE_WAIT,
+                "The Kafka clients did not close in time; exiting without them."
+            );
+        }
     }
 
     async fn run(
@@ -263,7 +277,16 @@ impl Pipeline {
             // it is judged before the last commit.
             if closed {
                 intake.finish().await?;
-                self.source.commit();
+                // A synchronous commit waits for the group coordinator: off the
+                // runtime's workers, and not for ever.
+                let source = Arc::clone(&self.source);
+                let commit = tokio::task::spawn_blocking(move || source.commit());
+                if tokio::time::timeout(CLOSE_WAIT, commit).await.is_err() {
+                    tracing::warn!(
+                        wait = ?CLOSE_WAIT,
+                        "The final offset commit did not finish in time; the last one stands."
+                    );
+                }
                 return Ok(());
             }
         }

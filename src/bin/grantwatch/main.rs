@@ -186,6 +186,9 @@ fn main() -> ExitCode {
             } => archive::compact(args).await,
         }
     });
+    // Not the runtime's drop, which waits for every blocking task: a Kafka client's
+    // close left behind (pipeline::close) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     result.unwrap_or_else(fail)
 }
 
