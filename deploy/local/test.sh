@@ -20,6 +20,9 @@ install_system_packages() {
   command -v make >/dev/null || need+=(make)
   command -v perl >/dev/null || need+=(perl)
   command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+  # The container image is built on a debootstrap base and packed by umoci.
+  command -v debootstrap >/dev/null || need+=(debootstrap)
+  command -v umoci >/dev/null || need+=(umoci)
   if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]}"
     local sudo=""
@@ -66,6 +69,13 @@ log "rules test (every rule's fixtures)"
 
 log "grants check examples/grants"
 "$grantwatch" grants check --at 2026-12-01 examples/grants
+
+log "container image: built on a debootstrap base, started, alerting (deploy/image/test.sh)"
+if [ "$(id -u)" -eq 0 ]; then
+  GRANTWATCH_BIN="$grantwatch" deploy/image/test.sh
+else
+  sudo --preserve-env=KAFKA_PORT GRANTWATCH_BIN="$grantwatch" deploy/image/test.sh
+fi
 
 log "fuzz targets compile (scripts/fuzz.sh runs them)"
 CARGO_TARGET_DIR=target/fuzz-check cargo check --locked --quiet --manifest-path fuzz/Cargo.toml --bins
