@@ -139,6 +139,69 @@ fn compaction_merges_small_files_and_every_report_still_agrees() {
     assert!(stdout.starts_with("0 partitions compacted"), "{stdout}");
 }
 
+/// Compaction beside a running instance that puts a file after every burst of
+/// events: whatever the interleaving of the writer's puts and the merges, every
+/// event is archived exactly once.
+#[test]
+fn compaction_beside_a_live_writer_loses_and_doubles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = Names::new("compact-live");
+    let config = archiving_config(dir.path(), &names);
+    let mut gw = Grantwatch::start(&config);
+    let compact = [
+        "archive",
+        "compact",
+        "--config",
+        config.to_str().unwrap(),
+        "--older-than",
+        "0s",
+    ];
+    let (rounds, per_round) = (6, 50);
+    let mut merging_rounds = 0;
+    for round in 0..rounds {
+        let events: Vec<serde_json::Value> = (0..per_round)
+            .map(|i| {
+                serde_json::json!({
+                    "ts": "2026-11-30T10:00:00Z",
+                    "event_id": format!("e-{round}-{i}"),
+                    "credential_id": format!("cli_live_{}", i % 5),
+                    "action": "GET /v1/ping",
+                })
+            })
+            .collect();
+        produce_lines(&names.actions, &keyed(&events));
+        std::thread::sleep(Duration::from_millis(1500));
+        let (code, stdout, stderr) = run_for_output(&compact, dir.path());
+        assert_eq!(code, 0, "round {round}: {stderr}");
+        merging_rounds += usize::from(!stdout.starts_with("0 partitions"));
+    }
+    // The writer's new file met the last round's merged file most rounds.
+    assert!(
+        merging_rounds >= 3,
+        "{merging_rounds} of {rounds} rounds merged"
+    );
+    let everything = f64::from(rounds * per_round);
+    wait_for_metrics(
+        &mut gw,
+        Duration::from_secs(60),
+        "every offset committed",
+        |m| try_sample(m, "grantwatch_consumer_committed_offset{") == Some(everything),
+    );
+    gw.stop();
+    let (code, _, stderr) = run_for_output(&compact, dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    let stdout = query_scenario(
+        &config,
+        "SELECT count(*) AS actions, count(DISTINCT event_id) AS distinct_events FROM actions",
+        "json",
+    );
+    let counts: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(counts[0]["actions"], rounds * per_round, "{stdout}");
+    assert_eq!(counts[0]["distinct_events"], rounds * per_round, "{stdout}");
+    let files = partition_files(&dir.path().join("archive"));
+    assert_eq!(files.get("date=2026-11-30"), Some(&1), "{files:?}");
+}
+
 /// Parquet files per partition directory, by path below the archive.
 fn partition_files(archive: &Path) -> std::collections::BTreeMap<String, usize> {
     let mut counts = std::collections::BTreeMap::new();
