@@ -214,8 +214,8 @@ impl Pipeline {
     /// Closes the Kafka clients side by side: closing each waits out one of the
     /// 100 ms polls rust-rdkafka's `Drop` makes, ~0.25 s of a stop one after another.
     /// A close that does not end within [`CLOSE_WAIT`] is left behind: rust-rdkafka
-    /// polls a closing consumer until librdkafka says it is closed, which under load
-    /// once never came, and everything worth keeping is committed and written by now.
+    /// polls a closing consumer until librdkafka says it is closed, with no limit,
+    /// and everything worth keeping is committed and written by now.
     async fn close(self) {
         let Pipeline {
             source,

@@ -18,8 +18,7 @@ use datafusion::prelude::{SessionConfig, SessionContext, col, lit};
 
 use super::error::QueryError;
 use super::report::Report;
-use crate::archive::{ArchiveLocation, Table, alerts_schema, grant_versions_schema};
-use crate::decode::schema;
+use crate::archive::{ArchiveLocation, Table};
 use crate::grants::{GrantSet, GrantTables};
 use crate::rules::{Clock, register_functions};
 use crate::time::{parse_duration, parse_time};
@@ -110,31 +109,13 @@ impl QuerySession {
         }
         let session = Self { ctx, range };
         session
-            .register(
-                archive,
-                "actions",
-                Table::Actions,
-                schema::actions(),
-                Some("ts"),
-            )
+            .register(archive, "actions", Table::Actions, Some("ts"))
             .await?;
         session
-            .register(
-                archive,
-                "alerts",
-                Table::Alerts,
-                alerts_schema(),
-                Some("first_seen"),
-            )
+            .register(archive, "alerts", Table::Alerts, Some("first_seen"))
             .await?;
         session
-            .register(
-                archive,
-                "grant_versions",
-                Table::Grants,
-                grant_versions_schema(),
-                None,
-            )
+            .register(archive, "grant_versions", Table::Grants, None)
             .await?;
         Ok(session)
     }
@@ -149,9 +130,9 @@ impl QuerySession {
         archive: Option<&ArchiveLocation>,
         name: &str,
         table: Table,
-        schema: SchemaRef,
         time_column: Option<&str>,
     ) -> Result<(), QueryError> {
+        let schema = table.schema();
         let dates = match archive {
             Some(location) => location.dates(table).await?,
             None => Vec::new(),
