@@ -45,6 +45,8 @@ pub struct Judgement {
     pub activity: BatchActivity,
     /// The newest event time in the batch (epoch ms), if it had events.
     pub newest_ms: Option<i64>,
+    /// Alerts of groups another instance reports, relayed to it through the state.
+    pub relayed: usize,
 }
 
 /// What one round of scheduled rules decided.
@@ -56,6 +58,11 @@ pub struct Findings {
     pub suppressed: Vec<Alert>,
     /// State records to persist (findings in force, tombstones for cleared ones).
     pub records: Vec<(String, Option<StateRecord>)>,
+}
+
+/// Whether this instance reports `alert`: it owns its group, or it has none.
+fn reported_here(ownership: &Ownership, alert: &Alert) -> bool {
+    alert.group.is_empty() || ownership.owns_group(&alert.group)
 }
 
 /// Judges actions against the grants in force and what the state knows.
@@ -120,23 +127,28 @@ impl Detector {
         Ok(())
     }
 
-    /// Judges a batch of actions: [`Detector::judge_prepared`] after preparing it.
+    /// Judges a batch of actions as the only instance: [`Detector::judge_prepared`]
+    /// after preparing it.
     pub async fn judge(
         &self,
         batch: RecordBatch,
         now: DateTime<Utc>,
     ) -> Result<Judgement, DetectorError> {
         let prepared = self.preparer().prepare(batch)?;
-        self.judge_prepared(prepared, now).await
+        self.judge_prepared(prepared, &Ownership::everything(), now)
+            .await
     }
 
     /// Runs every per-batch rule over the batch and the state before it, groups the
-    /// rows into alerts, drops the suppressed ones, folds the rest into the ledger
-    /// and records the batch's activity. `now` is the wall clock: alerts' detection
-    /// time, and the ledger's clock for updates and forgetting.
+    /// rows into alerts, drops the suppressed ones, folds those of the groups
+    /// `ownership` gives this instance into the ledger and relays the others to
+    /// their owner (`state::Relays`), and records the batch's activity. `now` is the
+    /// wall clock: alerts' detection time, and the ledger's clock for updates and
+    /// forgetting.
     pub async fn judge_prepared(
         &self,
         prepared: Prepared,
+        ownership: &Ownership,
         now: DateTime<Utc>,
     ) -> Result<Judgement, DetectorError> {
         let batch = prepared.batch().clone();
@@ -152,15 +164,33 @@ impl Detector {
         let (suppressed, kept) = self.suppress(built);
         let now_ms = now.timestamp_millis();
         let activity = evaluation.activity;
+        let (owned, relayed): (Vec<Alert>, Vec<Alert>) =
+            kept.into_iter().partition(|a| reported_here(ownership, a));
+        let relayed_count = relayed.len();
         let alerts = self.store.with(|s| {
             s.record_batch(activity.iter());
-            s.alerts.admit(kept, now_ms, self.grouping.window_ms)
+            s.relays.send(relayed);
+            s.alerts.admit(owned, now_ms, self.grouping.window_ms)
         });
         Ok(Judgement {
             alerts,
             suppressed,
             activity,
             newest_ms: max(&schema::event_times(&batch)),
+            relayed: relayed_count,
+        })
+    }
+
+    /// Folds the relayed alerts of the groups `ownership` gives this instance into
+    /// the ledger, as [`Detector::judge_prepared`] folds its own, and returns those
+    /// the sinks must see now. Their tombstones go with the next state write.
+    pub fn admit_relays(&self, ownership: &Ownership, now_ms: i64) -> Vec<Alert> {
+        self.store.with(|s| {
+            if s.relays.is_empty() {
+                return Vec::new();
+            }
+            let relayed = s.relays.take_owned(|group| ownership.owns_group(group));
+            s.alerts.admit(relayed, now_ms, self.grouping.window_ms)
         })
     }
 
@@ -197,12 +227,14 @@ impl Detector {
 
     /// Forgets the alerts whose window is over at `now_ms`, then returns those whose
     /// count grew since the sinks last saw them at least `every_ms` ago, marked as
-    /// seen: sent again under the same id as updates.
-    pub fn updates_due(&self, now_ms: i64, every_ms: i64) -> Vec<Alert> {
+    /// seen: sent again under the same id as updates. Only the alerts of the groups
+    /// `ownership` gives this instance: another instance reports the others.
+    pub fn updates_due(&self, now_ms: i64, every_ms: i64, ownership: &Ownership) -> Vec<Alert> {
         let keep_ms = self.grouping.window_ms;
+        let owns = |group: &str| ownership.owns_group(group);
         self.store.with(|s| {
-            s.alerts.prune(now_ms, keep_ms);
-            s.alerts.updates_due(now_ms, every_ms)
+            s.alerts.prune(now_ms, keep_ms, owns);
+            s.alerts.updates_due(now_ms, every_ms, owns)
         })
     }
 

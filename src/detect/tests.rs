@@ -40,6 +40,17 @@ const GRANTS: &str = r#"
     - action: "GET /v1/accounts/*"
 "#;
 
+fn test_grants() -> Arc<GrantSet> {
+    Arc::new(
+        grants::parse_str(
+            GRANTS,
+            std::path::Path::new("grants.yaml"),
+            std::time::Duration::from_secs(30 * 86_400),
+        )
+        .expect("grants"),
+    )
+}
+
 /// One generated action: who, what, and how long after the one before.
 #[derive(Debug, Clone)]
 struct Step {
@@ -201,10 +212,7 @@ proptest! {
         sizes in prop::collection::vec(1usize..64, 1..6),
     ) {
         let rules = load_rules(&[]).expect("rules");
-        let grants = Arc::new(
-            grants::parse_str(GRANTS, std::path::Path::new("grants.yaml"), std::time::Duration::from_secs(30 * 86_400))
-                .expect("grants"),
-        );
+        let grants = test_grants();
         let lines = events(&steps);
         let (whole, batched) = runtime().block_on(async {
             let whole = judge_in(&rules, &grants, &lines, &[lines.len()]).await;
@@ -225,14 +233,7 @@ proptest! {
 #[test]
 fn the_generated_streams_reach_the_cap_and_first_seen_action() {
     let rules = load_rules(&[]).expect("rules");
-    let grants = Arc::new(
-        grants::parse_str(
-            GRANTS,
-            std::path::Path::new("grants.yaml"),
-            std::time::Duration::from_secs(30 * 86_400),
-        )
-        .expect("grants"),
-    );
+    let grants = test_grants();
     let repeat = |action: &'static str, gap_ms: i64, burst: usize| Step {
         gap_ms,
         credential: "cli_acme",
@@ -320,4 +321,88 @@ async fn builtin_rules_raise_exactly_the_scenario_alerts() {
             .collect();
     assert_eq!(got, expected);
     assert_eq!(judgement.alerts.len(), expected.len());
+}
+
+/// Two instances each judge part of one misuse: the instance that owns its group
+/// reports it, with every event of both, under one id; the other relays its share
+/// through the state records, as the state topic carries them.
+#[test]
+fn a_misuse_seen_by_two_instances_is_one_alert_with_the_whole_count() {
+    runtime().block_on(async {
+        let grants = test_grants();
+        let rules = load_rules(&[]).expect("rules");
+        let detector = |store: SharedStore| {
+            Detector::new(&rules, Arc::clone(&grants), store, Vec::new(), Grouping::default())
+        };
+        let a_store = SharedStore::default();
+        let a = detector(a_store.clone()).await.expect("rules plan");
+        let b = detector(SharedStore::default()).await.expect("rules plan");
+        // The second credential's events come 30 s later: each instance alone would
+        // start the session, and name the alert, at another time.
+        let lines = |credential: &str, first: usize| -> Vec<String> {
+            let shift = if credential == "cli_acme" { 0 } else { 30 };
+            (first..first + 150)
+                .map(|i| {
+                    let s = i + shift;
+                    format!(
+                        r#"{{"ts":"2026-11-30T09:{:02}:{:02}Z","event_id":"{credential}-{i}","credential_id":"{credential}","action":"DELETE /v1/accounts/acc_{i}","environment":"prod"}}"#,
+                        s / 60 % 60,
+                        s % 60
+                    )
+                })
+                .collect()
+        };
+        let batch = |lines: Vec<String>| crate::decode::native_batch(lines.iter().map(String::as_str));
+        // Which of two partitions owns the misuse's group, from a third instance.
+        let probe = detector(SharedStore::default()).await.expect("rules plan");
+        let probe = probe
+            .judge(batch(lines("cli_acme", 0)[..1].to_vec()), Utc::now())
+            .await
+            .expect("judged");
+        let group = probe.alerts[0].group.clone();
+        let owner_partition = crate::kafka::ownership::partition_for(&group, 2);
+        let (owner, other) = (
+            Ownership::new(2, [owner_partition]),
+            Ownership::new(2, [1 - owner_partition]),
+        );
+        assert!(owner.owns_group(&group) && !other.owns_group(&group));
+
+        let now = Utc::now();
+        let ms = now.timestamp_millis();
+        let mut delivered = Vec::new();
+        for round in 0..2 {
+            // Each instance judges one credential's events of this round.
+            let mine = a
+                .judge_prepared(a.preparer().prepare(batch(lines("cli_acme", round * 150))).expect("prepared"), &owner, now)
+                .await
+                .expect("judged");
+            delivered.extend(mine.alerts);
+            let theirs = b
+                .judge_prepared(b.preparer().prepare(batch(lines("cli_acme_2", round * 150))).expect("prepared"), &other, now)
+                .await
+                .expect("judged");
+            assert!(theirs.alerts.is_empty(), "the other instance delivers nothing");
+            assert_eq!(theirs.relayed, 1);
+            // The other instance's state write reaches the owner; its own is skipped.
+            for (key, record) in b.store().with(|s| s.take_changes()) {
+                a_store.with(|s| s.merge(&key, record));
+            }
+            delivered.extend(a.admit_relays(&owner, ms));
+            assert!(b.admit_relays(&other, ms).is_empty());
+        }
+        assert_eq!(delivered.len(), 1, "one alert reached the sinks: {delivered:#?}");
+        let updates = a.updates_due(ms + 60_000, 0, &owner);
+        assert_eq!(updates.len(), 1);
+        assert_eq!(updates[0].alert_id, delivered[0].alert_id);
+        assert_eq!(updates[0].count, 600, "every event of both instances");
+        // The owner's tombstones clear the relays everywhere.
+        let tombstones: Vec<(String, Option<crate::state::StateRecord>)> =
+            a_store.with(|s| s.take_changes()).into_iter().filter(|(_, r)| r.is_none()).collect();
+        assert_eq!(tombstones.len(), 2);
+        for (key, record) in tombstones {
+            b.store().with(|s| s.merge(&key, record));
+        }
+        assert!(b.store().with(|s| s.relays.is_empty()));
+        assert!(b.updates_due(ms + 60_000, 0, &other).is_empty(), "not b's to update");
+    });
 }

@@ -1,8 +1,9 @@
-//! Which instance reports a grant's scheduled findings (DESIGN §10). Producers key
-//! partner actions by `credential_id`, so Kafka's default partitioner (murmur2) puts
-//! all of a credential's actions on one partition. A grant belongs to the instance
-//! that owns the partition of its first credential: exactly one instance of the
-//! group, whatever the assignment, so nothing is reported twice.
+//! Which instance reports what (DESIGN §10). Producers key partner actions by
+//! `credential_id`, so Kafka's default partitioner (murmur2) puts all of a
+//! credential's actions on one partition. A grant's scheduled findings belong to the
+//! instance that owns the partition of its first credential, and an alert group
+//! (`Alert::group`) to the one that owns the partition its id hashes to: exactly one
+//! instance of the group, whatever the assignment, so nothing is reported twice.
 
 use std::collections::HashSet;
 
@@ -66,6 +67,13 @@ impl Ownership {
     /// Whether nothing is assigned (yet): report nothing.
     pub fn is_empty(&self) -> bool {
         self.assigned.is_empty()
+    }
+
+    /// Whether this instance reports the alerts of group `group`: their events may
+    /// come from any partition, so the group's own id picks one.
+    pub fn owns_group(&self, group: &str) -> bool {
+        self.assigned
+            .contains(&partition_for(group, self.partitions))
     }
 
     /// Whether this instance reports `grant`'s scheduled findings.

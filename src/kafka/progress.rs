@@ -75,6 +75,14 @@ impl Progress {
         )
     }
 
+    /// Notes how many partitions `topic` has, read from the brokers' metadata before
+    /// the first statistics report.
+    pub(super) fn set_partition_count(&self, topic: &str, partitions: i32) {
+        self.lock()
+            .partition_counts
+            .insert(topic.to_owned(), partitions);
+    }
+
     /// How many partitions `topic` has, as of the latest report.
     pub fn partition_count(&self, topic: &str) -> Option<i32> {
         self.lock().partition_counts.get(topic).copied()

@@ -317,8 +317,30 @@ impl Source {
             .unwrap_or_default()
     }
 
-    /// Which scheduled findings this instance reports: the partitions of `topic` it
-    /// is assigned now, out of the topic's partition count (DESIGN §10).
+    /// Reads how many partitions `topic` has from the brokers, so that ownership is
+    /// known from the first batch rather than from the first statistics report (an
+    /// instance that knows no count owns nothing, and relays every alert). A topic
+    /// that does not exist yet is learnt from the statistics once it does. Blocks
+    /// for up to 5 s.
+    pub fn learn_partition_count(&self, topic: &str) {
+        let metadata = self
+            .consumer
+            .fetch_metadata(Some(topic), std::time::Duration::from_secs(5));
+        let count = metadata.ok().and_then(|m| {
+            m.topics()
+                .iter()
+                .find(|t| t.name() == topic && t.error().is_none())
+                .map(|t| t.partitions().len())
+        });
+        match count.and_then(|n| i32::try_from(n).ok()).filter(|&n| n > 0) {
+            Some(n) => self.progress.set_partition_count(topic, n),
+            None => tracing::debug!(topic, "Partition count not known yet."),
+        }
+    }
+
+    /// Which scheduled findings and alert groups this instance reports: the
+    /// partitions of `topic` it is assigned now, out of the topic's partition count
+    /// (DESIGN §10).
     pub fn ownership(&self, topic: &str) -> Ownership {
         let assigned: Vec<i32> = self
             .assigned()

@@ -20,7 +20,7 @@ use crate::grants::GrantSet;
 use crate::kafka::{Collected, KafkaError, Source, SourceSettings, StateTopic};
 use crate::rules::{Prepared, Rule};
 use crate::telemetry::events::{
-    AlertsSuppressed, ArchiveFlushed, BatchProcessed, FindingsRaised, GrantsLoaded,
+    AlertsSuppressed, ArchiveFlushed, BatchProcessed, FindingsRaised, GrantsLoaded, RelaysAdmitted,
 };
 use crate::telemetry::{GrantMetrics, Health, Metrics};
 
@@ -81,7 +81,8 @@ struct Pipeline {
     grant_metrics: GrantMetrics,
     state: StateFlush,
     schedules: Schedules,
-    /// The topic whose partitions decide which grants this instance reports.
+    /// The topic whose partitions decide which grants and alert groups this
+    /// instance reports.
     ownership_topic: String,
     /// Readiness: a failing sink marks the pipeline blocked.
     health: Health,
@@ -169,6 +170,8 @@ pub async fn run(
         metrics.clone(),
         progress,
     ));
+    let ownership_topic = config.kafka.topics.first().cloned().unwrap_or_default();
+    tokio::task::block_in_place(|| source.learn_partition_count(&ownership_topic));
     let (stop_tx, stop) = watch::channel(false);
     let intake = Intake::start(
         Arc::clone(&source),
@@ -199,7 +202,7 @@ pub async fn run(
         grant_metrics,
         state: StateFlush::new(state),
         schedules: Schedules::default(),
-        ownership_topic: config.kafka.topics.first().cloned().unwrap_or_default(),
+        ownership_topic,
         health: health.clone(),
         archive,
         unarchived: Offsets::new(),
@@ -263,8 +266,11 @@ impl Pipeline {
                 Next::Closed => (true, true),
             };
             let stopping = *stop.borrow();
-            if !stopping {
-                self.send_updates(&stop).await?;
+            if !stopping && !self.send_updates(&stop).await? {
+                tracing::warn!(
+                    "Stopped with alerts undelivered; their relays and updates are sent after a restart."
+                );
+                return Ok(());
             }
             if !self.flush(&stop, idle || stopping).await {
                 tracing::warn!("Stopped with grant state unwritten; its batches will be re-read.");
@@ -315,7 +321,11 @@ impl Pipeline {
     ) -> Result<bool, PipelineError> {
         let started = Instant::now();
         let batch = prepared.batch().clone();
-        let judgement = self.detector.judge_prepared(prepared, Utc::now()).await?;
+        let ownership = self.source.ownership(&self.ownership_topic);
+        let judgement = self
+            .detector
+            .judge_prepared(prepared, &ownership, Utc::now())
+            .await?;
         self.count_suppressed(&judgement.suppressed);
         let (alerts, activity) = (judgement.alerts, judgement.activity);
         if !self.deliver(&alerts, stop).await || !await_dead_letters(collected.dead_letters).await {
@@ -337,6 +347,7 @@ impl Pipeline {
             acknowledged_ms,
             alert_event_ms: &alert_event_ms,
             out_of_scope: activity.out_of_scope,
+            relayed: judgement.relayed,
         }
         .emit(&self.metrics);
         self.grant_metrics.observe(
@@ -394,29 +405,46 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Sends the alerts whose count grew since the sinks last saw them (same id,
-    /// cumulative count), at most once per `alerts.update_interval` each, and
-    /// forgets alerts whose window is over.
-    async fn send_updates(&mut self, stop: &watch::Receiver<bool>) -> Result<(), PipelineError> {
+    /// Admits the alerts other instances relayed for the groups this one reports,
+    /// and sends the new ones; then sends the alerts whose count grew since the
+    /// sinks last saw them (same id, cumulative count), at most once per
+    /// `alerts.update_interval` each, and forgets alerts whose window is over.
+    /// `false` when stopped before they could be delivered: then the state, which
+    /// says they were, must not be written.
+    async fn send_updates(&mut self, stop: &watch::Receiver<bool>) -> Result<bool, PipelineError> {
         // A walk over every alert in its window: once a second is plenty.
         if self
             .updates_checked
             .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
         {
-            return Ok(());
+            return Ok(true);
         }
         self.updates_checked = Some(Instant::now());
         let now_ms = Utc::now().timestamp_millis();
-        let updates = self.detector.updates_due(now_ms, self.update_interval_ms);
+        let ownership = self.source.ownership(&self.ownership_topic);
+        let admitted = self.detector.admit_relays(&ownership, now_ms);
+        if !admitted.is_empty() {
+            if !self.deliver(&admitted, stop).await {
+                return Ok(false);
+            }
+            if let Some(archive) = &mut self.archive {
+                archive.append_alerts(&admitted).await?;
+            }
+            RelaysAdmitted { alerts: &admitted }.emit(&self.metrics);
+        }
+        let updates = self
+            .detector
+            .updates_due(now_ms, self.update_interval_ms, &ownership);
         if !updates.is_empty() {
             tracing::debug!(alerts = updates.len(), "Sending alert updates.");
-            if self.deliver(&updates, stop).await
-                && let Some(archive) = &mut self.archive
-            {
+            if !self.deliver(&updates, stop).await {
+                return Ok(false);
+            }
+            if let Some(archive) = &mut self.archive {
                 archive.append_alerts(&updates).await?;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     fn count_suppressed(&self, silenced: &[Alert]) {

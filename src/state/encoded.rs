@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::record::{ActivityRecord, AlertRecord, FindingRecord, StateRecord};
+use crate::alerts::Alert;
 
 /// An [`AlertRecord`] borrowed from the ledger: the same JSON.
 #[derive(Serialize)]
@@ -32,6 +33,7 @@ pub(super) enum RecordRef<'a> {
     /// An alert as the ledger keeps it (JSON already).
     #[serde(rename = "alert")]
     KeptAlert(KeptAlert<'a>),
+    Relay(&'a Alert),
 }
 
 impl<'a> From<&'a StateRecord> for RecordRef<'a> {
@@ -40,6 +42,7 @@ impl<'a> From<&'a StateRecord> for RecordRef<'a> {
             StateRecord::Activity(a) => Self::Activity(a),
             StateRecord::Finding(f) => Self::Finding(f),
             StateRecord::Alert(a) => Self::Alert(a),
+            StateRecord::Relay(a) => Self::Relay(a),
         }
     }
 }
@@ -158,7 +161,6 @@ impl EncodedRecords {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerts::Alert;
 
     #[test]
     fn borrowed_records_encode_as_state_records_do() {
@@ -177,6 +179,7 @@ mod tests {
                 sent_count: 1,
                 sent_at_ms: 2,
             })),
+            StateRecord::Relay(Box::new(Alert::example())),
         ];
         let mut encoded = EncodedRecords::default();
         for record in &records {
@@ -190,11 +193,11 @@ mod tests {
         let mut expected: Vec<_> = records.iter().map(|r| (r.key(), Some(r.clone()))).collect();
         expected.push(("gone".into(), None));
         assert_eq!(encoded.decoded(), expected);
-        assert_eq!(encoded.len(), 4);
+        assert_eq!(encoded.len(), 5);
         for i in 0..2 * CHUNK_RECORDS {
             encoded.push_record(&i.to_string(), None);
         }
         let sizes: Vec<usize> = encoded.chunks().iter().map(|c| c.iter().count()).collect();
-        assert_eq!(sizes, [CHUNK_RECORDS, CHUNK_RECORDS, 4]);
+        assert_eq!(sizes, [CHUNK_RECORDS, CHUNK_RECORDS, 5]);
     }
 }

@@ -33,6 +33,8 @@ struct Entry {
     /// Wall-clock ms of the last repeat, for pruning.
     touched_ms: i64,
     pending: Pending,
+    /// Its group (`Alert::group`): whether this instance reports it.
+    group: Box<str>,
 }
 
 impl Entry {
@@ -50,7 +52,14 @@ impl Entry {
             sent_at_ms,
             touched_ms,
             pending,
+            group: alert.group.as_str().into(),
         })
+    }
+
+    /// Whether this instance reports it: `owns` its group, or it has none (kept
+    /// before alerts had groups).
+    fn reported_here(&self, owns: &impl Fn(&str) -> bool) -> bool {
+        self.group.is_empty() || owns(&self.group)
     }
 
     fn alert(&self) -> Option<Alert> {
@@ -234,11 +243,20 @@ impl AlertLedger {
     }
 
     /// Alerts whose count grew since the sinks last saw them, at least `every_ms`
-    /// ago: sent again under the same id as updates.
-    pub fn updates_due(&mut self, now_ms: i64, every_ms: i64) -> Vec<Alert> {
+    /// ago: sent again under the same id as updates. Only those whose group `owns`
+    /// says is this instance's: another instance's alerts are its to send.
+    pub fn updates_due(
+        &mut self,
+        now_ms: i64,
+        every_ms: i64,
+        owns: impl Fn(&str) -> bool,
+    ) -> Vec<Alert> {
         let mut updates = Vec::new();
         for entry in self.entries.values_mut() {
-            if entry.count > entry.sent_count && now_ms - entry.sent_at_ms >= every_ms {
+            if entry.count > entry.sent_count
+                && now_ms - entry.sent_at_ms >= every_ms
+                && entry.reported_here(&owns)
+            {
                 entry.sent_count = entry.count;
                 entry.sent_at_ms = now_ms;
                 entry.pending.mark(self.begun + 1);
@@ -257,11 +275,12 @@ impl AlertLedger {
     }
 
     /// Forgets alerts not repeated for `keep_ms` whose last count was sent: their
-    /// window is over.
-    pub fn prune(&mut self, now_ms: i64, keep_ms: i64) {
+    /// window is over. Only those `owns` says are this instance's: another's are
+    /// forgotten when its tombstone arrives.
+    pub fn prune(&mut self, now_ms: i64, keep_ms: i64, owns: impl Fn(&str) -> bool) {
         let forgotten = &mut self.forgotten;
         self.entries.retain(|id, entry| {
-            let done = entry.count == entry.sent_count;
+            let done = entry.count == entry.sent_count && entry.reported_here(&owns);
             let keep = !done || now_ms - entry.touched_ms < keep_ms;
             if !keep {
                 forgotten.push(id.clone());
@@ -277,10 +296,10 @@ impl AlertLedger {
         if known.is_some_and(|entry| entry.count >= record.alert.count) {
             return;
         }
-        let (touched_ms, pending) =
-            known.map_or((now_ms, Pending::default()), |e| (e.touched_ms, e.pending));
+        // It grew: the instance reporting it saw a repeat now.
+        let pending = known.map_or(Pending::default(), |e| e.pending);
         let sent = (record.sent_count, record.sent_at_ms);
-        if let Some(entry) = Entry::new(&record.alert, sent, touched_ms, pending) {
+        if let Some(entry) = Entry::new(&record.alert, sent, now_ms, pending) {
             self.index_session(&record.alert);
             self.entries.insert(record.alert.alert_id, entry);
         }
@@ -445,8 +464,11 @@ mod tests {
                 .admit(vec![alert("a", &["e1"], t1)], 20, HOUR)
                 .is_empty()
         );
-        assert!(ledger.updates_due(30, 60_000).is_empty(), "not yet");
-        let updates = ledger.updates_due(60_000, 60_000);
+        assert!(
+            ledger.updates_due(30, 60_000, |_| true).is_empty(),
+            "not yet"
+        );
+        let updates = ledger.updates_due(60_000, 60_000, |_| true);
         assert_eq!(updates.len(), 1);
         let a = &updates[0];
         assert_eq!(
@@ -454,7 +476,7 @@ mod tests {
             (3, t1, t2)
         );
         assert!(
-            ledger.updates_due(200_000, 60_000).is_empty(),
+            ledger.updates_due(200_000, 60_000, |_| true).is_empty(),
             "nothing new"
         );
         // A rise in severity notifies at once.
@@ -509,7 +531,7 @@ mod tests {
                 .is_empty(),
             "a re-read batch after a restart raises nothing"
         );
-        restarted.prune(10 + 3_600_000, 3_600_000);
+        restarted.prune(10 + 3_600_000, 3_600_000, |_| true);
         assert_eq!(
             restarted.take_changes(),
             vec![(alert_key("a"), None)],

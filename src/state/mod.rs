@@ -11,6 +11,7 @@ mod grant_use;
 mod ledger;
 mod pending;
 mod record;
+mod relay;
 mod shared;
 mod store;
 mod tables;
@@ -20,6 +21,7 @@ pub use grant_use::GrantUse;
 pub use ledger::AlertLedger;
 pub use pending::Round;
 pub use record::{ActivityRecord, AlertRecord, FindingRecord, StateRecord, finding_key};
+pub use relay::Relays;
 pub use shared::SharedStore;
 pub use store::StateStore;
 pub use tables::{

@@ -119,6 +119,9 @@ pub enum StateRecord {
     Finding(FindingRecord),
     /// An alert in its dedup window (boxed: far larger than the others).
     Alert(Box<AlertRecord>),
+    /// A batch's alert judged by an instance that does not own its group, waiting
+    /// for the one that does (`state::Relays`).
+    Relay(Box<Alert>),
 }
 
 /// Separates key parts; cannot occur in YAML-typed ids by accident.
@@ -131,6 +134,11 @@ impl StateRecord {
             Self::Activity(a) => activity_key(&a.grant_id, &a.credential_id),
             Self::Finding(f) => finding_key(&f.rule, &f.grant_id),
             Self::Alert(a) => alert_key(&a.alert.alert_id),
+            Self::Relay(a) => relay_key(
+                &a.alert_id,
+                a.event_ids.first().map_or("", String::as_str),
+                a.count,
+            ),
         }
     }
 }
@@ -148,6 +156,17 @@ pub fn finding_key(rule: &str, grant_id: &str) -> String {
 /// Key of an alert in its dedup window; a tombstone under it forgets the alert.
 pub fn alert_key(alert_id: &str) -> String {
     format!("alert{SEP}{alert_id}")
+}
+
+/// Key of a relayed alert: the relaying batch's alert id, its first event and count.
+pub fn relay_key(alert_id: &str, first_event_id: &str, count: u64) -> String {
+    format!("relay{SEP}{alert_id}{SEP}{first_event_id}{SEP}{count}")
+}
+
+/// Whether `key` is a relay's, for tombstones.
+pub fn is_relay_key(key: &str) -> bool {
+    key.strip_prefix("relay")
+        .is_some_and(|rest| rest.starts_with(SEP))
 }
 
 /// The alert id an alert key names, for tombstones.

@@ -13,9 +13,10 @@ use super::grant_use::{GrantUse, grant_uses};
 use super::ledger::AlertLedger;
 use super::pending::{FIRST_ROUND, Pending, Round};
 use super::record::{
-    ActivityRecord, FindingRecord, MAX_ENVIRONMENTS, StateRecord, activity_key, parse_alert_key,
-    parse_finding_key,
+    ActivityRecord, FindingRecord, MAX_ENVIRONMENTS, StateRecord, activity_key, is_relay_key,
+    parse_alert_key, parse_finding_key,
 };
+use super::relay::Relays;
 use super::tables::StateTables;
 use crate::activity::{DailyAmount, GrantActivity, WindowCount};
 use crate::grants::limit::DAY_MS;
@@ -58,6 +59,8 @@ pub struct StateStore {
     findings: HashMap<(String, String), String>,
     /// Alerts in their dedup window.
     pub alerts: AlertLedger,
+    /// Alerts judged here or elsewhere, waiting for the instance that owns them.
+    pub relays: Relays,
     /// The last state write begun.
     begun: Round,
 }
@@ -93,8 +96,11 @@ impl StateStore {
             Some(StateRecord::Alert(a)) => {
                 self.alerts.merge(*a, chrono::Utc::now().timestamp_millis());
             }
+            Some(StateRecord::Relay(a)) => self.relays.receive(key.to_owned(), *a),
             None => {
-                if let Some((rule, grant)) = parse_finding_key(key) {
+                if is_relay_key(key) {
+                    self.relays.admitted_elsewhere(key);
+                } else if let Some((rule, grant)) = parse_finding_key(key) {
                     self.findings.remove(&(rule.to_owned(), grant.to_owned()));
                 } else if let Some(alert_id) = parse_alert_key(key) {
                     self.alerts.forget(alert_id);
@@ -148,14 +154,17 @@ impl StateStore {
     pub fn begin_round(&mut self) -> Round {
         self.begun += 1;
         self.alerts.begun = self.begun;
+        self.relays.begun = self.begun;
         self.begun
     }
 
-    /// Encodes the activity and alert records changed before `round` began and not
-    /// yet encoded, with tombstones for the alerts forgotten, until `out` holds
-    /// `limit` records: fewer means the round has nothing left.
+    /// Encodes the activity, alert and relay records changed before `round` began
+    /// and not yet encoded, with tombstones for the alerts forgotten and the relays
+    /// admitted, until `out` holds `limit` records: fewer means the round has
+    /// nothing left.
     pub fn encode_changes(&mut self, out: &mut EncodedRecords, round: Round, limit: usize) {
         self.alerts.encode_changes(out, round, limit);
+        self.relays.encode_changes(out, round, limit);
         for tracked in self.activity.values_mut().flatten() {
             if out.len() >= limit {
                 return;
@@ -183,6 +192,7 @@ impl StateStore {
     /// saying which records it had taken.
     pub fn mark_all_changed(&mut self) {
         self.alerts.mark_all_changed();
+        self.relays.mark_all_changed();
         for tracked in self.activity.values_mut().flatten() {
             tracked.pending.mark(FIRST_ROUND);
         }

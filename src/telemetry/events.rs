@@ -56,6 +56,8 @@ pub struct BatchProcessed<'a> {
     pub alert_event_ms: &'a [i64],
     /// Of the events, those outside partner scope (judged, never alerted).
     pub out_of_scope: u64,
+    /// Alerts of groups another instance reports, relayed to it.
+    pub relayed: usize,
 }
 
 impl BatchProcessed<'_> {
@@ -64,9 +66,11 @@ impl BatchProcessed<'_> {
         tracing::debug!(
             events = self.events,
             alerts = self.alerts.len(),
+            relayed = self.relayed,
             duration_ms = self.duration.as_millis() as u64,
             "Processed batch."
         );
+        metrics.alerts_relayed.inc_by(self.relayed as u64);
         metrics
             .events
             .get_or_create(&ResultLabel { result: "decoded" })
@@ -84,6 +88,21 @@ impl BatchProcessed<'_> {
                 .detection_latency
                 .observe(((self.acknowledged_ms - ms).max(0) as f64) / 1000.0);
         }
+    }
+}
+
+/// Alerts relayed by other instances, of groups this one reports, were admitted
+/// and the new ones acknowledged by every sink.
+pub struct RelaysAdmitted<'a> {
+    /// The alerts new to the sinks.
+    pub alerts: &'a [Alert],
+}
+
+impl RelaysAdmitted<'_> {
+    /// Logs at debug and counts the alerts.
+    pub fn emit(&self, metrics: &Metrics) {
+        tracing::debug!(alerts = self.alerts.len(), "Relayed alerts admitted.");
+        count_alerts(self.alerts, metrics);
     }
 }
 

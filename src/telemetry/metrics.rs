@@ -31,6 +31,7 @@ const ARCHIVE_BYTES: &str = "grantwatch_archive_bytes";
 const ARCHIVE_FLUSH: &str = "grantwatch_archive_flush_duration_seconds";
 const STATE_RECORDS: &str = "grantwatch_state_records_written";
 const STATE_WRITE: &str = "grantwatch_state_write_duration_seconds";
+const ALERTS_RELAYED: &str = "grantwatch_alerts_relayed";
 
 /// `result` label of events and grant loads.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -131,6 +132,8 @@ pub struct Metrics {
     pub state_records: Counter,
     /// Time from a state write's first record to its last acknowledgement.
     pub state_write: Histogram,
+    /// Alerts judged here of groups another instance reports, relayed to it.
+    pub alerts_relayed: Counter,
 }
 
 impl Metrics {
@@ -157,6 +160,7 @@ impl Metrics {
             archive_flush: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             state_records: Counter::default(),
             state_write: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            alerts_relayed: Counter::default(),
         };
         // Bounded label sets start at zero, so rate() and alerts see the first increase.
         for fault in crate::decode::DecodeFault::ALL {
@@ -274,6 +278,11 @@ impl Metrics {
             STATE_WRITE,
             "Time to write one round of grant state and have it acknowledged",
             metrics.state_write.clone(),
+        );
+        registry.register(
+            ALERTS_RELAYED,
+            "Alerts judged here whose group another instance reports, relayed to it through the state topic",
+            metrics.alerts_relayed.clone(),
         );
         (metrics, registry)
     }

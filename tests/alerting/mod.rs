@@ -483,3 +483,125 @@ fn a_sink_outage_longer_than_the_poll_interval_keeps_the_group() {
         "Alertmanager got the last alert"
     );
 }
+
+/// The partitions `gw` was last assigned, from its log.
+fn last_assignment(gw: &Grantwatch) -> Option<String> {
+    gw.log()
+        .lines()
+        .rev()
+        .find(|l| l.contains("Partitions assigned"))
+        .and_then(|l| l.split("partitions=").nth(1))
+        .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
+}
+
+#[test]
+fn one_misuse_seen_by_two_instances_is_one_alert_with_the_whole_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let am = Alertmanager::start(dir.path());
+    let names = Names::new("oneCount");
+    create_topic(&names.actions, 4);
+    // One grant whose four credentials land on the four partitions.
+    let mut credentials = [None, None, None, None];
+    for i in 0.. {
+        let credential = format!("cli_split_{i}");
+        let p = grantwatch::kafka::ownership::partition_for(&credential, 4) as usize;
+        credentials[p].get_or_insert(credential);
+        if credentials.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    let credentials: Vec<String> = credentials.into_iter().flatten().collect();
+    let grants = dir.path().join("grants.yaml");
+    std::fs::write(
+        &grants,
+        format!(
+            "- id: split-read\n  partner: p-split\n  owner: ops@bank.example\n  approved_by: board\n  \
+             purpose: Read accounts\n  credentials: [{}]\n  valid_from: 2026-01-01T00:00:00Z\n  \
+             expires_at: 2099-01-01T00:00:00Z\n  scopes:\n    - action: \"GET /v1/accounts/*\"\n",
+            credentials.join(", ")
+        ),
+    )
+    .unwrap();
+    let alerts_extra = format!(
+        "alertmanager_url = \"http://{}\"\nupdate_interval = \"1s\"",
+        am.addr
+    );
+    let extra = Extra {
+        alerts: &alerts_extra,
+        ..Extra::default()
+    };
+    let mut instances = start_instances(dir.path(), &names, &grants, &extra, 2);
+    // Events go out once the group has settled on two partitions each, so that both
+    // instances see part of the misuse.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let seen: Vec<Option<String>> = instances.iter().map(last_assignment).collect();
+        if seen.iter().all(|s| s.as_deref() == Some("2")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "assignments {seen:?}:\n{}\n{}",
+            instances[0].log(),
+            instances[1].log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // 150 deletes from each credential, a second apart: one misuse of one route.
+    let start = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let mut events = Vec::new();
+    for i in 0..150 {
+        for (c, credential) in credentials.iter().enumerate() {
+            let ts =
+                start + chrono::Duration::seconds(i) + chrono::Duration::milliseconds(c as i64);
+            events.push(json!({
+                "ts": ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "event_id": format!("{credential}-{i}"),
+                "credential_id": credential,
+                "action": format!("DELETE /v1/accounts/acc_{i}"),
+            }));
+        }
+    }
+    produce_lines(&names.actions, &keyed(&events));
+
+    let misuse = |alert: &Value| alert["rule"] == "out_of_purpose_action";
+    let last = wait_until(&mut instances[0], WAIT, "one alert counting 600", || {
+        let seen: Vec<Value> = alerts(&names.alerts).into_iter().filter(misuse).collect();
+        match seen.last() {
+            Some(last) if last["count"] == 600 => Ok(seen),
+            _ => Err(format!(
+                "{:#?}",
+                seen.iter()
+                    .map(|a| (&a["alert_id"], &a["count"]))
+                    .collect::<Vec<_>>()
+            )),
+        }
+    });
+    let ids: std::collections::BTreeSet<&str> =
+        last.iter().filter_map(|a| a["alert_id"].as_str()).collect();
+    assert_eq!(ids.len(), 1, "one alert id on the topic: {ids:?}");
+    let id = *ids.first().unwrap();
+    let posted: Vec<Value> = am
+        .alerts()
+        .into_iter()
+        .filter(|a| a["labels"]["alertname"] == "out_of_purpose_action")
+        .collect();
+    assert_eq!(posted.len(), 1, "{posted:#?}");
+    assert_eq!(posted[0]["annotations"]["alert_id"], id);
+    assert_eq!(posted[0]["annotations"]["count"], "600");
+    // Both judged part of it: the one that does not report the group relayed.
+    let relayed: Vec<f64> = instances
+        .iter_mut()
+        .map(|gw| {
+            let (_, text) = http_get(&gw.metrics_addr(), "/metrics", None);
+            sample(&text, "grantwatch_alerts_relayed_total")
+        })
+        .collect();
+    assert!(
+        relayed.iter().filter(|&&n| n > 0.0).count() == 1,
+        "exactly one instance relayed: {relayed:?}"
+    );
+    for gw in instances {
+        gw.stop();
+    }
+}

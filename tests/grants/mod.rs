@@ -436,21 +436,11 @@ fn two_instances_of_one_group_report_each_idle_grant_once() {
     let grants_file = dir.path().join("grants.yaml");
     std::fs::write(&grants_file, text).unwrap();
     let tail = format!("[rules]\ndirs = [\"{}\"]\n", rules.display());
-    let mut instances = Vec::new();
-    for n in 0..2 {
-        let sub = dir.path().join(format!("instance-{n}"));
-        std::fs::create_dir_all(&sub).unwrap();
-        let config = write_config_with(
-            &sub,
-            &names,
-            &grants_file,
-            &Extra {
-                tail: &tail,
-                ..Extra::default()
-            },
-        );
-        instances.push(Grantwatch::start(&config));
-    }
+    let extra = Extra {
+        tail: &tail,
+        ..Extra::default()
+    };
+    let mut instances = start_instances(dir.path(), &names, &grants_file, &extra, 2);
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     wait_for_idle(&names.alerts, &ids, &mut instances[0]);
     std::thread::sleep(Duration::from_secs(3));

@@ -94,6 +94,24 @@ pub fn write_config_with(dir: &Path, names: &Names, grants: &Path, extra: &Extra
     path
 }
 
+/// Starts `count` instances of one group, each from its own config (in
+/// `dir/instance-N`, where each writes its own alert file) with `extra`.
+pub fn start_instances(
+    dir: &Path,
+    names: &Names,
+    grants: &Path,
+    extra: &Extra,
+    count: usize,
+) -> Vec<Grantwatch> {
+    (0..count)
+        .map(|n| {
+            let sub = dir.join(format!("instance-{n}"));
+            std::fs::create_dir_all(&sub).unwrap();
+            Grantwatch::start(&write_config_with(&sub, names, grants, extra))
+        })
+        .collect()
+}
+
 /// Creates `topic` with `partitions` partitions (kcat's auto-creation makes one).
 pub fn create_topic(topic: &str, partitions: i32) {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};

@@ -2,6 +2,7 @@
 //! routes; grantwatch gives it the labels to do so by (rule, severity, grant,
 //! partner, owner) and the why in annotations.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use crate::alerts::UNOWNED;
 #[serde(rename_all = "camelCase")]
 struct PostableAlert<'a> {
     labels: BTreeMap<&'static str, &'a str>,
-    annotations: BTreeMap<&'static str, &'a str>,
+    annotations: BTreeMap<&'static str, Cow<'a, str>>,
     starts_at: String,
 }
 
@@ -43,16 +44,18 @@ impl<'a> PostableAlert<'a> {
             labels.insert("partner", partner);
         }
         let mut annotations = BTreeMap::from([
-            ("summary", alert.summary.as_str()),
-            ("reason", alert.reason.as_str()),
-            ("alert_id", alert.alert_id.as_str()),
-            ("credential", alert.credential_id.as_str()),
+            ("summary", Cow::from(&alert.summary)),
+            ("reason", Cow::from(&alert.reason)),
+            ("alert_id", Cow::from(&alert.alert_id)),
+            ("credential", Cow::from(&alert.credential_id)),
+            // An update posts the alert again: Alertmanager keeps the latest count.
+            ("count", Cow::from(alert.count.to_string())),
         ]);
         if let Some(purpose) = &alert.purpose {
-            annotations.insert("purpose", purpose);
+            annotations.insert("purpose", Cow::from(purpose));
         }
         if let Some(action) = &alert.action {
-            annotations.insert("action", action);
+            annotations.insert("action", Cow::from(action));
         }
         let starts_at = DateTime::parse_from_rfc3339(&alert.first_seen)
             .map(|t| t.with_timezone(&Utc).min(now))
