@@ -20,9 +20,12 @@ install_system_packages() {
   command -v make >/dev/null || need+=(make)
   command -v perl >/dev/null || need+=(perl)
   command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
-  # The container image is built on a debootstrap base and packed by umoci.
+  # The container image is built on a debootstrap base, packed by umoci and run by
+  # podman (with runc: see deploy/image/test.sh).
   command -v debootstrap >/dev/null || need+=(debootstrap)
   command -v umoci >/dev/null || need+=(umoci)
+  command -v podman >/dev/null || need+=(podman)
+  command -v runc >/dev/null || need+=(runc)
   if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]}"
     local sudo=""
@@ -70,7 +73,7 @@ log "rules test (every rule's fixtures)"
 log "grants check examples/grants"
 "$grantwatch" grants check --at 2026-12-01 examples/grants
 
-log "container image: built on a debootstrap base, started, alerting (deploy/image/test.sh)"
+log "container image: built on a debootstrap base, run by podman, alerting (deploy/image/test.sh)"
 if [ "$(id -u)" -eq 0 ]; then
   GRANTWATCH_BIN="$grantwatch" deploy/image/test.sh
 else
