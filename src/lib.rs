@@ -22,7 +22,9 @@
 //! each command's report. `docs/architecture.md` has the data flow and the
 //! invariants.
 //!
-//! [`query`] runs canned SQL reports and least-privilege proposals over the archive.
+//! [`query`] runs canned SQL reports and least-privilege proposals over the archive;
+//! [`console`] serves them, and each alert and grant, as web pages. [`untrusted`]
+//! keeps text from logs inert wherever it is shown.
 //! [`config`] validates the TOML once.
 
 pub mod activity;
@@ -30,6 +32,7 @@ pub mod alerts;
 pub mod archive;
 pub mod columns;
 pub mod config;
+pub mod console;
 pub mod decode;
 pub mod demo;
 pub mod detect;
@@ -47,3 +50,4 @@ pub mod state;
 pub mod suppressions;
 pub mod telemetry;
 pub mod time;
+pub mod untrusted;

@@ -11,6 +11,7 @@
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
 mod alerting;
+mod console;
 mod demo;
 mod deploy;
 mod explain;

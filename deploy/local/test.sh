@@ -26,6 +26,9 @@ install_system_packages() {
   command -v umoci >/dev/null || need+=(umoci)
   command -v podman >/dev/null || need+=(podman)
   command -v runc >/dev/null || need+=(runc)
+  # The console's browser tests drive Debian's chromium through chromedriver.
+  command -v chromium >/dev/null || need+=(chromium)
+  command -v chromedriver >/dev/null || need+=(chromium-driver)
   if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]}"
     local sudo=""

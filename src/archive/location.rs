@@ -101,6 +101,13 @@ impl ArchiveLocation {
         Arc::clone(&self.store)
     }
 
+    /// Whether anything is archived here yet: false for a directory or prefix that
+    /// does not exist.
+    pub async fn holds_anything(&self) -> Result<bool, ArchiveError> {
+        let listed = self.store.list_with_delimiter(Some(&self.prefix)).await?;
+        Ok(!listed.common_prefixes.is_empty() || !listed.objects.is_empty())
+    }
+
     /// The URL of one table partition, ending in `/` (a DataFusion listing path).
     pub fn partition_url(&self, table: Table, date: NaiveDate) -> String {
         format!("{}{}date={date}/", self.url, table.dir())

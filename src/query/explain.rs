@@ -13,9 +13,11 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::error::QueryError;
+use super::rows::{literal, rows};
 use super::session::QuerySession;
 use crate::grants::verdict::{Facts, ScopeVerdict, verdicts};
 use crate::grants::{Grant, GrantSet};
+use crate::untrusted::inert;
 
 /// Evidence events shown, at most.
 pub const MAX_EVIDENCE: usize = 20;
@@ -50,7 +52,8 @@ pub struct GrantCard {
 }
 
 impl GrantCard {
-    fn of(grant: &Grant) -> Self {
+    /// The card of `grant`.
+    pub fn of(grant: &Grant) -> Self {
         let time =
             |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
         Self {
@@ -185,39 +188,6 @@ pub async fn explain(
     })
 }
 
-/// `text` as a SQL string literal.
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
-/// The rows `sql` answers, as JSON objects.
-async fn rows(session: &QuerySession, sql: &str) -> Result<Vec<Map<String, Value>>, QueryError> {
-    let batches = session
-        .context()
-        .sql(sql)
-        .await
-        .map_err(QueryError::ArchiveRead)?
-        .collect()
-        .await
-        .map_err(QueryError::ArchiveRead)?;
-    let mut out = Vec::new();
-    let mut writer = datafusion::arrow::json::ArrayWriter::new(&mut out);
-    for batch in &batches {
-        writer
-            .write(batch)
-            .map_err(|e| QueryError::Output(e.to_string()))?;
-    }
-    writer
-        .finish()
-        .map_err(|e| QueryError::Output(e.to_string()))?;
-    if out.is_empty() {
-        return Ok(Vec::new());
-    }
-    let values: Vec<Map<String, Value>> =
-        serde_json::from_slice(&out).map_err(|e| QueryError::Output(e.to_string()))?;
-    Ok(values)
-}
-
 /// The checkable facts of an archived event.
 fn facts_of(event: &Map<String, Value>) -> Facts {
     let text = |key: &str| event.get(key).and_then(Value::as_str).map(str::to_owned);
@@ -288,23 +258,6 @@ fn suppression(alert: &Map<String, Value>, now: DateTime<Utc>) -> String {
 /// `text` as a YAML double-quoted scalar (JSON's escaping is valid YAML).
 fn yaml(text: &str) -> String {
     Value::String(text.to_owned()).to_string()
-}
-
-/// Text from logs made safe to print on a terminal: control characters (escape
-/// sequences, carriage returns, bidirectional overrides) are shown escaped.
-pub fn inert(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let hostile =
-                c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-            let shown: Vec<char> = if hostile {
-                c.escape_unicode().collect()
-            } else {
-                vec![c]
-            };
-            shown
-        })
-        .collect()
 }
 
 impl Explanation {
@@ -434,13 +387,6 @@ fn inert_lines(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hostile_text_is_shown_escaped() {
-        assert_eq!(inert("ok\u{1b}[31mred\r\n"), "ok\\u{1b}[31mred\\u{d}\\u{a}");
-        assert_eq!(inert("a\u{202e}b"), "a\\u{202e}b");
-        assert_eq!(inert("plain: naïve"), "plain: naïve");
-    }
 
     #[test]
     fn the_suppression_matches_the_route_and_expires() {

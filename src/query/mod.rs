@@ -8,11 +8,13 @@ mod explain;
 mod output;
 mod propose;
 mod report;
+mod rows;
 mod session;
 
 pub use error::QueryError;
-pub use explain::{Explanation, GrantCard, MAX_EVIDENCE, explain, inert};
+pub use explain::{Explanation, GrantCard, MAX_EVIDENCE, explain};
 pub use output::{OutputFormat, write_batches};
 pub use propose::propose;
 pub use report::{Report, ReportParam, find_report, load_reports};
+pub use rows::{literal, rows, to_rows};
 pub use session::{QuerySession, TimeRange};

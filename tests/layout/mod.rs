@@ -6,6 +6,7 @@ use std::path::Path;
 
 /// Bottom to top, as `src/lib.rs` lists them.
 const LAYERS: &[&str] = &[
+    "untrusted",
     "time",
     "columns",
     "decode",
@@ -21,6 +22,7 @@ const LAYERS: &[&str] = &[
     "kafka",
     "detect",
     "query",
+    "console",
     "http",
     "reload",
     "pipeline",

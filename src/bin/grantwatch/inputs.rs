@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use grantwatch::archive::ArchiveLocation;
 use grantwatch::config::Config;
-use grantwatch::{rules, time};
+use grantwatch::{grants, rules, time};
 
 /// The config at `path`, or the defaults (relative to the working directory).
 pub fn config_or_default(path: Option<&Path>) -> anyhow::Result<Config> {
@@ -26,6 +26,15 @@ pub fn archive_of(flag: Option<&str>, config: &Config) -> anyhow::Result<Option<
         tracing::warn!("No archive (--archive or [archive] url): its tables are empty.");
     }
     Ok(archive)
+}
+
+/// The grants of the config at `path`; none without a config (the defaults name no
+/// grant file).
+pub fn grants_of(path: Option<&Path>, config: &Config) -> anyhow::Result<grants::GrantSet> {
+    Ok(match path {
+        Some(_) => grants::load_paths(&config.grants.paths, config.grants.default_idle_after)?,
+        None => grants::GrantSet::default(),
+    })
 }
 
 /// RFC 3339, a date, or an age (`90d`) before now.

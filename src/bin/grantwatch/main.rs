@@ -2,6 +2,7 @@
 //! maps errors to exit codes (0 ok, 1 findings, 2 bad usage, bad input or failed start).
 
 mod archive;
+mod console;
 mod explain;
 mod grants;
 mod inputs;
@@ -72,6 +73,8 @@ enum Command {
     Query(query::QueryArgs),
     /// Show one alert with its grant, scope verdicts, evidence and a suppression.
     Explain(explain::ExplainArgs),
+    /// Serve the review console (read-only, over the archive and the grants).
+    Console(console::ConsoleArgs),
     /// Work with alert suppressions.
     Suppressions {
         #[command(subcommand)]
@@ -168,6 +171,9 @@ fn main() -> ExitCode {
                 .map(|()| ExitCode::SUCCESS),
             Command::Replay(args) => replay::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Explain(args) => explain::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Console(args) => console::run(args, shutdown_signal())
+                .await
+                .map(|()| ExitCode::SUCCESS),
             Command::Query(args) => query::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Grants {
                 command: GrantsCommand::Check(args),

@@ -4,9 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use grantwatch::grants;
 
-use crate::inputs::{archive_of, config_or_default};
+use crate::inputs::{archive_of, config_or_default, grants_of};
 use crate::stdout::{plural, write_stdout};
 
 /// `grantwatch query` options.
@@ -39,11 +38,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
     use grantwatch::query::{self, OutputFormat, QuerySession, TimeRange};
     let config = config_or_default(args.config.as_deref())?;
     let archive = archive_of(args.archive.as_deref(), &config)?;
-    let grants = if args.config.is_some() {
-        grants::load_paths(&config.grants.paths, config.grants.default_idle_after)?
-    } else {
-        grants::GrantSet::default()
-    };
+    let grants = grants_of(args.config.as_deref(), &config)?;
     let range = TimeRange::parse(
         args.since.as_deref(),
         args.until.as_deref(),
