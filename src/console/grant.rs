@@ -41,6 +41,15 @@ struct ScopeUse {
     last_used: Option<String>,
 }
 
+/// What the grant's credentials did in the window, judged against its scopes.
+struct GrantUse {
+    scopes: Vec<ScopeUse>,
+    /// Actions no scope allows: count and last use.
+    outside: BTreeMap<String, (f64, String)>,
+    /// Per day, the share of actions outside every scope.
+    drift: Vec<(String, f64)>,
+}
+
 /// `/grants/{id}`.
 pub(super) async fn page(
     State(console): State<Arc<Console>>,
@@ -69,7 +78,11 @@ pub(super) async fn page(
         )
         .await?
     };
-    let (scopes, outside, drift) = judge_use(grant, &used);
+    let GrantUse {
+        scopes,
+        outside,
+        drift,
+    } = judge_use(grant, &used);
     let versions = rows(
         &session,
         &format!(
@@ -151,17 +164,8 @@ pub(super) async fn page(
     ))
 }
 
-/// Each scope's use, the actions no scope allows (action → count, last use), and the
-/// outside share per day.
-#[allow(clippy::type_complexity)]
-fn judge_use(
-    grant: &Grant,
-    used: &[Row],
-) -> (
-    Vec<ScopeUse>,
-    BTreeMap<String, (f64, String)>,
-    Vec<(String, f64)>,
-) {
+/// Each scope's use, the actions no scope allows, and the outside share per day.
+fn judge_use(grant: &Grant, used: &[Row]) -> GrantUse {
     let emergency = grant
         .emergency
         .as_deref()
@@ -217,7 +221,11 @@ fn judge_use(
         .into_iter()
         .map(|(day, (all, out))| (day, if all > 0.0 { out / all } else { 0.0 }))
         .collect();
-    (scopes, outside, drift)
+    GrantUse {
+        scopes,
+        outside,
+        drift,
+    }
 }
 
 /// Days until the grant expires, or since it did.

@@ -14,8 +14,8 @@ use super::page::{alert_links, layout, table};
 use super::todo::Todos;
 use crate::query::{GrantCard, literal};
 
-/// Alerts count as open for this long after their last event.
-const OPEN: &str = "30d";
+/// Alerts count as open for this many days after their last event.
+const OPEN_DAYS: u32 = 30;
 
 /// `/owners/{owner}`.
 pub(super) async fn page(
@@ -36,12 +36,11 @@ pub(super) async fn page(
     let ids: Vec<&str> = grants.iter().map(|g| g.id.as_str()).collect();
     let session = console.session(window(None, None, "90d")?).await?;
     let listed: Vec<String> = ids.iter().map(|id| literal(id)).collect();
-    let open_days = OPEN.trim_end_matches('d');
     let alerts = rows(
         &session,
         &format!(
             "SELECT alert_id, grant_id, rule, severity, max(count) AS count, max(last_seen) AS last_seen \
-             FROM alerts WHERE grant_id IN ({}) AND last_seen >= now() - INTERVAL '{open_days} days' \
+             FROM alerts WHERE grant_id IN ({}) AND last_seen >= now() - INTERVAL '{OPEN_DAYS} days' \
              GROUP BY alert_id, grant_id, rule, severity ORDER BY last_seen DESC LIMIT 200",
             listed.join(", ")
         ),
@@ -52,7 +51,7 @@ pub(super) async fn page(
         &format!("Owner {owner}"),
         html! {
             p { (grants.len()) " grants in force name this owner." }
-            h2 { "Open alerts (last event within " (OPEN) ")" }
+            h2 { "Open alerts (last event within " (OPEN_DAYS) " days)" }
             (table(&["alert_id", "grant_id", "rule", "severity", "count", "last_seen"], &alerts, alert_links))
             (todo_lists(&todos))
             h2 { "Grants" }
