@@ -332,3 +332,20 @@ fn render(grant: &Grant, used: &Used, range: TimeRange) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_from_logs_stay_quoted_text_in_the_proposal() {
+        let hostile = "prod\u{1b}[2J\u{1b}[31mALL CLEAR\n# approved";
+        let shown = list(&[hostile.to_owned()]);
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\n'),
+            "{shown:?}"
+        );
+        let back: Vec<String> = serde_yaml_ng::from_str(&shown).expect("yaml");
+        assert_eq!(back, [hostile]);
+    }
+}
