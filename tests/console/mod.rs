@@ -205,6 +205,28 @@ async fn checked(client: &Client, shot: &str) -> String {
         .expect("text")
 }
 
+/// Waits until the browser has navigated to a URL containing `part` (a click on a
+/// link or a submit returns before the next page has loaded).
+async fn arrived(client: &Client, part: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let url = client.current_url().await.expect("url");
+        if url.as_str().contains(part) {
+            client
+                .wait()
+                .for_element(Locator::Css("main h1"))
+                .await
+                .expect("the page loaded");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never reached a URL with {part}: {url}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn click(client: &Client, css: &str) {
     client
         .find(Locator::Css(css))
@@ -252,8 +274,7 @@ fn the_console_in_a_real_browser_shows_every_page_and_keeps_hostile_text_inert()
             .await
             .expect("select");
         click(&client, "form.filters button[type=submit]").await;
-        let url = client.current_url().await.expect("url");
-        assert!(url.as_str().contains("severity=high"), "{url}");
+        arrived(&client, "severity=high").await;
         checked(&client, "alerts-high").await;
         let severities = client
             .find_all(Locator::Css("tbody tr td:nth-child(2)"))
@@ -273,6 +294,7 @@ fn the_console_in_a_real_browser_shows_every_page_and_keeps_hostile_text_inert()
         )
         .await;
         click(&client, "tbody tr td:first-child a").await;
+        arrived(&client, "/alerts/").await;
         let alert = checked(&client, "alert").await;
         for part in [
             "Why:",
@@ -289,6 +311,7 @@ fn the_console_in_a_real_browser_shows_every_page_and_keeps_hostile_text_inert()
             "hostile text shown as text"
         );
         click(&client, "section.card h3 a").await;
+        arrived(&client, "/grants/").await;
         let grant = checked(&client, "grant").await;
         for part in [
             "Scopes in the window",
@@ -301,6 +324,7 @@ fn the_console_in_a_real_browser_shows_every_page_and_keeps_hostile_text_inert()
             assert!(grant.contains(part), "grant page lacks {part}:\n{grant}");
         }
         click(&client, "section.card dd a").await;
+        arrived(&client, "/owners/").await;
         let owner = checked(&client, "owner").await;
         assert!(
             owner.contains("Owner jane.doe@bank.example") && owner.contains("Open alerts"),
@@ -310,14 +334,14 @@ fn the_console_in_a_real_browser_shows_every_page_and_keeps_hostile_text_inert()
         let reports = visit(&client, &base, "/reports", "reports").await;
         assert!(reports.contains("expiring_soon"), "{reports}");
         click(&client, "a[href='/reports/expiring_soon']").await;
+        arrived(&client, "/reports/expiring_soon").await;
         let field = client
             .find(Locator::Css("input[name=within_days]"))
             .await
             .expect("param");
         field.send_keys("400").await.expect("type");
         click(&client, "form.filters button[type=submit]").await;
-        let url = client.current_url().await.expect("url");
-        assert!(url.as_str().contains("within_days=400"), "{url}");
+        arrived(&client, "within_days=400").await;
         let report = checked(&client, "report").await;
         assert!(report.contains("rows."), "{report}");
 
