@@ -24,7 +24,8 @@
 //!
 //! [`query`] runs canned SQL reports and least-privilege proposals over the archive;
 //! [`console`] serves them, and each alert and grant, as web pages. [`untrusted`]
-//! keeps text from logs inert wherever it is shown.
+//! keeps text from logs inert wherever it is shown. [`decide`] answers API gateways
+//! before they forward a request, by the detector's own rules.
 //! [`config`] validates the TOML once.
 
 pub mod activity;
@@ -33,6 +34,7 @@ pub mod archive;
 pub mod columns;
 pub mod config;
 pub mod console;
+pub mod decide;
 pub mod decode;
 pub mod demo;
 pub mod detect;

@@ -66,6 +66,20 @@ impl GrantFiles {
     }
 }
 
+/// Puts `grants` (read from `files` as `fingerprint`) in force and watches the files
+/// on a task of their own: the receiver sees each valid set that follows.
+pub fn start(
+    files: GrantFiles,
+    fingerprint: [u8; 32],
+    interval: Duration,
+    grants: Arc<GrantSet>,
+    metrics: Metrics,
+) -> watch::Receiver<Arc<GrantSet>> {
+    let (updates, receiver) = watch::channel(grants);
+    tokio::spawn(self::watch(files, fingerprint, interval, updates, metrics));
+    receiver
+}
+
 /// Watches the files until the pipeline drops its receiver: polls every `interval`
 /// (never, if zero) and reloads on SIGHUP even when nothing changed.
 pub async fn watch(

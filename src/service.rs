@@ -75,14 +75,13 @@ pub async fn run(
         findings: &snapshot.findings,
     }
     .emit(&metrics);
-    let (updates, grant_updates) = tokio::sync::watch::channel(Arc::new(grants));
-    tokio::spawn(reload::watch(
+    let grant_updates = reload::start(
         files,
         snapshot.fingerprint,
         config.grants.reload_interval,
-        updates,
+        Arc::new(grants),
         metrics.clone(),
-    ));
+    );
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let addr = config.metrics_listen;
     let server = http::serve(addr, registry, health.clone(), async {

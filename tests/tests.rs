@@ -12,6 +12,7 @@
 
 mod alerting;
 mod console;
+mod decide;
 mod demo;
 mod deploy;
 mod explain;

@@ -181,6 +181,35 @@ impl Detector {
         })
     }
 
+    /// The alerts the per-batch rules raise on `batch` against the grants in force and
+    /// the state as it is, changing nothing: no activity recorded, nothing folded
+    /// into the ledger. What `grantwatch decide` answers a request with, so that
+    /// the gate and the stream judge by the same rules. Suppressions do not apply:
+    /// they silence alerts, they do not allow actions.
+    pub async fn dry_run(
+        &self,
+        batch: RecordBatch,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Alert>, DetectorError> {
+        let prepared = self.preparer().prepare(batch)?;
+        let batch = prepared.batch().clone();
+        if batch.num_rows() == 0 {
+            return Ok(Vec::new());
+        }
+        let store = &self.store;
+        let evaluation = self
+            .engine
+            .evaluate_prepared(prepared, |grants| store.with(|s| s.tables_for(grants)))
+            .await?;
+        Ok(build_alerts(
+            &evaluation.hits,
+            &batch,
+            &self.grants,
+            &self.grouping,
+            now,
+        )?)
+    }
+
     /// Folds the relayed alerts of the groups `ownership` gives this instance into
     /// the ledger, as [`Detector::judge_prepared`] folds its own, and returns those
     /// the sinks must see now. Their tombstones go with the next state write.

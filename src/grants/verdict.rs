@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::model::{Grant, Scope, Status};
 
@@ -25,6 +26,41 @@ pub struct Facts {
     pub currency: Option<String>,
     /// Who actually acted, if not the partner.
     pub actor: Option<String>,
+}
+
+impl Facts {
+    /// The checkable facts of an event as JSON (an archived row, a request): a
+    /// time in RFC 3339, or as Arrow writes a timestamp without its zone.
+    pub fn of_event(event: &Map<String, Value>) -> Self {
+        let text = |key: &str| event.get(key).and_then(Value::as_str).map(str::to_owned);
+        Self {
+            action: text("action").unwrap_or_default(),
+            ts: text("ts").and_then(|t| {
+                DateTime::parse_from_rfc3339(&t)
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc))
+                    .or_else(|| {
+                        chrono::NaiveDateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S%.f")
+                            .ok()
+                            .map(|t| t.and_utc())
+                    })
+            }),
+            environment: text("environment"),
+            data_classes: event
+                .get("data_classes")
+                .and_then(Value::as_array)
+                .map(|classes| {
+                    classes
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                }),
+            amount: event.get("amount").and_then(Value::as_f64),
+            currency: text("currency"),
+            actor: text("actor"),
+        }
+    }
 }
 
 /// One check of a scope against an action.

@@ -164,10 +164,13 @@ pub async fn explain(
         )
         .await?
     };
-    let facts = evidence.first().map(facts_of).unwrap_or_else(|| Facts {
-        action: text("action").unwrap_or_default(),
-        ..Facts::default()
-    });
+    let facts = evidence
+        .first()
+        .map(Facts::of_event)
+        .unwrap_or_else(|| Facts {
+            action: text("action").unwrap_or_default(),
+            ..Facts::default()
+        });
     let verdicts = bound.iter().flat_map(|g| verdicts(g, &facts)).collect();
 
     let about = match (&grant_id, rolled_up.is_empty()) {
@@ -197,38 +200,6 @@ pub async fn explain(
         evidence,
         earlier,
     })
-}
-
-/// The checkable facts of an archived event.
-fn facts_of(event: &Map<String, Value>) -> Facts {
-    let text = |key: &str| event.get(key).and_then(Value::as_str).map(str::to_owned);
-    Facts {
-        action: text("action").unwrap_or_default(),
-        ts: text("ts").and_then(|t| {
-            DateTime::parse_from_rfc3339(&t)
-                .ok()
-                .map(|t| t.with_timezone(&Utc))
-                .or_else(|| {
-                    chrono::NaiveDateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S%.f")
-                        .ok()
-                        .map(|t| t.and_utc())
-                })
-        }),
-        environment: text("environment"),
-        data_classes: event
-            .get("data_classes")
-            .and_then(Value::as_array)
-            .map(|classes| {
-                classes
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            }),
-        amount: event.get("amount").and_then(Value::as_f64),
-        currency: text("currency"),
-        actor: text("actor"),
-    }
 }
 
 /// A suppression of this alert's kind for the next [`SUPPRESSION_DAYS`] days: the

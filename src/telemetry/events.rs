@@ -5,7 +5,9 @@ use std::time::Duration;
 use tracing::{error, info, warn};
 
 use super::Metrics;
-use super::metrics::{ReasonLabel, ResultLabel, RuleLabel, RuleLabels, SeverityLabel, SinkLabel};
+use super::metrics::{
+    DecisionLabels, ReasonLabel, ResultLabel, RuleLabel, RuleLabels, SeverityLabel, SinkLabel,
+};
 use crate::alerts::Alert;
 use crate::decode::DecodeError;
 use crate::grants::GrantErrors;
@@ -106,6 +108,50 @@ impl RelaysAdmitted<'_> {
     }
 }
 
+/// `grantwatch decide` answered a request.
+pub struct Decided<'a> {
+    /// `allow` or `deny`.
+    pub verdict: &'static str,
+    /// The rules that denied (none when allowed).
+    pub denied_by: &'a [&'a str],
+    /// The credential asked about (from the request: logged as a field, never as
+    /// a label).
+    pub credential: &'a str,
+    /// The action asked about.
+    pub action: &'a str,
+}
+
+impl Decided<'_> {
+    /// Logs at debug and counts by verdict and denying rule.
+    pub fn emit(&self, metrics: &Metrics) {
+        tracing::debug!(
+            verdict = self.verdict,
+            denied_by = ?self.denied_by,
+            credential = self.credential,
+            action = self.action,
+            "Decided."
+        );
+        if self.denied_by.is_empty() {
+            metrics
+                .decisions
+                .get_or_create(&DecisionLabels {
+                    verdict: self.verdict,
+                    reason: "none".into(),
+                })
+                .inc();
+        }
+        for rule in self.denied_by {
+            metrics
+                .decisions
+                .get_or_create(&DecisionLabels {
+                    verdict: self.verdict,
+                    reason: (*rule).to_owned(),
+                })
+                .inc();
+        }
+    }
+}
+
 /// Scheduled rules raised findings and every sink acknowledged them.
 pub struct FindingsRaised<'a> {
     /// Rules that ran.
@@ -149,6 +195,26 @@ impl SinkFailed<'_> {
         metrics
             .sink_errors
             .get_or_create(&SinkLabel { sink: self.sink })
+            .inc();
+    }
+}
+
+/// A decision of `grantwatch decide` could not be produced to its topic. The
+/// answer stood; the stream does not see this decision.
+pub struct DecisionNotProduced<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// Why.
+    pub error: &'a dyn std::error::Error,
+}
+
+impl DecisionNotProduced<'_> {
+    /// Logs and counts it as an error of the `decisions` sink.
+    pub fn emit(&self, metrics: &Metrics) {
+        error!(topic = self.topic, error = %self.error, "A decision was not produced to its topic.");
+        metrics
+            .sink_errors
+            .get_or_create(&SinkLabel { sink: "decisions" })
             .inc();
     }
 }

@@ -32,6 +32,7 @@ const ARCHIVE_FLUSH: &str = "grantwatch_archive_flush_duration_seconds";
 const STATE_RECORDS: &str = "grantwatch_state_records_written";
 const STATE_WRITE: &str = "grantwatch_state_write_duration_seconds";
 const ALERTS_RELAYED: &str = "grantwatch_alerts_relayed";
+const DECISIONS: &str = "grantwatch_decisions";
 
 /// `result` label of events and grant loads.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -45,6 +46,15 @@ pub struct ResultLabel {
 pub struct ReasonLabel {
     /// A [`DecodeFault`](crate::decode::DecodeFault) label.
     pub reason: &'static str,
+}
+
+/// `verdict`, `reason` labels of decisions.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    /// `allow` or `deny`.
+    pub verdict: &'static str,
+    /// A rule that denied (bounded by the rule set), or `none`.
+    pub reason: String,
 }
 
 /// `rule`, `severity` labels of alerts.
@@ -134,6 +144,8 @@ pub struct Metrics {
     pub state_write: Histogram,
     /// Alerts judged here of groups another instance reports, relayed to it.
     pub alerts_relayed: Counter,
+    /// Decisions of `grantwatch decide`, by verdict and denying rule.
+    pub decisions: Family<DecisionLabels, Counter>,
 }
 
 impl Metrics {
@@ -161,6 +173,7 @@ impl Metrics {
             state_records: Counter::default(),
             state_write: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             alerts_relayed: Counter::default(),
+            decisions: Family::default(),
         };
         // Bounded label sets start at zero, so rate() and alerts see the first increase.
         for fault in crate::decode::DecodeFault::ALL {
@@ -283,6 +296,11 @@ impl Metrics {
             ALERTS_RELAYED,
             "Alerts judged here whose group another instance reports, relayed to it through the state topic",
             metrics.alerts_relayed.clone(),
+        );
+        registry.register(
+            DECISIONS,
+            "Decisions of grantwatch decide, by verdict and the rule that denied (none when allowed)",
+            metrics.decisions.clone(),
         );
         (metrics, registry)
     }

@@ -28,6 +28,7 @@ const LAYERS: &[&str] = &[
     "pipeline",
     "replay",
     "fixtures",
+    "decide",
     "service",
     "demo",
 ];

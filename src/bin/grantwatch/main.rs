@@ -3,6 +3,7 @@
 
 mod archive;
 mod console;
+mod decide;
 mod explain;
 mod grants;
 mod inputs;
@@ -75,6 +76,8 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Serve the review console (read-only, over the archive and the grants).
     Console(console::ConsoleArgs),
+    /// Answer API gateways before they forward a request: allow or deny by the grants.
+    Decide(decide::DecideArgs),
     /// Work with alert suppressions.
     Suppressions {
         #[command(subcommand)]
@@ -172,6 +175,9 @@ fn main() -> ExitCode {
             Command::Replay(args) => replay::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Explain(args) => explain::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Console(args) => console::run(args, shutdown_signal())
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Command::Decide(args) => decide::run(args, shutdown_signal())
                 .await
                 .map(|()| ExitCode::SUCCESS),
             Command::Query(args) => query::run(args).await.map(|()| ExitCode::SUCCESS),
