@@ -63,7 +63,7 @@ pub struct Answer {
     /// The grant set in force.
     pub grants: GrantSetInfo,
     /// What the rules knew of the grants' history.
-    pub state: &'static str,
+    pub state: Arc<str>,
     /// Why the rules could not run, when they could not (the fail mode decided).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -72,7 +72,7 @@ pub struct Answer {
 /// The rules have no history here: windowed limits and baselines count this request
 /// alone.
 const NO_STATE: &str = "none: rate limits, daily amounts and baselines count this request \
-                        alone (the stream's shared state is not read by decide)";
+                        alone (the stream's state topic could not be read, or --no-state)";
 
 /// The detector and the grants it judges by.
 struct Judge {
@@ -93,6 +93,8 @@ pub struct Decider {
     next_id: AtomicU64,
     /// Where every decision is produced as a native event, if anywhere.
     events: Option<DecisionEvents>,
+    /// What the answers say of the state the rules judged with.
+    state: Arc<str>,
 }
 
 /// The topic decisions are produced to, so that the stream and the archive see the
@@ -150,6 +152,8 @@ pub struct Options {
     pub max_message_bytes: usize,
     /// Where decisions are produced, if anywhere.
     pub events: Option<DecisionEvents>,
+    /// The state topic the detector's store follows, if it does.
+    pub state_topic: Option<String>,
 }
 
 /// Why a request could not be decided: the caller's fault.
@@ -179,7 +183,15 @@ impl Decider {
             fail,
             max_message_bytes,
             events,
+            state_topic,
         } = options;
+        let state = match state_topic {
+            Some(topic) => {
+                format!("shared: the stream's grant state from {topic}, read at start and followed")
+                    .into()
+            }
+            None => NO_STATE.into(),
+        };
         Self {
             judge: Mutex::new(Judge {
                 detector,
@@ -194,6 +206,7 @@ impl Decider {
             metrics,
             next_id: AtomicU64::new(0),
             events,
+            state,
         }
     }
 
@@ -244,7 +257,10 @@ impl Decider {
                 Decision::from_alerts(&alerts, &judge.grants, &credential, &facts),
                 None,
             ),
-            Err(error) => (self.failed(&error.to_string()), Some(error.to_string())),
+            Err(error) => (
+                self.failed(&judge.grants, &credential, &error.to_string()),
+                Some(error.to_string()),
+            ),
         };
         let denied_by: Vec<&str> = decision
             .reasons
@@ -265,14 +281,14 @@ impl Decider {
         Ok(Answer {
             decision,
             grants: judge.info.clone(),
-            state: NO_STATE,
+            state: Arc::clone(&self.state),
             error,
         })
     }
 
     /// The decision when the rules could not run: as the fail mode says.
-    fn failed(&self, error: &str) -> Decision {
-        let (verdict, advisory) = match self.fail {
+    fn failed(&self, grants: &GrantSet, credential: &str, error: &str) -> Decision {
+        let (verdict, advisory) = match fail_mode(grants, credential, self.fail) {
             FailMode::Closed => (Verdict::Deny, false),
             FailMode::Open => (Verdict::Allow, true),
         };
@@ -288,6 +304,48 @@ impl Decider {
                 reason: error.to_owned(),
                 advisory,
             }],
+        }
+    }
+}
+
+/// The fail mode for `credential`: its grants' `decide_fail`, closed if any grant
+/// binding it says closed, else open if one says open, else `global`.
+pub fn fail_mode(grants: &GrantSet, credential: &str, global: FailMode) -> FailMode {
+    let said: Vec<bool> = grants
+        .grants()
+        .iter()
+        .filter(|g| g.credentials.iter().any(|c| c == credential))
+        .filter_map(|g| g.decide_fail_open)
+        .collect();
+    if said.contains(&false) {
+        FailMode::Closed
+    } else if said.contains(&true) {
+        FailMode::Open
+    } else {
+        global
+    }
+}
+
+/// The stream's state topic read to its end into `store` and followed, or nothing
+/// (logged) when it cannot be read within 30 s: then decisions say so.
+async fn follow_state(
+    config: &crate::config::KafkaConfig,
+    store: crate::state::SharedStore,
+) -> Option<crate::kafka::StateTopic> {
+    let opened = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        let producer = crate::kafka::producer(config)?;
+        crate::kafka::StateTopic::open(config, producer, store).await
+    })
+    .await;
+    match opened {
+        Ok(Ok(state)) => Some(state),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "The state topic cannot be read: decisions judge without it.");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("The state topic was not read within 30 s: decisions judge without it.");
+            None
         }
     }
 }
@@ -448,6 +506,9 @@ pub struct Settings {
     pub fail: FailMode,
     /// The topic every decision is produced to (with `[kafka]`'s brokers), if any.
     pub decisions_topic: Option<String>,
+    /// Whether to follow the stream's state topic (`kafka.state_topic`), so that
+    /// rate limits, daily amounts and baselines count what the stream saw.
+    pub read_state: bool,
 }
 
 /// Serves decisions on the grants `config` names until `shutdown`, reloading them as
@@ -474,10 +535,16 @@ pub async fn serve(
                 .join("; "),
         )
     })?;
+    let store = crate::state::SharedStore::default();
+    let state = if settings.read_state {
+        follow_state(&config.kafka, store.clone()).await
+    } else {
+        None
+    };
     let detector = Detector::new(
         &rules,
         Arc::new(grants),
-        crate::state::SharedStore::default(),
+        store,
         Vec::new(),
         config.alerts.grouping(),
     )
@@ -511,6 +578,7 @@ pub async fn serve(
         fail: settings.fail,
         max_message_bytes: config.kafka.max_message_bytes,
         events,
+        state_topic: state.as_ref().map(|_| config.kafka.state_topic.clone()),
     };
     let decider = Decider::new(
         detector,
@@ -549,6 +617,7 @@ pub async fn serve(
     }
     let _ = http_stop.send(());
     let _ = server.await;
+    drop(state);
     served.map_err(|source| DecideError::Listen {
         addr: settings.listen,
         source,

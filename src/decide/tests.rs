@@ -220,3 +220,102 @@ fn an_allowed_read_names_its_scope_and_a_delete_is_denied_out_of_purpose() {
     assert_eq!(delete.denying_rules(), "out_of_purpose_action");
     assert_eq!(delete.grant_id, None);
 }
+
+#[test]
+fn with_the_streams_state_a_request_past_the_rate_limit_is_denied() {
+    let text = "- id: limited\n  partner: acme\n  owner: jane@bank.example\n  purpose: Payouts\n  \
+                credentials: [cli_a]\n  valid_from: 2026-01-01T00:00:00Z\n  expires_at: 2099-01-01T00:00:00Z\n  \
+                rate_limit: 3/h\n  scopes:\n    - action: \"POST /v1/payouts\"\n";
+    let grants = Arc::new(
+        grants::parse_str(
+            text,
+            std::path::Path::new("grants.yaml"),
+            std::time::Duration::from_secs(86_400 * 30),
+        )
+        .expect("grants"),
+    );
+    let rules = load_rules(&[]).expect("rules");
+    let line = |i: u32| {
+        format!(
+            r#"{{"ts":"2026-11-30T10:0{i}:00Z","event_id":"e{i}","credential_id":"cli_a","action":"POST /v1/payouts"}}"#
+        )
+    };
+    let verdicts = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            let detector = |store: SharedStore| {
+                Detector::new(
+                    &rules,
+                    Arc::clone(&grants),
+                    store,
+                    Vec::new(),
+                    Grouping::default(),
+                )
+            };
+            // The stream saw three payouts this hour, in the state both share.
+            let shared = SharedStore::default();
+            let stream = detector(shared.clone()).await.expect("rules plan");
+            let history: Vec<String> = (1..=3).map(line).collect();
+            stream
+                .judge(
+                    crate::decode::native_batch(history.iter().map(String::as_str)),
+                    Utc::now(),
+                )
+                .await
+                .expect("judged");
+            let mut verdicts = Vec::new();
+            for store in [shared, SharedStore::default()] {
+                let gate = detector(store).await.expect("rules plan");
+                let fourth = line(4);
+                let alerts = gate
+                    .dry_run(crate::decode::native_batch([fourth.as_str()]), Utc::now())
+                    .await
+                    .expect("decided");
+                let event: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(&fourth).expect("json");
+                let decision =
+                    Decision::from_alerts(&alerts, &grants, "cli_a", &Facts::of_event(&event));
+                verdicts.push((decision.verdict, decision.denying_rules()));
+            }
+            verdicts
+        });
+    assert_eq!(
+        verdicts,
+        [
+            (Verdict::Deny, "rate_limit_exceeded".to_owned()),
+            (Verdict::Allow, String::new())
+        ],
+        "with the stream's state the fourth is over 3/h; without it, it counts alone"
+    );
+}
+
+#[test]
+fn a_grant_may_fail_open_or_closed_for_its_credentials() {
+    use super::{FailMode, fail_mode};
+    let text = "- id: open\n  partner: a\n  purpose: p\n  credentials: [c1, shared]\n  decide_fail: open\n  \
+                scopes:\n    - action: \"GET /x\"\n\
+                - id: closed\n  partner: b\n  purpose: p\n  credentials: [c2, shared]\n  decide_fail: closed\n  \
+                scopes:\n    - action: \"GET /x\"\n";
+    let grants = grants::parse_str(
+        text,
+        std::path::Path::new("grants.yaml"),
+        std::time::Duration::from_secs(86_400),
+    )
+    .expect("grants");
+    assert_eq!(fail_mode(&grants, "c1", FailMode::Closed), FailMode::Open);
+    assert_eq!(fail_mode(&grants, "c2", FailMode::Open), FailMode::Closed);
+    assert_eq!(
+        fail_mode(&grants, "shared", FailMode::Open),
+        FailMode::Closed,
+        "closed wins"
+    );
+    assert_eq!(fail_mode(&grants, "other", FailMode::Open), FailMode::Open);
+    let bad = grants::parse_str(
+        "- id: x\n  partner: a\n  purpose: p\n  credentials: [c]\n  decide_fail: maybe\n  scopes:\n    - action: \"GET /x\"\n",
+        std::path::Path::new("grants.yaml"),
+        std::time::Duration::from_secs(86_400),
+    );
+    assert!(bad.unwrap_err().to_string().contains("decide_fail"));
+}

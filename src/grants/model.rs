@@ -96,6 +96,9 @@ pub struct Grant {
     pub rate_limit: Option<RateLimit>,
     /// Most money moved per UTC day and currency, over all its credentials.
     pub max_daily_amount: Option<f64>,
+    /// What `grantwatch decide` answers for its credentials when the rules cannot
+    /// run: allow (`Some(true)`), deny (`Some(false)`), or as `--fail` says.
+    pub decide_fail_open: Option<bool>,
     /// Allowed actions.
     pub scopes: Vec<Scope>,
     /// Break-glass widening (boxed: most grants have none, and it is the largest field).
@@ -226,8 +229,21 @@ impl Grant {
                 })
                 .ok()
         });
+        let decide_fail_open = match spec.decide_fail.as_deref() {
+            None => None,
+            Some("open") => Some(true),
+            Some("closed") => Some(false),
+            Some(other) => {
+                check.errors.push(FieldError {
+                    field: "decide_fail".into(),
+                    message: format!("`{other}` is not open or closed"),
+                });
+                None
+            }
+        };
         let grant = Grant {
             rate_limit,
+            decide_fail_open,
             max_daily_amount: check.amount("max_daily_amount", spec.max_daily_amount),
             approved_at: check.time("approved_at", spec.approved_at.as_deref()),
             valid_from: check.time("valid_from", spec.valid_from.as_deref()),

@@ -23,6 +23,7 @@ pub(super) struct GrantSpec {
     pub status: Option<String>,
     pub rate_limit: Option<String>,
     pub max_daily_amount: Option<f64>,
+    pub decide_fail: Option<String>,
     pub scopes: Vec<ScopeSpec>,
     pub emergency: Option<EmergencySpec>,
 }

@@ -279,6 +279,13 @@ fn render(grant: &Grant, used: &Used, range: TimeRange) -> String {
     if let Some(max) = grant.max_daily_amount {
         let _ = writeln!(out, "  max_daily_amount: {max}");
     }
+    if let Some(open) = grant.decide_fail_open {
+        let _ = writeln!(
+            out,
+            "  decide_fail: {}",
+            if open { "open" } else { "closed" }
+        );
+    }
     let _ = writeln!(out, "  scopes:");
     for (i, scope) in grant.scopes.iter().enumerate() {
         let kept = used.actions.get(&i).copied().unwrap_or(0) > 0 || total == 0;

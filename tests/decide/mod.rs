@@ -94,7 +94,10 @@ fn decide_answers_gateways_with_the_streams_verdict() {
         assert_eq!(allowed["owner"], "jane@bank.example");
         let hash = allowed["grants"]["hash"].as_str().unwrap().to_owned();
         assert_eq!(hash.len(), 64);
-        assert!(allowed["state"].as_str().unwrap().starts_with("none"));
+        assert!(
+            allowed["state"].as_str().unwrap().starts_with("shared"),
+            "{allowed}"
+        );
 
         let mut over = payout.clone();
         over["amount"] = json!(5000);

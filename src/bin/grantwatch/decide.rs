@@ -38,6 +38,10 @@ pub struct DecideArgs {
     /// for a denial), with the config's `[kafka]` brokers.
     #[arg(long)]
     pub decisions_topic: Option<String>,
+    /// Judge without the stream's state topic (rate limits, daily amounts and
+    /// baselines then count each request alone).
+    #[arg(long)]
+    pub no_state: bool,
 }
 
 /// Serves decisions until SIGINT or SIGTERM.
@@ -57,6 +61,7 @@ pub async fn run(
         },
         fail: args.fail,
         decisions_topic: args.decisions_topic,
+        read_state: !args.no_state,
     };
     decide::serve(config, settings, shutdown).await?;
     Ok(())
