@@ -49,6 +49,13 @@ pub struct Judgement {
     pub relayed: usize,
 }
 
+/// What the per-batch rules raised on a batch, before anything is kept.
+struct Raised {
+    batch: RecordBatch,
+    alerts: Vec<Alert>,
+    activity: BatchActivity,
+}
+
 /// What one round of scheduled rules decided.
 #[derive(Debug, Default)]
 pub struct Findings {
@@ -151,19 +158,16 @@ impl Detector {
         ownership: &Ownership,
         now: DateTime<Utc>,
     ) -> Result<Judgement, DetectorError> {
-        let batch = prepared.batch().clone();
-        if batch.num_rows() == 0 {
+        let Some(Raised {
+            batch,
+            alerts: built,
+            activity,
+        }) = self.raise(prepared, now).await?
+        else {
             return Ok(Judgement::default());
-        }
-        let store = &self.store;
-        let evaluation = self
-            .engine
-            .evaluate_prepared(prepared, |grants| store.with(|s| s.tables_for(grants)))
-            .await?;
-        let built = build_alerts(&evaluation.hits, &batch, &self.grants, &self.grouping, now)?;
+        };
         let (suppressed, kept) = self.suppress(built);
         let now_ms = now.timestamp_millis();
-        let activity = evaluation.activity;
         let (owned, relayed): (Vec<Alert>, Vec<Alert>) =
             kept.into_iter().partition(|a| reported_here(ownership, a));
         let relayed_count = relayed.len();
@@ -192,22 +196,37 @@ impl Detector {
         now: DateTime<Utc>,
     ) -> Result<Vec<Alert>, DetectorError> {
         let prepared = self.preparer().prepare(batch)?;
+        Ok(self
+            .raise(prepared, now)
+            .await?
+            .map(|raised| raised.alerts)
+            .unwrap_or_default())
+    }
+
+    /// Runs every per-batch rule over the batch and the state before it and groups
+    /// the rows into alerts, changing nothing; `None` for an empty batch. The one
+    /// path by which both [`Detector::judge_prepared`] and [`Detector::dry_run`]
+    /// judge.
+    async fn raise(
+        &self,
+        prepared: Prepared,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Raised>, DetectorError> {
         let batch = prepared.batch().clone();
         if batch.num_rows() == 0 {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         let store = &self.store;
         let evaluation = self
             .engine
             .evaluate_prepared(prepared, |grants| store.with(|s| s.tables_for(grants)))
             .await?;
-        Ok(build_alerts(
-            &evaluation.hits,
-            &batch,
-            &self.grants,
-            &self.grouping,
-            now,
-        )?)
+        let alerts = build_alerts(&evaluation.hits, &batch, &self.grants, &self.grouping, now)?;
+        Ok(Some(Raised {
+            batch,
+            alerts,
+            activity: evaluation.activity,
+        }))
     }
 
     /// Folds the relayed alerts of the groups `ownership` gives this instance into
