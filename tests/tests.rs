@@ -16,6 +16,7 @@ mod decide;
 mod demo;
 mod deploy;
 mod explain;
+mod gateways;
 mod grants;
 mod history;
 mod layout;

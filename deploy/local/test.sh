@@ -29,6 +29,8 @@ install_system_packages() {
   # The console's browser tests drive Debian's chromium through chromedriver.
   command -v chromium >/dev/null || need+=(chromium)
   command -v chromedriver >/dev/null || need+=(chromium-driver)
+  # The nginx preset's test runs Debian's NGINX with the format the preset documents.
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
   if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]}"
     local sudo=""

@@ -138,20 +138,6 @@ fn replaying_the_invictus_cloudtrail_finds_the_attack_outside_the_declared_purpo
     assert_eq!(in_purpose(&quiet), in_purpose(&alerts));
 }
 
-const GATEWAY_GRANTS: &str = r#"
-- id: acme-payments-read
-  partner: acme
-  owner: payments-risk@bank.example
-  approved_by: third-party-risk-board
-  approved_at: 2026-11-01
-  purpose: Read payment status for reconciliation
-  credentials: [partner-acme]
-  valid_from: 2026-11-01T00:00:00Z
-  expires_at: 2027-11-01T00:00:00Z
-  scopes:
-    - action: "GET /v1/payments/*"
-"#;
-
 /// A gateway's log read with a preset, and the same log with a mapping file: the
 /// partner's refund is outside its purpose, the unbound basic-auth user is unknown.
 #[test]
@@ -159,7 +145,7 @@ fn replaying_a_gateway_log_with_a_preset_or_a_mapping_file() {
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let input = root.join("tests/gateways/nginx.jsonl");
-    std::fs::write(dir.path().join("grants.yaml"), GATEWAY_GRANTS).unwrap();
+    std::fs::write(dir.path().join("grants.yaml"), crate::gateways::GRANTS).unwrap();
     std::fs::write(
         dir.path().join("gateway.toml"),
         "ts = \"/time_iso8601\"\ncredential_id = [\"/client_id\", \"/remote_user\"]\n\
@@ -182,7 +168,7 @@ fn replaying_a_gateway_log_with_a_preset_or_a_mapping_file() {
         ];
         let (code, stderr) = run_to_exit(&args, dir.path());
         assert_eq!(code, 0, "{how:?}: {stderr}");
-        assert!(stderr.contains("replayed 2 events"), "{how:?}: {stderr}");
+        assert!(stderr.contains("replayed 3 events"), "{how:?}: {stderr}");
         let alerts = read_jsonl(&out);
         let found: BTreeSet<(&str, &str)> = alerts
             .iter()

@@ -714,17 +714,30 @@ pub fn python() -> String {
 
 /// A plain HTTP/1.0 GET: (status, body).
 pub fn http_get(addr: &str, path: &str, accept: Option<&str>) -> (u16, String) {
+    let accept = accept.map(|a| format!("Accept: {a}"));
+    http_request(addr, "GET", path, accept.as_slice())
+}
+
+/// A plain HTTP/1.0 request with an empty body and the given header lines:
+/// (status, body).
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    target: &str,
+    headers: &[impl AsRef<str>],
+) -> (u16, String) {
     use std::io::Read;
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let accept = accept
-        .map(|a| format!("Accept: {a}\r\n"))
-        .unwrap_or_default();
+    let headers: String = headers
+        .iter()
+        .map(|h| format!("{}\r\n", h.as_ref()))
+        .collect();
     write!(
         stream,
-        "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{accept}\r\n"
+        "{method} {target} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n{headers}\r\n"
     )
     .unwrap();
     let mut response = String::new();

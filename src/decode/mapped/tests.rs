@@ -236,17 +236,18 @@ fn envoy_needs_a_client_identity_added_to_its_default_format() {
     // With the header the preset's comment suggests added to the format, it reads.
     record["client_id"] = json!("partner-acme");
     let action = envoy.decode(&record, TsUnit::Millis).unwrap();
-    assert_eq!(action.ts, Some(1_744_199_085_639));
+    assert_eq!(action.ts, Some(1_741_400_732_588));
     assert_eq!(action.credential_id.as_deref(), Some("partner-acme"));
-    assert_eq!(action.action.as_deref(), Some("GET /"));
-    assert_eq!(action.outcome, Some("success"));
-    assert_eq!(action.source_ip.as_deref(), Some("10.244.0.12"));
+    assert_eq!(action.action.as_deref(), Some("GET /get"));
+    assert_eq!(action.outcome, Some("failure"), "Envoy's 500");
+    assert_eq!(action.source_ip.as_deref(), Some("192.168.65.4"));
     assert_eq!(
         action.request_id.as_deref(),
-        Some("ab1e4da7-5f1d-45ea-bb4a-fa1ccd03b82b")
+        Some("54c4c2f9-d209-4aa0-8870-342bc6622d1a")
     );
     let attributes = action.attributes_json().unwrap().into_owned();
-    assert!(attributes.contains("httproute/envoy-gateway-system/backend/rule/0/match/0/backend"));
+    assert!(attributes.contains("httproute/default/backend/rule/0/match/0/www_example_com"));
+    assert!(attributes.contains("direct_response"), "{attributes}");
 }
 
 #[test]
@@ -271,21 +272,22 @@ fn aws_api_gateway_reads_rest_and_http_api_records() {
 }
 
 #[test]
-fn nginx_reads_its_documented_log_format() {
+fn nginx_reads_what_nginx_wrote_in_the_documented_format() {
     let nginx = Mapping::preset("nginx").unwrap();
     let records = samples("nginx");
-    let first = nginx.decode(&records[0], TsUnit::Millis).unwrap();
-    assert_eq!(first.credential_id.as_deref(), Some("partner-acme"));
+    let refund = nginx.decode(&records[1], TsUnit::Millis).unwrap();
+    assert_eq!(refund.credential_id.as_deref(), Some("partner-acme"));
     assert_eq!(
-        first.action.as_deref(),
+        refund.action.as_deref(),
         Some("POST /v1/payments/p_8812/refunds")
     );
-    assert_eq!(first.ts, Some(1_796_634_902_000));
-    let second = nginx.decode(&records[1], TsUnit::Millis).unwrap();
+    assert_eq!(refund.ts, Some(1_796_691_553_000));
+    assert_eq!(refund.outcome, Some("success"));
+    let basic = nginx.decode(&records[2], TsUnit::Millis).unwrap();
     assert_eq!(
-        second.credential_id.as_deref(),
+        basic.credential_id.as_deref(),
         Some("billing-batch"),
-        "basic auth when no client id"
+        "basic auth when no client id (NGINX logs an empty header as \"\")"
     );
-    assert_eq!(second.outcome, Some("denied"));
+    assert_eq!(basic.outcome, Some("denied"));
 }
