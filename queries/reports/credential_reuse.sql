@@ -7,12 +7,24 @@ WITH bindings AS (
     -- One pass over the history; the distinct counts then run over its few combinations.
     SELECT credential_id, environment, partner, source_ip, count(*) AS n
     FROM actions GROUP BY credential_id, environment, partner, source_ip
+), distinct_values AS (
+    -- Each credential's distinct values of each column, in one more pass over the few
+    -- combinations: count(DISTINCT) would keep a hash set per credential and column.
+    SELECT credential_id, environment, partner, source_ip, sum(n) AS n,
+           grouping(environment) AS all_environments, grouping(partner) AS all_partners,
+           grouping(source_ip) AS all_source_ips
+    FROM combos
+    GROUP BY GROUPING SETS ((credential_id), (credential_id, environment),
+                            (credential_id, partner), (credential_id, source_ip))
 ), usage AS (
-    SELECT credential_id, sum(n) AS actions,
-           count(DISTINCT environment) AS environments,
-           count(DISTINCT partner) AS partners,
-           count(DISTINCT source_ip) AS source_ips
-    FROM combos GROUP BY credential_id
+    -- count() skips NULLs, as count(DISTINCT) does.
+    SELECT credential_id,
+           sum(CASE WHEN all_environments = 1 AND all_partners = 1 AND all_source_ips = 1
+                    THEN n END) AS actions,
+           count(CASE WHEN all_environments = 0 THEN environment END) AS environments,
+           count(CASE WHEN all_partners = 0 THEN partner END) AS partners,
+           count(CASE WHEN all_source_ips = 0 THEN source_ip END) AS source_ips
+    FROM distinct_values GROUP BY credential_id
 )
 SELECT coalesce(b.credential_id, u.credential_id) AS credential_id,
        coalesce(b.grants, 0) AS grants, b.grant_ids,
