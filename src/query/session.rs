@@ -90,6 +90,20 @@ impl QuerySession {
         // Late materialization: a report filtering on one column (actor IS NOT NULL)
         // decodes the others only for the rows that pass.
         config.options_mut().execution.parquet.pushdown_filters = true;
+        // No statistics gathered while planning. Reading every file's footer for them
+        // was most of a light report's planning time, and with them the planner built
+        // the pattern-matching joins on the history's side, which then ran on one core:
+        // those reports took about twice as long (BENCHMARKS.md). Row groups are still
+        // pruned by their ranges when scanned.
+        config.options_mut().execution.collect_statistics = false;
+        // Without statistics joins are partitioned, and DataFusion's hash join then
+        // waits forever for the runtime filter of a partition whose build side is
+        // empty (the console's drift query over a two-event archive hung). The
+        // reports are no slower without that filter.
+        config
+            .options_mut()
+            .optimizer
+            .enable_join_dynamic_filter_pushdown = false;
         let ctx = SessionContext::new_with_config(config);
         let clock = Clock::default();
         clock.set(range.until.timestamp_millis());
@@ -308,6 +322,56 @@ mod tests {
             .column(0)
             .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
         Ok(n.value(0))
+    }
+
+    /// A join over a history too small to fill both partitions completes: with
+    /// DataFusion's join runtime filters on, the console's drift query over two
+    /// events waited forever.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn joins_over_a_history_smaller_than_the_partitions_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = ArchiveLocation::parse("archive", dir.path()).unwrap();
+        let mut archive = crate::archive::Archive::start(
+            location.clone(),
+            crate::archive::ArchiveSettings::default(),
+            tokio::runtime::Handle::current(),
+        )
+        .unwrap();
+        let batch = actions(&["2026-11-01T10:00:00Z", "2026-11-01T10:00:01Z"]);
+        archive.append_actions(batch).await.unwrap();
+        archive.flush().await.unwrap();
+        let grants = crate::grants::parse_str(
+            "- id: g\n  partner: p\n  owner: o@bank.example\n  purpose: reads\n  \
+             credentials: [c]\n  scopes:\n    - action: \"GET /y\"\n",
+            std::path::Path::new("g.yaml"),
+            std::time::Duration::from_secs(86_400),
+        )
+        .unwrap();
+        let range = TimeRange::parse(Some("2026-11-01"), Some("2026-11-02"), Utc::now()).unwrap();
+        let session = QuerySession::open(Some(&location), &grants, range)
+            .await
+            .unwrap();
+        let report = Report::parse(
+            "WITH pairs AS (SELECT credential_id, action, count(*) AS n FROM actions
+                            GROUP BY credential_id, action),
+             matched AS (SELECT DISTINCT p.credential_id, p.action FROM pairs p
+                         JOIN grant_credentials gc ON gc.credential_id = p.credential_id
+                         JOIN grant_scopes s ON s.grant_id = gc.grant_id
+                         WHERE action_matches(s.action, p.action))
+             SELECT gc.grant_id, sum(p.n) AS n, count(m.action) AS matched FROM pairs p
+             JOIN grant_credentials gc ON gc.credential_id = p.credential_id
+             LEFT JOIN matched m ON m.credential_id = p.credential_id AND m.action = p.action
+             GROUP BY gc.grant_id",
+            std::path::Path::new("drift.sql"),
+        )
+        .unwrap();
+        let params = BTreeMap::new();
+        let run = session.run(&report, &params);
+        let (_, batches) = tokio::time::timeout(std::time::Duration::from_secs(20), run)
+            .await
+            .expect("the join finished")
+            .unwrap();
+        assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
     }
 
     /// Events written across days come back per window, and a window reads only the
