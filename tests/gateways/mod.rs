@@ -145,27 +145,19 @@ fn nginx_writes_in_the_documented_format_what_the_nginx_preset_reads() {
     let four_lines = || std::fs::read_to_string(&log).is_ok_and(|t| t.lines().count() == 4);
     poll("four access-log lines", four_lines, dir.path());
     std::fs::write(dir.path().join("grants.yaml"), GRANTS).unwrap();
-    let out = dir.path().join("alerts.jsonl");
     let args = [
-        "replay",
         "--preset",
         "nginx",
         "--input",
         log.to_str().unwrap(),
         "--grants",
         "grants.yaml",
-        "--alerts-out",
-        out.to_str().unwrap(),
     ];
-    let (code, stderr) = run_to_exit(&args, dir.path());
-    assert_eq!(code, 0, "{stderr}");
-    assert!(
-        stderr.contains(
-            "replayed 4 events from 1 files (0 out of partner scope, 0 records rejected)"
-        ),
-        "{stderr}"
+    let alerts = replay_alerts(
+        &args,
+        dir.path(),
+        "replayed 4 events from 1 files (0 out of partner scope, 0 records rejected)",
     );
-    let alerts = read_jsonl(&out);
     let found: BTreeSet<(&str, &str, &str)> = alerts
         .iter()
         .map(|a| {

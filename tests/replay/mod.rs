@@ -16,27 +16,19 @@ fn replaying_the_invictus_cloudtrail_finds_the_attack_outside_the_declared_purpo
         input.display()
     );
     let config = root.join("examples/invictus/grantwatch.toml");
-    let out = dir.path().join("alerts.jsonl");
     let args = [
-        "replay",
         "--format",
         "cloudtrail",
         "--input",
         input.to_str().unwrap(),
         "--config",
         config.to_str().unwrap(),
-        "--alerts-out",
-        out.to_str().unwrap(),
     ];
-    let (code, stderr) = run_to_exit(&args, dir.path());
-    assert_eq!(code, 0, "{stderr}");
-    assert!(
-        stderr.contains(
-            "replayed 2900 events from 55 files (83 out of partner scope, 0 records rejected)"
-        ),
-        "{stderr}"
+    let alerts = replay_alerts(
+        &args,
+        dir.path(),
+        "replayed 2900 events from 55 files (83 out of partner scope, 0 records rejected)",
     );
-    let alerts = read_jsonl(&out);
 
     // Out-of-purpose actions per grant, summed over alert windows.
     let mut by_grant: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();

@@ -706,6 +706,19 @@ pub fn run_for_output(args: &[&str], dir: &Path) -> (i32, String, String) {
     )
 }
 
+/// Runs `grantwatch replay` with `args` and `--alerts-out` in `dir`, checks it exited
+/// 0 with `summary` on stderr, and returns the alerts it wrote.
+pub fn replay_alerts(args: &[&str], dir: &Path, summary: &str) -> Vec<Value> {
+    let out = dir.join("alerts.jsonl");
+    let mut all = vec!["replay"];
+    all.extend_from_slice(args);
+    all.extend(["--alerts-out", out.to_str().unwrap()]);
+    let (code, stderr) = run_to_exit(&all, dir);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains(summary), "{stderr}");
+    read_jsonl(&out)
+}
+
 /// The Python with duckdb and pyarrow that `deploy/local/python.sh` prepared
 /// (`GRANTWATCH_TEST_PYTHON`), else `python3`.
 pub fn python() -> String {
